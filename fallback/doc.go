@@ -1,0 +1,27 @@
+// Package fallback is redishttp's graceful-degradation core: a health monitor
+// with a circuit breaker over a redis.UniversalClient, the in-memory backends
+// the feature packages use while Redis is down (and as the embedded default
+// when no Redis is configured), and configuration from the environment.
+//
+//	cfg, err := fallback.ConfigFromEnv() // REDIS_URL, UPSTASH_REDIS_URL, REDIS_CLUSTER_ADDRS, ENABLE_REDIS_CACHE
+//	if err != nil {
+//		log.Fatal(err) // names the variable, never prints a password
+//	}
+//	client, err := cfg.NewClient() // nil client: embedded in-memory mode
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mon := fallback.NewMonitor(client, fallback.MonitorOptions{})
+//	defer mon.Close()
+//	log.Printf("backend: %s", mon.State()) // redis, degraded or memory
+//
+// The monitor's states:
+//
+//   - StateRedis: Redis answers; the feature packages use it.
+//   - StateDegraded: Redis is configured but failing; the breaker is open, the
+//     feature packages use their in-memory backends (or fail closed, where
+//     they were told to) and a background probe PINGs Redis until it has
+//     answered RecoverySuccesses times in a row.
+//   - StateMemory: no Redis is configured; the in-memory backends are the
+//     permanent default.
+package fallback

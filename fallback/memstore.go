@@ -1,0 +1,129 @@
+package fallback
+
+import (
+	"strings"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+)
+
+// DefaultMemoryBytes is the default size bound of a MemoryStore: 64 MiB.
+const DefaultMemoryBytes = 64 << 20
+
+// MemoryStore is a TTL'd key/value store bounded by bytes, evicting with
+// W-TinyLFU (github.com/maypok86/otter/v2). The feature packages use it
+// while Redis is down and as the embedded default. Values are stored as
+// given: callers must not modify a slice after Set or after Get.
+type MemoryStore struct {
+	c *otter.Cache[string, memEntry]
+}
+
+type memEntry struct {
+	val []byte
+	ttl time.Duration
+}
+
+// entryOverhead approximates the bookkeeping bytes of one entry.
+const entryOverhead = 64
+
+// NewMemoryStore returns a store holding at most maxBytes of keys and values
+// (DefaultMemoryBytes when maxBytes <= 0). Close stops its clean-up goroutine.
+func NewMemoryStore(maxBytes int64) *MemoryStore {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMemoryBytes
+	}
+	c := otter.Must(&otter.Options[string, memEntry]{
+		MaximumWeight: uint64(maxBytes),
+		Weigher: func(k string, v memEntry) uint32 {
+			n := len(k) + len(v.val) + entryOverhead
+			if n > int(^uint32(0)) {
+				return ^uint32(0)
+			}
+			return uint32(n)
+		},
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, memEntry]) time.Duration {
+			return e.Value.ttl
+		}),
+	})
+	return &MemoryStore{c: c}
+}
+
+// Get returns the value stored under key, if present and not expired.
+func (s *MemoryStore) Get(key string) ([]byte, bool) {
+	e, ok := s.c.GetIfPresent(key)
+	return e.val, ok
+}
+
+// TTL returns the time key has left to live, if present.
+func (s *MemoryStore) TTL(key string) (time.Duration, bool) {
+	e, ok := s.c.GetEntryQuietly(key)
+	if !ok {
+		return 0, false
+	}
+	return e.ExpiresAfter(), true
+}
+
+// Set stores val under key for ttl. A ttl <= 0 deletes the key (nothing is
+// ever stored forever by accident).
+func (s *MemoryStore) Set(key string, val []byte, ttl time.Duration) {
+	if ttl <= 0 {
+		s.c.Invalidate(key)
+		return
+	}
+	s.c.Set(key, memEntry{val: val, ttl: ttl})
+}
+
+// SetNX stores val under key for ttl only if key is absent, and reports
+// whether it did.
+func (s *MemoryStore) SetNX(key string, val []byte, ttl time.Duration) bool {
+	if ttl <= 0 {
+		return false
+	}
+	_, stored := s.c.SetIfAbsent(key, memEntry{val: val, ttl: ttl})
+	return stored
+}
+
+// Delete removes keys and returns how many were present.
+func (s *MemoryStore) Delete(keys ...string) int {
+	n := 0
+	for _, k := range keys {
+		if _, ok := s.c.Invalidate(k); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// DeletePrefix removes every key starting with prefix and returns how many.
+func (s *MemoryStore) DeletePrefix(prefix string) int {
+	return s.DeleteFunc(func(k string) bool { return strings.HasPrefix(k, prefix) })
+}
+
+// DeleteFunc removes every key for which match returns true and returns how
+// many. It walks the whole store: meant for invalidation, not the hot path.
+func (s *MemoryStore) DeleteFunc(match func(key string) bool) int {
+	var del []string
+	for k := range s.c.Keys() {
+		if match(k) {
+			del = append(del, k)
+		}
+	}
+	return s.Delete(del...)
+}
+
+// Len returns the approximate number of live entries.
+func (s *MemoryStore) Len() int { return s.c.EstimatedSize() }
+
+// Bytes returns the approximate weight of the live entries.
+func (s *MemoryStore) Bytes() uint64 { return s.c.WeightedSize() }
+
+// Clear removes every entry. The store is private to the process, so this
+// never touches anything shared.
+func (s *MemoryStore) Clear() { s.c.InvalidateAll() }
+
+// Close stops the store's clean-up goroutine. The store keeps working (lazy
+// expiry only) after Close.
+func (s *MemoryStore) Close() error {
+	s.c.StopAllGoroutines()
+	return nil
+}

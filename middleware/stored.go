@@ -1,0 +1,148 @@
+package middleware
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+)
+
+// ErrCorruptResponse is returned by DecodeResponse for bytes that are not a
+// well-formed encoded response (truncated, oversized counts, wrong version).
+// Callers treat such an entry as absent and delete it.
+var ErrCorruptResponse = errors.New("middleware: corrupt stored response")
+
+// StoredResponse is a complete HTTP response kept for later replay: by
+// cachehttp for cache hits and by lockhttp for idempotent replays.
+type StoredResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+const storedVersion = 1
+
+// Encode appends a compact binary encoding of s to dst and returns it.
+// Header names are written in sorted order with every value, so equal
+// responses encode to equal bytes.
+func (s *StoredResponse) Encode(dst []byte) []byte {
+	dst = append(dst, storedVersion)
+	dst = binary.AppendUvarint(dst, uint64(s.Status))
+	names := make([]string, 0, len(s.Header))
+	for k := range s.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	dst = binary.AppendUvarint(dst, uint64(len(names)))
+	for _, k := range names {
+		dst = appendString(dst, k)
+		vs := s.Header[k]
+		dst = binary.AppendUvarint(dst, uint64(len(vs)))
+		for _, v := range vs {
+			dst = appendString(dst, v)
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(s.Body)))
+	return append(dst, s.Body...)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// DecodeResponse decodes bytes made by Encode. The returned Body aliases b.
+// It never panics on hostile input: any inconsistency is ErrCorruptResponse.
+func DecodeResponse(b []byte) (StoredResponse, error) {
+	var s StoredResponse
+	d := decoder{b: b}
+	if v := d.byte(); v != storedVersion {
+		return s, ErrCorruptResponse
+	}
+	st := d.uvarint()
+	if st < 100 || st > 999 {
+		return s, ErrCorruptResponse
+	}
+	s.Status = int(st)
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // every header needs at least one byte
+		return s, ErrCorruptResponse
+	}
+	s.Header = make(http.Header, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		k := d.string()
+		nv := d.uvarint()
+		if nv > uint64(len(d.b)) {
+			return s, ErrCorruptResponse
+		}
+		vs := make([]string, 0, nv)
+		for j := uint64(0); j < nv && d.err == nil; j++ {
+			vs = append(vs, d.string())
+		}
+		s.Header[k] = vs
+	}
+	bl := d.uvarint()
+	if d.err != nil || bl != uint64(len(d.b)) {
+		return s, ErrCorruptResponse
+	}
+	s.Body = d.b
+	return s, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = ErrCorruptResponse
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = ErrCorruptResponse
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string {
+	l := d.uvarint()
+	if d.err != nil || l > uint64(len(d.b)) {
+		d.err = ErrCorruptResponse
+		return ""
+	}
+	s := string(d.b[:l])
+	d.b = d.b[l:]
+	return s
+}
+
+// WriteTo writes the stored response to w: its headers (replacing any of the
+// same name already set on w, keeping others such as rate-limit headers),
+// its status and its body. HEAD requests get the headers only. Extra
+// headers may be set on w by the caller before.
+func (s *StoredResponse) WriteTo(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	for k, vs := range s.Header {
+		h[k] = vs
+	}
+	if h.Get("Content-Length") == "" && s.Status != http.StatusNoContent && s.Status != http.StatusNotModified {
+		h.Set("Content-Length", strconv.Itoa(len(s.Body)))
+	}
+	w.WriteHeader(s.Status)
+	if r == nil || r.Method != http.MethodHead {
+		_, _ = w.Write(s.Body)
+	}
+}
