@@ -23,8 +23,6 @@ const clusterNodeTimeout = 1000 * time.Millisecond
 type Cluster struct {
 	// Nodes are all the cluster's servers.
 	Nodes []*Server
-
-	t testing.TB
 }
 
 // StartCluster starts masters*(1+replicasPerMaster) cluster-enabled
@@ -42,7 +40,7 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	if masters < 3 || replicasPerMaster < 0 {
 		t.Fatalf("redistest: StartCluster(%d, %d): need at least 3 masters", masters, replicasPerMaster)
 	}
-	c := &Cluster{t: t}
+	c := &Cluster{}
 	args := []string{
 		"--cluster-enabled", "yes",
 		"--cluster-config-file", "nodes.conf",
