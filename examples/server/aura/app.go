@@ -1,0 +1,123 @@
+// Package aura is the Aura demo service behind examples/server: the seed
+// platform's routes rebuilt on redishttp. It is a package (not only a main)
+// so that tests can start several instances in one process against one
+// Redis.
+//
+//	cfg, _ := aura.LoadConfig(os.LookupEnv)
+//	app, _ := aura.New(cfg, slog.Default())
+//	defer app.Close()
+//	http.ListenAndServe(cfg.Addr, app.Handler())
+package aura
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/middleware"
+	"github.com/redis/go-redis/v9"
+)
+
+// App is one instance of the demo service.
+type App struct {
+	cfg     Config
+	log     *slog.Logger
+	client  redis.UniversalClient
+	ownsCli bool
+	mon     *fallback.Monitor
+	up      *Upstream
+	store   Store
+	ips     *middleware.ClientIP
+	handler http.Handler
+}
+
+// New builds an instance from cfg, connecting to the Redis it names (or
+// none: embedded in-memory mode). It logs the backend mode and, when the
+// stats token was generated, the token.
+func New(cfg Config, logger *slog.Logger) (*App, error) {
+	client, err := cfg.Redis.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	app, err := NewWithClient(cfg, client, logger)
+	if err != nil {
+		if client != nil {
+			_ = client.Close()
+		}
+		return nil, err
+	}
+	app.ownsCli = true
+	return app, nil
+}
+
+// NewWithClient builds an instance on an existing client (nil: embedded
+// mode). The client stays the caller's to close.
+func NewWithClient(cfg Config, client redis.UniversalClient, logger *slog.Logger) (*App, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ips, err := middleware.NewClientIP(cfg.TrustedProxies...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: TRUSTED_PROXIES: %v", ErrConfig, err)
+	}
+	a := &App{cfg: cfg, log: logger, client: client, up: NewUpstream(cfg.LatencyScale), ips: ips}
+	a.mon = fallback.NewMonitor(client, fallback.MonitorOptions{Logger: logger})
+	if client != nil {
+		a.store = &redisStore{c: client, prefix: cfg.KeyPrefix}
+	} else {
+		a.store = newMemStore()
+	}
+	if err := a.build(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	switch cfg.Redis.Mode() {
+	case "memory":
+		logger.Info("backend: embedded in-memory mode (set REDIS_URL, UPSTASH_REDIS_URL or REDIS_CLUSTER_ADDRS to use Redis)")
+	default:
+		logger.Info("backend: "+cfg.Redis.String(), "state", a.mon.State().String())
+	}
+	if cfg.Redis.CacheDisabled {
+		logger.Info("response caching disabled (ENABLE_REDIS_CACHE=false)")
+	}
+	if cfg.TokenGenerated {
+		logger.Info("STATS_TOKEN not set; generated one for this run", "stats_token", cfg.StatsToken)
+	}
+	return a, nil
+}
+
+// Handler returns the instance's routes.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Upstream returns the simulated upstream APIs (for tests and stats).
+func (a *App) Upstream() *Upstream { return a.up }
+
+// Monitor returns the instance's backend monitor.
+func (a *App) Monitor() *fallback.Monitor { return a.mon }
+
+// Close stops the instance's background work and, when New made the
+// client, closes it.
+func (a *App) Close() {
+	if a.mon != nil {
+		_ = a.mon.Close()
+	}
+	if a.ownsCli && a.client != nil {
+		_ = a.client.Close()
+	}
+}
+
+func (a *App) build() error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.handleHealth)
+	mux.HandleFunc("GET /api/weather", a.handleWeather)
+	mux.HandleFunc("GET /api/news", a.handleNews)
+	mux.HandleFunc("GET /api/subscription", a.handleGetSubscription)
+	mux.HandleFunc("PUT /api/subscription", a.handlePutSubscription)
+	mux.HandleFunc("GET /api/oauth/connections", a.handleOAuth)
+	mux.HandleFunc("POST /api/ai/complete", a.handleAI)
+	mux.HandleFunc("GET /api/auras", a.handleListAuras)
+	mux.HandleFunc("DELETE /api/auras/{id}", a.handleDeleteAura)
+	a.handler = middleware.Chain(middleware.TrustUserHeader("X-User-ID"))(mux)
+	return nil
+}

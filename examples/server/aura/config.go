@@ -1,0 +1,104 @@
+package aura
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aura-platform/redishttp/fallback"
+	"github.com/ulule/limiter/v3"
+)
+
+// ErrConfig wraps every configuration error of the demo server.
+var ErrConfig = errors.New("aura: invalid configuration")
+
+// Config is the demo server's configuration, read from the environment by
+// LoadConfig:
+//
+//	ADDR                    listen address (the -addr flag wins), default :8080
+//	REDIS_URL, UPSTASH_REDIS_URL, REDIS_CLUSTER_ADDRS
+//	                        select Redis; none → embedded in-memory mode
+//	ENABLE_REDIS_CACHE      "false" turns response caching off
+//	STATS_TOKEN             bearer token for stats, metrics, dashboard and admin
+//	                        routes; a random one is generated and logged when unset
+//	CACHE_TTL_WEATHER, CACHE_TTL_NEWS, CACHE_TTL_SUBSCRIPTION, CACHE_TTL_OAUTH, CACHE_TTL_AI
+//	                        TTL classes (10m, 15m, 5m, 10m, 1h)
+//	UPSTREAM_LATENCY_SCALE  float scaling the simulated upstream latencies (default 1)
+//	API_RATE_LIMIT          per-user limit on every /api/ route (default 1000-H)
+//	AURA_RATE_LIMIT         per-user limit on POST /api/auras (default 100-H)
+//	KEY_PREFIX              prefix of every Redis key the demo writes (default "aura:")
+//	TRUSTED_PROXIES         comma-separated CIDRs whose X-Forwarded-For is believed
+type Config struct {
+	Addr           string
+	Redis          fallback.Config
+	StatsToken     string
+	TokenGenerated bool
+	LatencyScale   float64
+	APIRate        limiter.Rate
+	APIRateText    string
+	AuraRate       limiter.Rate
+	AuraRateText   string
+	KeyPrefix      string
+	TrustedProxies []string
+	lookup         func(string) (string, bool)
+}
+
+// LoadConfig reads the configuration through lookup (os.LookupEnv in main).
+func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
+	get := func(k string) string {
+		v, _ := lookup(k)
+		return strings.TrimSpace(v)
+	}
+	c := Config{Addr: get("ADDR"), lookup: lookup, KeyPrefix: get("KEY_PREFIX")}
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "aura:"
+	}
+	var err error
+	if c.Redis, err = fallback.LoadConfig(lookup); err != nil {
+		return Config{}, err
+	}
+	c.StatsToken = get("STATS_TOKEN")
+	if c.StatsToken == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		c.StatsToken, c.TokenGenerated = hex.EncodeToString(b), true
+	}
+	c.LatencyScale = 1
+	if v := get("UPSTREAM_LATENCY_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1000 {
+			return Config{}, fmt.Errorf("%w: UPSTREAM_LATENCY_SCALE=%q is not a float in [0, 1000]", ErrConfig, v)
+		}
+		c.LatencyScale = f
+	}
+	if c.APIRate, c.APIRateText, err = rateFromEnv(get, "API_RATE_LIMIT", "1000-H"); err != nil {
+		return Config{}, err
+	}
+	if c.AuraRate, c.AuraRateText, err = rateFromEnv(get, "AURA_RATE_LIMIT", "100-H"); err != nil {
+		return Config{}, err
+	}
+	for _, p := range strings.Split(get("TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
+	return c, nil
+}
+
+func rateFromEnv(get func(string) string, name, def string) (limiter.Rate, string, error) {
+	v := get(name)
+	if v == "" {
+		v = def
+	}
+	r, err := limiter.NewRateFromFormatted(v)
+	if err != nil || r.Limit <= 0 {
+		return limiter.Rate{}, "", fmt.Errorf("%w: %s=%q is not a rate like 100-H (limit-S|M|H|D)", ErrConfig, name, v)
+	}
+	return r, v, nil
+}
