@@ -1,0 +1,146 @@
+package ratelimithttp
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/aura-platform/redishttp/middleware"
+)
+
+// Header names written by the middleware, in Go's canonical form.
+const (
+	HeaderLimit      = "X-Ratelimit-Limit"
+	HeaderRemaining  = "X-Ratelimit-Remaining"
+	HeaderReset      = "X-Ratelimit-Reset"
+	HeaderPolicy     = "Ratelimit-Policy"
+	HeaderRateLimit  = "Ratelimit"
+	HeaderRetryAfter = "Retry-After"
+)
+
+// Handler returns next wrapped by the limiter, for http.Handle, chi's
+// r.Use(l.Handler) and middleware.Chain.
+//
+// Every checked response carries X-RateLimit-Limit, X-RateLimit-Remaining,
+// X-RateLimit-Reset (epoch seconds), RateLimit-Policy and RateLimit, all
+// describing the most restrictive applied policy. A refused request gets
+// 429 with Retry-After (the real wait until every policy has room) and a
+// problem JSON body; the handler does not run. In FailClosed mode a Redis
+// outage gives 503 with Retry-After. A request the key function cannot key
+// gets 401 (no user, with a ByUser key) or 400.
+//
+// Chaining limiters (an API-wide one outside, a route one inside) writes
+// each header once: the inner limiter replaces the outer's headers only
+// when its own policy is more restrictive. Each limiter in a chain is one
+// Redis round trip; policies with Match in one Limiter share a single one.
+func (l *Limiter) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var res Result
+		var states [4]State
+		var buf [4]*compiled
+		res.States = states[:0]
+		if err := l.check(r, &res, buf[:0]); err != nil {
+			l.fail(w, r, err)
+			return
+		}
+		if res.Source == SourceNone {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s, ok := res.Tight(); ok && (s.Exceeded || !outerTighter(w.Header(), &s)) {
+			writeHeaders(w.Header(), &s)
+		}
+		if !res.Allowed {
+			middleware.Emit(l.opts.Observer, middleware.RateDenied, l.opts.Route)
+			l.deny(w, r, &res)
+			return
+		}
+		middleware.Emit(l.opts.Observer, middleware.RateAllowed, l.opts.Route)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (l *Limiter) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		middleware.WriteProblem(w, middleware.Problem{
+			Status:     http.StatusServiceUnavailable,
+			Detail:     "rate limiting is temporarily unavailable; retry shortly",
+			Instance:   r.URL.Path,
+			RetryAfter: l.opts.FailClosedRetryAfter.Seconds(),
+		})
+	case errors.Is(err, middleware.ErrNoUser):
+		middleware.Error(w, r, http.StatusUnauthorized, "authentication required")
+	case errors.Is(err, ErrKey):
+		middleware.Error(w, r, http.StatusBadRequest, "request cannot be rate limited")
+	default:
+		// The client went away (context canceled): nobody to answer.
+		if r.Context().Err() == nil {
+			middleware.Error(w, r, http.StatusServiceUnavailable, "rate limiting failed")
+		}
+	}
+}
+
+func (l *Limiter) deny(w http.ResponseWriter, r *http.Request, res *Result) {
+	s, _ := res.Tight()
+	p := middleware.Problem{
+		Status:   http.StatusTooManyRequests,
+		Instance: r.URL.Path,
+	}
+	if res.Never {
+		p.Detail = "request cost exceeds rate limit " + strconv.Quote(s.Policy)
+	} else {
+		p.Detail = "rate limit " + strconv.Quote(s.Policy) + " exceeded: " +
+			strconv.FormatInt(s.Limit, 10) + " per " + s.Window.String()
+		p.RetryAfter = res.RetryAfter.Seconds()
+	}
+	middleware.WriteProblem(w, p)
+}
+
+// outerTighter reports whether an enclosing limiter already wrote headers
+// for a policy at least as restrictive as s (both allowed the request).
+func outerTighter(h http.Header, s *State) bool {
+	v := h[HeaderRateLimit]
+	if len(v) == 0 {
+		return false
+	}
+	items, err := ParseField(v[0])
+	if err != nil || len(items) == 0 {
+		return false
+	}
+	rem, ok1 := items[0].Int("r")
+	t, ok2 := items[0].Int("t")
+	if !ok1 || !ok2 {
+		return false
+	}
+	if rem != s.Remaining {
+		return rem < s.Remaining
+	}
+	return t >= seconds(s.ResetAfter)
+}
+
+// writeHeaders sets the five rate-limit headers for s, replacing any set
+// before, with one allocation for all values.
+func writeHeaders(h http.Header, s *State) {
+	var b [160]byte
+	buf := strconv.AppendInt(b[:0], s.Limit, 10)
+	e1 := len(buf)
+	buf = strconv.AppendInt(buf, s.Remaining, 10)
+	e2 := len(buf)
+	reset := s.Reset.Unix()
+	if s.Reset.Nanosecond() > 0 {
+		reset++ // round up: never announce a reset before it happens
+	}
+	buf = strconv.AppendInt(buf, reset, 10)
+	e3 := len(buf)
+	buf = AppendPolicyField(buf, s.Policy, s.Limit, s.Window)
+	e4 := len(buf)
+	buf = AppendRateLimitField(buf, s.Policy, s.Remaining, s.ResetAfter)
+	all := string(buf)
+	vals := [5]string{all[:e1], all[e1:e2], all[e2:e3], all[e3:e4], all[e4:]}
+	h[HeaderLimit] = vals[0:1:1]
+	h[HeaderRemaining] = vals[1:2:2]
+	h[HeaderReset] = vals[2:3:3]
+	h[HeaderPolicy] = vals[3:4:4]
+	h[HeaderRateLimit] = vals[4:5:5]
+}

@@ -1,0 +1,104 @@
+package ratelimithttp
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/middleware"
+)
+
+// FailureMode says what the middleware does while Redis is failing.
+type FailureMode uint8
+
+const (
+	// FailOpen (the default) keeps limiting with this instance's in-memory
+	// counters (fallback.MemoryLimiter): every instance enforces the full
+	// limit locally, so the cluster-wide rate can reach the limit times the
+	// number of instances until Redis is back.
+	FailOpen FailureMode = iota
+	// FailClosed refuses requests with 503 Service Unavailable, a
+	// Retry-After header and a problem JSON body.
+	FailClosed
+	// PassThrough serves requests unlimited and without rate-limit headers.
+	PassThrough
+)
+
+// String returns "fail-open", "fail-closed" or "pass-through".
+func (m FailureMode) String() string {
+	switch m {
+	case FailOpen:
+		return "fail-open"
+	case FailClosed:
+		return "fail-closed"
+	case PassThrough:
+		return "pass-through"
+	}
+	return "unknown"
+}
+
+// Options configures a Limiter. The zero value of every field but Policies
+// works; each field documents its default. New validates the options once
+// and never writes into the caller's struct.
+type Options struct {
+	// Policies are the limits checked on every request (subject to each
+	// policy's Match), all in one Redis round trip. At least one policy is
+	// required unless Tiers supplies them.
+	Policies []Policy
+
+	// Tier, if set, names the plan of the request's caller (for example
+	// from the authenticated user); Tiers[name] then replaces Policies for
+	// that request. An empty or unknown name uses Policies.
+	Tier func(*http.Request) string
+	// Tiers maps tier names to their policies; validated like Policies.
+	Tiers map[string][]Policy
+
+	// Key derives the client key. Default:
+	// middleware.UserOr(middleware.ByClientIP(ClientIP)): the authenticated
+	// user, else the client address (IPv6 grouped by /64) as seen through
+	// the trusted proxies only. Keys longer than 200 bytes or holding
+	// characters unsafe in a Redis key are replaced by their SHA-256.
+	Key middleware.KeyFunc
+	// ClientIP resolves client addresses for the default Key. Default: a
+	// resolver trusting no proxy (the TCP peer is the client).
+	ClientIP *middleware.ClientIP
+
+	// Cost, if set, returns the units a request spends (its weight).
+	// Values below 1 count as 1. Default: 1 for every request.
+	Cost func(*http.Request) int64
+	// Exempt, if set, lets the requests it returns true for through
+	// without checking or counting them, and without headers.
+	Exempt func(*http.Request) bool
+
+	// Prefix starts every Redis key. Default "rl:". Keys look like
+	// "<Prefix>{<client key>}:f:<policy>" (the braces are a hash tag: all
+	// keys of one client share a cluster slot).
+	Prefix string
+
+	// FailureMode applies while Redis is failing. Default FailOpen.
+	FailureMode FailureMode
+	// FailClosedRetryAfter is the Retry-After sent with 503 responses in
+	// FailClosed mode. Default 1s.
+	FailClosedRetryAfter time.Duration
+
+	// Monitor is the shared health monitor for the Redis client. While it
+	// reports Redis unavailable, the limiter does not call Redis at all and
+	// applies FailureMode at once. Default: the limiter starts its own
+	// monitor over the client (Close stops it).
+	Monitor *fallback.Monitor
+	// Memory holds the in-memory counters used in embedded mode and while
+	// failing open. Default: a new fallback.MemoryLimiter. Share one
+	// between limiters to share local counters.
+	Memory *fallback.MemoryLimiter
+
+	// Route names this limiter in events (RateAllowed, RateDenied,
+	// RateError), e.g. "api" or "POST /api/auras". Bounded cardinality:
+	// never a user or key. Default "ratelimit".
+	Route string
+	// Observer receives an event per checked request. Default none.
+	Observer middleware.Observer
+	// Logger receives one line per failure-mode transition. Default
+	// slog.Default().
+	Logger *slog.Logger
+}

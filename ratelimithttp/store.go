@@ -1,0 +1,112 @@
+package ratelimithttp
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ulule/limiter/v3"
+)
+
+// Store is a limiter.Store on Redis built on the same script as the
+// middleware: fixed or sliding window, Redis's clock, and a request that
+// would exceed the limit is not counted (ulule's own Redis store counts
+// it). Use it with ulule's limiter.New where a limiter.Store is expected.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+	algo   Algorithm
+}
+
+// StoreOptions configures a Store. The zero value is a fixed-window store
+// with prefix "rl:".
+type StoreOptions struct {
+	// Prefix starts every key. Default "rl:". Keys look like
+	// "<Prefix>{<key>}:s:<limit>-<period ms>:log".
+	Prefix string
+	// Algorithm is FixedWindow (default) or SlidingWindow.
+	Algorithm Algorithm
+}
+
+// NewStore returns a Store over client, which must not be nil.
+func NewStore(client redis.UniversalClient, opts StoreOptions) (*Store, error) {
+	if client == nil {
+		return nil, ErrNoClient
+	}
+	if opts.Algorithm > SlidingWindow {
+		return nil, ErrBadPolicy
+	}
+	p := opts.Prefix
+	if p == "" {
+		p = "rl:"
+	}
+	return &Store{client: client, prefix: p, algo: opts.Algorithm}, nil
+}
+
+// NewSlidingStore returns a sliding-window Store with the default prefix.
+func NewSlidingStore(client redis.UniversalClient) (*Store, error) {
+	return NewStore(client, StoreOptions{Algorithm: SlidingWindow})
+}
+
+func (s *Store) policy(rate limiter.Rate) (*compiled, error) {
+	p := Policy{Name: strconv.FormatInt(rate.Limit, 10) + "-" + strconv.FormatInt(rate.Period.Milliseconds(), 10),
+		Rate: rate, Algorithm: s.algo}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	c := compile(p)
+	return &c, nil
+}
+
+func (s *Store) run(ctx context.Context, key string, cost int64, rate limiter.Rate) (limiter.Context, State, error) {
+	c, err := s.policy(rate)
+	if err != nil {
+		return limiter.Context{}, State{}, err
+	}
+	var res Result
+	if err := runScript(ctx, s.client, hashTag(s.prefix, clientKey(key)), cost, []*compiled{c}, &res); err != nil {
+		return limiter.Context{}, State{}, err
+	}
+	st := res.States[0]
+	return limiter.Context{Limit: st.Limit, Remaining: st.Remaining, Reset: st.Reset.Unix(), Reached: st.Exceeded}, st, nil
+}
+
+// Get counts one unit for key and returns the limit context; Reached is
+// true, and nothing was counted, when the unit did not fit.
+func (s *Store) Get(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	lc, _, err := s.run(ctx, key, 1, rate)
+	return lc, err
+}
+
+// Increment counts count units (at least 1) for key, only if they all fit.
+func (s *Store) Increment(ctx context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
+	lc, _, err := s.run(ctx, key, max(count, 1), rate)
+	return lc, err
+}
+
+// Peek returns key's limit context without counting; Reached is true when
+// no unit is left.
+func (s *Store) Peek(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	lc, st, err := s.run(ctx, key, 0, rate)
+	lc.Reached = err == nil && st.Remaining == 0
+	return lc, err
+}
+
+// Reset deletes key's counters for rate.
+func (s *Store) Reset(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+	c, err := s.policy(rate)
+	if err != nil {
+		return limiter.Context{}, err
+	}
+	tag := hashTag(s.prefix, clientKey(key))
+	keys := make([]string, len(c.suffixes))
+	for i, sfx := range c.suffixes {
+		keys[i] = tag + sfx
+	}
+	if err := s.client.Del(ctx, keys...).Err(); err != nil {
+		return limiter.Context{}, err
+	}
+	return s.Peek(ctx, key, rate)
+}
+
+var _ limiter.Store = (*Store)(nil)
