@@ -59,8 +59,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if c.URL != "" {
 		if _, err := redis.ParseURL(c.URL); err != nil {
-			return Config{}, fmt.Errorf("%w: %s is not a valid redis:// or rediss:// URL (%s): %s",
-				ErrConfig, c.URLVar, RedactURL(c.URL), redactURLs(err.Error()))
+			return Config{}, urlError(c.URLVar, c.URL, err)
 		}
 	}
 	if v, ok := lookup(EnvClusterAddrs); ok && strings.TrimSpace(v) != "" {
@@ -70,11 +69,11 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 				continue
 			}
 			host, port, err := net.SplitHostPort(a)
-			if err != nil || host == "" {
-				return Config{}, fmt.Errorf("%w: %s entry %q is not host:port", ErrConfig, EnvClusterAddrs, a)
+			if err != nil || host == "" || strings.ContainsAny(host, "@/ \t") {
+				return Config{}, fmt.Errorf("%w: %s entry %q is not host:port", ErrConfig, EnvClusterAddrs, redactEntry(a))
 			}
 			if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-				return Config{}, fmt.Errorf("%w: %s entry %q has an invalid port", ErrConfig, EnvClusterAddrs, a)
+				return Config{}, fmt.Errorf("%w: %s entry %q has an invalid port", ErrConfig, EnvClusterAddrs, redactEntry(a))
 			}
 			c.ClusterAddrs = append(c.ClusterAddrs, a)
 		}
@@ -122,7 +121,7 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 		if c.URL != "" {
 			u, err := redis.ParseURL(c.URL)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s: %s", ErrConfig, c.URLVar, redactURLs(err.Error()))
+				return nil, urlError(c.URLVar, c.URL, err)
 			}
 			o.Username, o.Password, o.TLSConfig = u.Username, u.Password, u.TLSConfig
 		}
@@ -130,7 +129,7 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 	case "redis":
 		o, err := redis.ParseURL(c.URL)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %s", ErrConfig, c.URLVar, redactURLs(err.Error()))
+			return nil, urlError(c.URLVar, c.URL, err)
 		}
 		return redis.NewClient(o), nil
 	}
@@ -138,13 +137,56 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 }
 
 // RedactURL returns u with any password replaced by "xxxxx"; text that does
-// not parse as a URL is replaced entirely, since it may hold a secret.
+// not parse as a URL is replaced entirely, since it may hold a secret. When
+// an '@' appears outside the parsed userinfo (a password with an unescaped
+// '/', '?' or '#' makes url.Parse see no userinfo at all), everything
+// between "://" and the last '@' is replaced, so no piece of such a
+// password survives either.
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.Scheme == "" {
 		return "<unparseable URL>"
 	}
+	if p.User == nil && strayUserinfo(u) {
+		i, j := strings.Index(u, "://"), strings.LastIndex(u, "@")
+		return u[:i+3] + "xxxxx@" + u[j+1:]
+	}
 	return p.Redacted()
+}
+
+// strayUserinfo reports whether u has an '@' after its "://": a sign of
+// userinfo, possibly one url.Parse did not recognise as such.
+func strayUserinfo(u string) bool {
+	i := strings.Index(u, "://")
+	return i >= 0 && strings.LastIndex(u, "@") > i
+}
+
+// urlError builds the configuration error for a URL that redis.ParseURL
+// rejected. The parser's own text is kept only when it cannot hold any part
+// of a password: net/url errors quote the whole URL (and "invalid port"
+// errors a piece of it), and go-redis quotes the path, where an unescaped
+// '/' in a password ends up.
+func urlError(varName, raw string, err error) error {
+	var ue *url.Error
+	detail := redactURLs(err.Error())
+	if errors.As(err, &ue) || strayUserinfo(raw) && !hasParsedUser(raw) {
+		detail = "malformed URL"
+	}
+	return fmt.Errorf("%w: %s is not a valid redis:// or rediss:// URL (%s): %s",
+		ErrConfig, varName, RedactURL(raw), detail)
+}
+
+func hasParsedUser(raw string) bool {
+	p, err := url.Parse(raw)
+	return err == nil && p.User != nil
+}
+
+// redactEntry hides anything before the last '@' of a cluster address.
+func redactEntry(a string) string {
+	if j := strings.LastIndex(a, "@"); j >= 0 {
+		return "xxxxx@" + a[j+1:]
+	}
+	return a
 }
 
 var urlWithUserinfo = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/@"]*@`)

@@ -36,6 +36,12 @@ func NewClientIP(trustedProxies ...string) (*ClientIP, error) {
 			continue
 		}
 		if p, err := netip.ParsePrefix(s); err == nil {
+			// Addresses are unmapped before matching, so an IPv4-mapped
+			// prefix ("::ffff:10.0.0.0/104") must become its IPv4 form
+			// ("10.0.0.0/8") or it would never match anything.
+			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+			}
 			c.trusted = append(c.trusted, p.Masked())
 			continue
 		}
@@ -43,7 +49,7 @@ func NewClientIP(trustedProxies ...string) (*ClientIP, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %q", ErrBadProxyCIDR, s)
 		}
-		a = a.Unmap()
+		a = a.WithZone("").Unmap()
 		c.trusted = append(c.trusted, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return c, nil

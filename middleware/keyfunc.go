@@ -137,8 +137,9 @@ func ByRoute() KeyFunc {
 }
 
 // ByQuery keys a request by the named query parameters, in sorted order with
-// every value of each ("q:a=1&b=2&b=3"). With no names it uses the whole query,
-// normalised: parameters sorted by name, values kept in request order.
+// every value of each: "q:" + KeyPart("a=1&b=2&b=3"), so "q:a=1%26b=2%26b=3".
+// With no names it uses the whole query, normalised: parameters sorted by
+// name, values kept in request order.
 func ByQuery(params ...string) KeyFunc {
 	names := append([]string(nil), params...)
 	sort.Strings(names)

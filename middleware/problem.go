@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 )
@@ -41,10 +42,17 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
+	switch {
+	case math.IsNaN(p.RetryAfter) || p.RetryAfter <= 0:
+		p.RetryAfter = 0 // omitted: JSON has no NaN
+	case math.IsInf(p.RetryAfter, 1) || p.RetryAfter > maxRetryAfter:
+		p.RetryAfter = maxRetryAfter // JSON has no Inf either
+	}
 	if p.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(CeilSeconds(p.RetryAfter), 10))
 	}
-	body, _ := json.Marshal(p) // a struct of strings and numbers cannot fail
+	// With RetryAfter finite, a struct of strings and numbers cannot fail.
+	body, _ := json.Marshal(p)
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(append(body, '\n'))
 }
@@ -55,9 +63,20 @@ func Error(w http.ResponseWriter, r *http.Request, status int, detail string) {
 	WriteProblem(w, Problem{Status: status, Detail: detail, Instance: r.URL.Path})
 }
 
+// maxRetryAfter caps Retry-After (and CeilSeconds) at 2^30 s (34 years), far
+// beyond any real wait and well inside int64 and float64's exact integers.
+const maxRetryAfter = 1 << 30
+
 // CeilSeconds rounds a duration in seconds up to a whole number of seconds,
-// with a minimum of 1, as Retry-After needs.
+// with a minimum of 1, as Retry-After needs. NaN counts as 0 (so 1) and
+// values above 2^30 seconds (about 34 years), +Inf included, are capped there.
 func CeilSeconds(s float64) int64 {
+	if math.IsNaN(s) || s < 1 {
+		return 1
+	}
+	if s > maxRetryAfter {
+		return maxRetryAfter
+	}
 	n := int64(s)
 	if float64(n) < s {
 		n++

@@ -48,11 +48,13 @@ func (r *Recorder) BeforeHeader(f func(status int, h http.Header)) { r.beforeHdr
 func (r *Recorder) Header() http.Header { return r.w.Header() }
 
 // WriteHeader sends the status. 1xx informational statuses (except 101) are
-// passed through and not recorded; later final statuses after the first are
-// ignored, as net/http does.
+// passed through and not recorded (and dropped once a final status went
+// out); final statuses after the first are ignored, as net/http does.
 func (r *Recorder) WriteHeader(code int) {
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
-		r.w.WriteHeader(code)
+		if r.status == 0 { // after the final status it would be superfluous
+			r.w.WriteHeader(code)
+		}
 		return
 	}
 	if r.status != 0 {
