@@ -1,0 +1,64 @@
+package lockhttp
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// backend is where locks and idempotency records live: Redis (one node, a
+// cluster, or Redlock masters) or, when chosen, process memory.
+type backend interface {
+	// lock takes name's lock, waiting up to wait for a holder to let go.
+	// It returns ErrTaken (with the holder's remaining time) when the lock
+	// stayed held, or an error wrapping ErrQuorum when Redis failed.
+	lock(ctx context.Context, name string, wait time.Duration) (lease, time.Duration, error)
+	// claim claims an idempotency record for a request with fingerprint fp,
+	// storing running as its value, or reports the record that exists.
+	claim(ctx context.Context, key string, fp [fingerprintSize]byte, running []byte, ttl time.Duration) (claimResult, error)
+	// complete stores a completed record unless one is there already.
+	complete(ctx context.Context, key string, rec []byte, retention time.Duration) error
+	// unclaim deletes the claim if it is still running.
+	unclaim(ctx context.Context, key string, running []byte) error
+	// extendClaim extends the claim if it is still ours.
+	extendClaim(ctx context.Context, key string, running []byte, ttl time.Duration) error
+	// local reports whether this is the process-local backend.
+	local() bool
+}
+
+// lease is a held lock.
+type lease interface {
+	// fence returns the lock's fencing token.
+	fence() int64
+	// extend renews the lock for another TTL; an error means it is lost.
+	extend(ctx context.Context) error
+	// unlock releases the lock if it is still held.
+	unlock(ctx context.Context) error
+}
+
+type claimState uint8
+
+const (
+	claimed   claimState = iota // the claim is ours
+	completed                   // a completed response is stored: replay it or 422
+	running                     // another request with this key is running
+)
+
+type claimResult struct {
+	state    claimState
+	rec      record // the completed record, when state == completed
+	mismatch bool   // the existing record has another fingerprint
+}
+
+// each runs fn(i) for i in [0, n): inline for one node, concurrently for more.
+func each(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { fn(i) })
+	}
+	wg.Wait()
+}

@@ -1,0 +1,152 @@
+package lockhttp
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/middleware"
+)
+
+// Fallback says what a Locker does when Redis cannot be used.
+type Fallback uint8
+
+const (
+	// FailClosed (the default) answers 503 Service Unavailable with
+	// Retry-After whenever Redis is unreachable or a Redlock quorum is lost.
+	// The handler never runs without a lock that every instance respects.
+	FailClosed Fallback = iota
+	// LocalMutex locks with a process-local mutex (fallback.KeyedMutex) and
+	// keeps idempotency records in process memory when there is no Redis
+	// client, when Options.Monitor reports Redis unavailable, or when a Redis
+	// call fails. It protects nothing across instances: choose it only for a
+	// single instance or embedded mode.
+	LocalMutex
+)
+
+// Options configures a Locker. The zero value works (with a Redis client);
+// every field documents its default. New never writes into the caller's
+// struct.
+type Options struct {
+	// Key derives the lock key from a request, e.g.
+	// middleware.Join(middleware.ByUser(), JSONField("name", 0)). Default
+	// middleware.ByRoute(): one lock per route. A key error answers 401 for
+	// middleware.ErrNoUser and 400 otherwise, without running the handler.
+	Key middleware.KeyFunc
+	// Route names the route in events (bounded cardinality). Default "lock".
+	Route string
+	// Prefix starts every Redis key the Locker writes. Default "lock:".
+	Prefix string
+	// TTL is the lock's time to live in Redis; the watchdog extends it every
+	// TTL/3 while the handler runs. Default 10s; at least 30ms.
+	TTL time.Duration
+	// Wait is how long a request waits for a held lock before answering 409.
+	// Default 0: fail fast with 409 and Retry-After. Waiting honours the
+	// request's context.
+	Wait time.Duration
+	// DisableWatchdog stops the lock from being extended: a handler that
+	// outlives TTL loses the lock and only fencing protects its writes.
+	// Default false.
+	DisableWatchdog bool
+	// RetryAfter is the Retry-After sent with 503 answers. Default 1s.
+	RetryAfter time.Duration
+	// CommandTimeout bounds each Redis call of the lock and idempotency
+	// steps (acquire, extend, release, claim, store). Default 500ms, and at
+	// most TTL/2 for the acquire.
+	CommandTimeout time.Duration
+	// FenceRetention is how long a lock key's fencing counter is kept after
+	// its last use. Tokens keep rising after it expires, since they are
+	// never below the Redis server's clock in microseconds. Default 24h.
+	FenceRetention time.Duration
+
+	// RequireIdempotencyKey answers 400 to requests without an
+	// Idempotency-Key header. Default false: requests without the header are
+	// locked but not deduplicated.
+	RequireIdempotencyKey bool
+	// IdempotencyRetention is how long a completed response is kept for
+	// replay. Default 24h.
+	IdempotencyRetention time.Duration
+	// IdempotencyScope scopes idempotency keys, so two users' keys never
+	// meet. Default middleware.ByUser(): a request with an Idempotency-Key
+	// but no authenticated user gets 400.
+	IdempotencyScope middleware.KeyFunc
+	// MaxBodyBytes caps the request body read to fingerprint an idempotent
+	// request; larger bodies get 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxResponseBytes caps the response kept for replay. A larger (or
+	// streamed) response is sent but not stored, and its key is released so
+	// a retry runs the handler again. Default 1 MiB.
+	MaxResponseBytes int
+
+	// Fallback chooses between failing closed (default) and a process-local
+	// mutex when Redis cannot be used.
+	Fallback Fallback
+	// Monitor, if set, is consulted before each request: while it reports
+	// Redis unavailable, requests fail closed (503) or go local (LocalMutex)
+	// without waiting for Redis timeouts, and Redis failures are reported to
+	// it. Default nil.
+	Monitor *fallback.Monitor
+	// Observer receives LockAcquired, LockContended, LockExpired,
+	// LockReplayed and LockError events with Route. Default nil.
+	Observer middleware.Observer
+}
+
+const minTTL = 30 * time.Millisecond
+
+// withDefaults validates o and returns a copy with the defaults filled in.
+func (o Options) withDefaults() (Options, error) {
+	for name, d := range map[string]time.Duration{
+		"TTL": o.TTL, "Wait": o.Wait, "RetryAfter": o.RetryAfter, "CommandTimeout": o.CommandTimeout,
+		"FenceRetention": o.FenceRetention, "IdempotencyRetention": o.IdempotencyRetention,
+	} {
+		if d < 0 {
+			return o, fmt.Errorf("%w: %s is negative", ErrInvalidOptions, name)
+		}
+	}
+	if o.MaxBodyBytes < 0 || o.MaxResponseBytes < 0 {
+		return o, fmt.Errorf("%w: negative size cap", ErrInvalidOptions)
+	}
+	if o.Fallback > LocalMutex {
+		return o, fmt.Errorf("%w: unknown Fallback %d", ErrInvalidOptions, o.Fallback)
+	}
+	if o.Key == nil {
+		o.Key = middleware.ByRoute()
+	}
+	if o.Route == "" {
+		o.Route = "lock"
+	}
+	if o.Prefix == "" {
+		o.Prefix = "lock:"
+	}
+	if o.TTL == 0 {
+		o.TTL = 10 * time.Second
+	}
+	if o.TTL < minTTL {
+		return o, fmt.Errorf("%w: TTL %v is below %v", ErrInvalidOptions, o.TTL, minTTL)
+	}
+	if o.RetryAfter == 0 {
+		o.RetryAfter = time.Second
+	}
+	if o.CommandTimeout == 0 {
+		o.CommandTimeout = 500 * time.Millisecond
+	}
+	if o.FenceRetention == 0 {
+		o.FenceRetention = 24 * time.Hour
+	}
+	if o.FenceRetention < o.TTL {
+		o.FenceRetention = o.TTL
+	}
+	if o.IdempotencyRetention == 0 {
+		o.IdempotencyRetention = 24 * time.Hour
+	}
+	if o.IdempotencyScope == nil {
+		o.IdempotencyScope = middleware.ByUser()
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxResponseBytes == 0 {
+		o.MaxResponseBytes = 1 << 20
+	}
+	return o, nil
+}

@@ -1,0 +1,338 @@
+package lockhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/go-redsync/redsync/v4"
+	rsredis "github.com/go-redsync/redsync/v4/redis"
+	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
+	"github.com/redis/go-redis/v9"
+)
+
+// fenceSuffix names a lock's fencing counter: lock name + suffix, so both
+// share the lock name's hash tag.
+const fenceSuffix = ":fence"
+
+// redisBackend keeps locks (redsync mutexes) and idempotency records on one
+// Redis deployment (a node or a cluster, quorum 1) or on several independent
+// masters (Redlock, quorum n/2+1).
+type redisBackend struct {
+	clients   []redis.UniversalClient
+	rs        *redsync.Redsync
+	quorum    int
+	mutexOpts []redsync.Option
+	cmdTO     time.Duration
+	fenceMs   int64
+}
+
+func newRedisBackend(clients []redis.UniversalClient, o *Options) *redisBackend {
+	b := &redisBackend{
+		clients: clients,
+		quorum:  len(clients)/2 + 1,
+		cmdTO:   o.CommandTimeout,
+		fenceMs: o.FenceRetention.Milliseconds(),
+	}
+	pools := make([]rsredis.Pool, len(clients))
+	for i, c := range clients {
+		pools[i] = &fencedPool{Pool: goredis.NewPool(c), client: c, node: i, b: b}
+	}
+	b.rs = redsync.New(pools...)
+	// redsync bounds each acquire round by TTL*factor; keep it within the
+	// command timeout and at most half the TTL.
+	factor := min(0.5, float64(o.CommandTimeout)/float64(o.TTL))
+	b.mutexOpts = []redsync.Option{
+		redsync.WithExpiry(o.TTL),
+		redsync.WithTries(1),
+		redsync.WithTimeoutFactor(factor),
+	}
+	return b
+}
+
+func (b *redisBackend) local() bool { return false }
+
+// attempt collects, per node, what the acquire script said during one
+// redsync TryLock: the fencing token drawn, or the holder's remaining TTL.
+// Each node's goroutine writes only its own slot; redsync waits for all of
+// them before it returns, which orders the writes before our reads.
+type attempt struct{ nodes []nodeResult }
+
+type nodeResult struct {
+	answered bool
+	taken    bool  // we took the lock on this node
+	value    int64 // fencing token when taken, else the lock's PTTL (ms)
+}
+
+type attemptKey struct{}
+
+// fencedPool is redsync's go-redis v9 pool with one change: SETNX is done
+// by acquire.lua, which also draws the fencing token in the same round trip.
+// Everything else (extend, release, quorum, drift) is redsync's own.
+type fencedPool struct {
+	rsredis.Pool
+	client redis.UniversalClient
+	node   int
+	b      *redisBackend
+}
+
+func (p *fencedPool) Get(ctx context.Context) (rsredis.Conn, error) {
+	c, err := p.Pool.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &fencedConn{Conn: c, ctx: ctx, p: p}, nil
+}
+
+type fencedConn struct {
+	rsredis.Conn
+	ctx context.Context
+	p   *fencedPool
+}
+
+func (c *fencedConn) SetNX(name, value string, expiry time.Duration) (bool, error) {
+	res, err := acquireScript.Run(c.ctx, c.p.client, []string{name, name + fenceSuffix},
+		value, expiry.Milliseconds(), c.p.b.fenceMs).Int64Slice()
+	if err != nil {
+		return false, err
+	}
+	if len(res) != 2 {
+		return false, fmt.Errorf("lockhttp: acquire script returned %d values", len(res))
+	}
+	if a, ok := c.ctx.Value(attemptKey{}).(*attempt); ok {
+		a.nodes[c.p.node] = nodeResult{answered: true, taken: res[0] == 1, value: res[1]}
+	}
+	return res[0] == 1, nil
+}
+
+func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration) (lease, time.Duration, error) {
+	var deadline time.Time
+	if wait > 0 {
+		deadline = time.Now().Add(wait)
+	}
+	backoff := 10 * time.Millisecond
+	for {
+		l, retry, err := b.tryLock(ctx, name)
+		if !errors.Is(err, ErrTaken) || wait <= 0 {
+			return l, retry, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, retry, err
+		}
+		// Sleep a jittered backoff, never past the holder's expiry or our
+		// deadline.
+		d := backoff/2 + rand.N(backoff/2+1)
+		d = min(d, left, max(retry, time.Millisecond))
+		backoff = min(backoff*2, 200*time.Millisecond)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, retry, ErrTaken
+		case <-t.C:
+		}
+	}
+}
+
+func (b *redisBackend) tryLock(ctx context.Context, name string) (lease, time.Duration, error) {
+	a := &attempt{nodes: make([]nodeResult, len(b.clients))}
+	m := b.rs.NewMutex(name, b.mutexOpts...)
+	err := m.TryLockContext(context.WithValue(ctx, attemptKey{}, a))
+	if err == nil {
+		var tok int64
+		for _, n := range a.nodes {
+			if n.taken && n.value > tok {
+				tok = n.value
+			}
+		}
+		if len(b.clients) > 1 {
+			if err := b.raiseFence(ctx, name, tok); err != nil {
+				b.release(ctx, m)
+				return nil, 0, err
+			}
+		}
+		return &redisLease{m: m, tok: tok, b: b}, 0, nil
+	}
+	var taken *redsync.ErrTaken
+	if errors.As(err, &taken) {
+		var pttl int64
+		for _, n := range a.nodes {
+			if n.answered && !n.taken && n.value > pttl {
+				pttl = n.value
+			}
+		}
+		return nil, time.Duration(pttl) * time.Millisecond, ErrTaken
+	}
+	if ctx.Err() != nil {
+		return nil, 0, ctx.Err()
+	}
+	return nil, 0, fmt.Errorf("%w: %w", ErrQuorum, err)
+}
+
+// raiseFence makes a token drawn on a quorum of Redlock masters known to a
+// quorum: any later quorum overlaps it, so later tokens are higher.
+func (b *redisBackend) raiseFence(ctx context.Context, name string, tok int64) error {
+	cctx, cancel := context.WithTimeout(ctx, b.cmdTO)
+	defer cancel()
+	errs := make([]error, len(b.clients))
+	each(len(b.clients), func(i int) {
+		errs[i] = raiseFenceScript.Run(cctx, b.clients[i], []string{name + fenceSuffix}, tok, b.fenceMs).Err()
+	})
+	return b.quorumErr(errs)
+}
+
+func (b *redisBackend) quorumErr(errs []error) error {
+	ok := 0
+	for _, e := range errs {
+		if e == nil {
+			ok++
+		}
+	}
+	if ok >= b.quorum {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrQuorum, errors.Join(errs...))
+}
+
+func (b *redisBackend) release(ctx context.Context, m *redsync.Mutex) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cmdTO)
+	defer cancel()
+	_, _ = m.UnlockContext(cctx)
+}
+
+type redisLease struct {
+	m   *redsync.Mutex
+	tok int64
+	b   *redisBackend
+}
+
+func (l *redisLease) fence() int64 { return l.tok }
+
+func (l *redisLease) extend(ctx context.Context) error {
+	ok, err := l.m.ExtendContext(ctx)
+	if ok {
+		return nil
+	}
+	if err == nil {
+		err = redsync.ErrExtendFailed
+	}
+	return fmt.Errorf("%w: %w", ErrLockLost, err)
+}
+
+func (l *redisLease) unlock(ctx context.Context) error {
+	ok, err := l.m.UnlockContext(ctx)
+	if ok || errors.Is(err, redsync.ErrLockAlreadyExpired) {
+		return nil
+	}
+	return err
+}
+
+func (b *redisBackend) claim(ctx context.Context, key string, fp [fingerprintSize]byte, run []byte, ttl time.Duration) (claimResult, error) {
+	type nodeClaim struct {
+		ok  bool
+		rec []byte
+		err error
+	}
+	cctx, cancel := context.WithTimeout(ctx, b.cmdTO)
+	defer cancel()
+	res := make([]nodeClaim, len(b.clients))
+	each(len(b.clients), func(i int) {
+		v, err := claimScript.Run(cctx, b.clients[i], []string{key}, run, ttl.Milliseconds()).Slice()
+		switch {
+		case err != nil:
+			res[i].err = err
+		case len(v) >= 2:
+			s, _ := v[1].(string)
+			res[i].rec = []byte(s)
+		case len(v) == 1:
+			res[i].ok = true
+		default:
+			res[i].err = errCorruptRecord
+		}
+	})
+	var (
+		nClaimed, nErr int
+		out            claimResult
+		found          bool
+		errs           []error
+	)
+	out.state = claimed
+	for _, r := range res {
+		switch {
+		case r.err != nil:
+			nErr++
+			errs = append(errs, r.err)
+		case r.ok:
+			nClaimed++
+		default:
+			rec, err := decodeRecord(r.rec)
+			if err != nil {
+				nErr++
+				errs = append(errs, err)
+				continue
+			}
+			if rec.completed && out.state != completed {
+				out = claimResult{state: completed, rec: rec, mismatch: rec.fp != fp}
+			}
+			if !rec.completed && rec.fp != fp {
+				out.mismatch = true
+			}
+			found = true
+		}
+	}
+	if out.state == completed {
+		if nClaimed > 0 {
+			_ = b.unclaim(ctx, key, run)
+		}
+		return out, nil
+	}
+	if nClaimed >= b.quorum {
+		return claimResult{state: claimed}, nil
+	}
+	if nClaimed > 0 {
+		_ = b.unclaim(ctx, key, run)
+	}
+	if nErr > len(b.clients)-b.quorum || !found {
+		return claimResult{}, fmt.Errorf("%w: %w", ErrQuorum, errors.Join(errs...))
+	}
+	out.state = running
+	return out, nil
+}
+
+func (b *redisBackend) complete(ctx context.Context, key string, rec []byte, retention time.Duration) error {
+	cctx, cancel := context.WithTimeout(ctx, b.cmdTO)
+	defer cancel()
+	errs := make([]error, len(b.clients))
+	each(len(b.clients), func(i int) {
+		errs[i] = completeScript.Run(cctx, b.clients[i], []string{key}, rec, retention.Milliseconds()).Err()
+	})
+	return b.quorumErr(errs)
+}
+
+func (b *redisBackend) unclaim(ctx context.Context, key string, run []byte) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cmdTO)
+	defer cancel()
+	errs := make([]error, len(b.clients))
+	each(len(b.clients), func(i int) {
+		errs[i] = unclaimScript.Run(cctx, b.clients[i], []string{key}, run).Err()
+	})
+	return errors.Join(errs...)
+}
+
+func (b *redisBackend) extendClaim(ctx context.Context, key string, run []byte, ttl time.Duration) error {
+	errs := make([]error, len(b.clients))
+	oks := make([]bool, len(b.clients))
+	each(len(b.clients), func(i int) {
+		n, err := extendClaimScript.Run(ctx, b.clients[i], []string{key}, run, ttl.Milliseconds()).Int64()
+		errs[i], oks[i] = err, n == 1
+	})
+	for i, ok := range oks {
+		if !ok && errs[i] == nil {
+			errs[i] = ErrLockLost
+		}
+	}
+	return b.quorumErr(errs)
+}

@@ -1,0 +1,9 @@
+-- Claim an idempotency key, or return what holds it.
+-- KEYS[1] record; ARGV[1] running record (ours); ARGV[2] TTL (ms)
+-- Returns {1} when claimed, {0, record, pttl} when a record exists.
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1}
+end
+return {0, v, redis.call('PTTL', KEYS[1])}
