@@ -1,0 +1,72 @@
+package statshttp
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/aura-platform/redishttp/middleware"
+)
+
+// realm is sent in WWW-Authenticate challenges.
+const realm = "redishttp-stats"
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(scheme):]), true
+}
+
+// tokenOK compares got with the configured token in constant time (both
+// hashed first, so not even the length leaks).
+func (r *Recorder) tokenOK(got string) bool {
+	if r.cfg.Token == "" || got == "" {
+		return false
+	}
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(r.cfg.Token))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// protect wraps h with the configured authentication: a valid bearer token
+// (or, when allowQuery, a valid ?token= parameter) is served; anything else
+// goes through Options.Auth when set, or gets 401.
+func (r *Recorder) protect(h http.Handler, allowQuery bool) http.Handler {
+	var fallback http.Handler = http.HandlerFunc(r.unauthorized)
+	if r.cfg.Auth != nil {
+		fallback = r.cfg.Auth(h)
+	}
+	if r.cfg.Token == "" {
+		return fallback
+	}
+	allowQuery = allowQuery && !r.cfg.DisableQueryToken
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if tok, ok := bearer(req); ok && r.tokenOK(tok) {
+			h.ServeHTTP(w, req)
+			return
+		}
+		if allowQuery && r.tokenOK(req.URL.Query().Get("token")) {
+			h.ServeHTTP(w, req)
+			return
+		}
+		fallback.ServeHTTP(w, req)
+	})
+}
+
+// unauthorized answers 401 with a Bearer challenge and a problem body.
+func (r *Recorder) unauthorized(w http.ResponseWriter, req *http.Request) {
+	challenge := `Bearer realm="` + realm + `"`
+	if _, ok := bearer(req); ok {
+		challenge += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	middleware.WriteProblem(w, middleware.Problem{
+		Status:   http.StatusUnauthorized,
+		Detail:   "a valid bearer token is required",
+		Instance: req.URL.Path,
+	})
+}

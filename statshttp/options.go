@@ -1,0 +1,204 @@
+package statshttp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aura-platform/redishttp/middleware"
+)
+
+// MinTokenLength is the shortest bearer token New accepts, in bytes.
+const MinTokenLength = 16
+
+// OverflowRoute is the route name that events are counted under once
+// Options.MaxRoutes distinct route names have been seen.
+const OverflowRoute = "other"
+
+// DefaultRoute is the name events with an empty Route are counted under.
+const DefaultRoute = "default"
+
+// LiveKeyCounter reports how many live cache keys each pattern (route name)
+// currently has. cachehttp implements it by keeping counts up to date as it
+// stores and removes entries, so calling it is cheap (no SCAN). The Recorder
+// calls it when a report is built or metrics are scraped, bounded by
+// Options.ReadTimeout.
+type LiveKeyCounter interface {
+	LiveKeys(ctx context.Context) (map[string]int64, error)
+}
+
+// Options configures a Recorder. The zero value works apart from
+// authentication: set Token or Auth (New returns ErrNoAuth otherwise).
+// Every field documents its default; New never writes into the caller's
+// struct.
+type Options struct {
+	// Token is the bearer token that the stats, metrics and dashboard
+	// handlers require (Authorization: Bearer <token>, compared in constant
+	// time). At least MinTokenLength bytes. Default: none, in which case Auth
+	// must be set.
+	Token string
+	// Auth, if set, protects the handlers instead of (or, when Token is also
+	// set, as an alternative to) the bearer token: a request with a valid
+	// bearer token is served directly, any other request goes through Auth.
+	// Use it to plug in the application's own session or SSO middleware. To
+	// serve the handlers without any authentication (say, on a listener only
+	// reachable from an internal network), pass an identity middleware
+	// explicitly. Default nil.
+	Auth middleware.Middleware
+	// DisableQueryToken stops the dashboard page (and only it) from accepting
+	// the token as a ?token= query parameter. Browsers cannot put a bearer
+	// header on a page navigation, so by default the dashboard accepts
+	// ?token= once, and the page then removes it from the address bar and
+	// sends it as a bearer header when it polls the stats. Set this when the
+	// application's Auth (a session cookie, say) authenticates the page, so
+	// that tokens never appear in URLs. Default false.
+	DisableQueryToken bool
+
+	// FlushInterval is how often the Recorder adds its new counts to the
+	// cluster-wide totals in Redis, in one transaction. Default 1s.
+	FlushInterval time.Duration
+	// InstanceTTL is how long an instance's own figures stay listed after
+	// its last successful flush: a stopped or crashed instance ages out of
+	// the per-instance section after it (its counts stay in the totals).
+	// At least 2*FlushInterval. Default max(5s, 5*FlushInterval).
+	InstanceTTL time.Duration
+	// Retention is how long the cluster-wide totals are kept after the last
+	// flush of any instance, so a decommissioned application's stats do not
+	// stay in Redis forever. Default 7 days.
+	Retention time.Duration
+	// ReadTimeout bounds the Redis reads and the LiveKeys call made to build
+	// a report or answer a scrape; when it passes, the report holds this
+	// instance's local figures. Default 500ms.
+	ReadTimeout time.Duration
+	// KeyPrefix starts every Redis key the Recorder writes; all of them also
+	// share the hash tag {stats}, so the flush is one transaction on one
+	// node of a Redis Cluster. Applications sharing a Redis must use
+	// different prefixes. Default "redishttp:stats:".
+	KeyPrefix string
+	// InstanceID names this instance in the per-instance section. Default:
+	// the host name, a dash and 8 random hex digits.
+	InstanceID string
+
+	// Patterns lists cache pattern names (route names) to show in the
+	// report, in this order, even before any traffic. Other route names with
+	// cache traffic follow, sorted. Default none.
+	Patterns []string
+	// MaxRoutes caps the number of distinct route names counted per
+	// instance (Patterns included); events for further names are counted
+	// under OverflowRoute, which keeps Redis fields and Prometheus series
+	// bounded. Default 100.
+	MaxRoutes int
+	// LiveKeys, if set, supplies each pattern's "count" (live keys).
+	// Default nil: counts are reported as 0.
+	LiveKeys LiveKeyCounter
+	// BackendState, if set, is asked for the current backend state when a
+	// report is built or a flush runs (for example
+	// func() string { return monitor.State().String() }). Default: the state
+	// named by the last BackendChange event, "unknown" before the first one.
+	BackendState func() string
+
+	// StatsPath is the URL (absolute path or relative to the dashboard page)
+	// the dashboard polls for the JSON report: where the application mounts
+	// StatsHandler. Default "/api/cache/stats".
+	StatsPath string
+	// RefreshInterval is how often the dashboard polls. Default 2s.
+	RefreshInterval time.Duration
+
+	// Logger receives flush failures (rate-limited to one line per outage,
+	// with no secrets). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// config is Options after defaults and validation.
+type config struct {
+	Options
+	tag string // "{stats}" key infix
+}
+
+func newConfig(opts Options) (config, error) {
+	c := config{Options: opts}
+	c.Patterns = append([]string(nil), opts.Patterns...) // never alias the caller's slice
+	if c.Token == "" && c.Auth == nil {
+		return c, ErrNoAuth
+	}
+	if c.Token != "" && len(c.Token) < MinTokenLength {
+		return c, fmt.Errorf("%w: %d bytes, need at least %d", ErrWeakToken, len(c.Token), MinTokenLength)
+	}
+	neg := func(name string, d time.Duration) error {
+		if d < 0 {
+			return fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, name, d)
+		}
+		return nil
+	}
+	for name, d := range map[string]time.Duration{
+		"FlushInterval": c.FlushInterval, "InstanceTTL": c.InstanceTTL, "Retention": c.Retention,
+		"ReadTimeout": c.ReadTimeout, "RefreshInterval": c.RefreshInterval,
+	} {
+		if err := neg(name, d); err != nil {
+			return c, err
+		}
+	}
+	if c.MaxRoutes < 0 {
+		return c, fmt.Errorf("%w: MaxRoutes is negative (%d)", ErrInvalidOptions, c.MaxRoutes)
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.InstanceTTL == 0 {
+		c.InstanceTTL = max(5*time.Second, 5*c.FlushInterval)
+	}
+	if c.InstanceTTL < 2*c.FlushInterval {
+		return c, fmt.Errorf("%w: InstanceTTL %v is less than 2*FlushInterval %v", ErrInvalidOptions, c.InstanceTTL, c.FlushInterval)
+	}
+	if c.Retention == 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.Retention < c.InstanceTTL {
+		c.Retention = c.InstanceTTL
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 500 * time.Millisecond
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "redishttp:stats:"
+	}
+	if c.InstanceID == "" {
+		c.InstanceID = defaultInstanceID()
+	}
+	if len(c.InstanceID) > 200 || strings.ContainsAny(c.InstanceID, "\x00\r\n") {
+		return c, fmt.Errorf("%w: InstanceID must be at most 200 bytes without control characters", ErrInvalidOptions)
+	}
+	if c.MaxRoutes == 0 {
+		c.MaxRoutes = 100
+	}
+	if len(c.Patterns) >= c.MaxRoutes {
+		return c, fmt.Errorf("%w: %d Patterns do not fit in MaxRoutes %d (one slot is kept for %q)",
+			ErrInvalidOptions, len(c.Patterns), c.MaxRoutes, OverflowRoute)
+	}
+	if c.StatsPath == "" {
+		c.StatsPath = "/api/cache/stats"
+	}
+	if c.RefreshInterval == 0 {
+		c.RefreshInterval = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.tag = "{stats}"
+	return c, nil
+}
+
+func defaultInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "instance"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
