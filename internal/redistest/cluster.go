@@ -47,6 +47,7 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 		"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout / time.Millisecond)),
 		"--cluster-replica-validity-factor", "0",
 		"--repl-ping-replica-period", "1",
+		"--repl-diskless-sync-delay", "0", // replicas sync at once, not after 5 s
 	}
 	for range masters * (1 + replicasPerMaster) {
 		c.Nodes = append(c.Nodes, startServer(t, true, args))
@@ -117,17 +118,13 @@ func (c *Cluster) MasterFor(key string) *Server {
 			}
 		}
 	}
-	for _, n := range c.Nodes {
-		if n.Port == bestPort {
-			return n
-		}
-	}
-	return nil
+	return c.node(bestPort)
 }
 
 // WaitHealthy waits until every running, unpaused node reports
-// cluster_state:ok with all 16384 slots served by reachable masters, e.g.
-// after a failover. It returns an error describing the last problem seen
+// cluster_state:ok with all 16384 slots served, and routes every slot to a
+// running, unpaused master (so after killing a master it waits for the
+// failover, not just for the others' stale "ok"). It returns an error describing the last problem seen
 // if that does not happen within timeout.
 func (c *Cluster) WaitHealthy(timeout time.Duration) error {
 	return c.waitFormed(0, false, timeout)
@@ -170,6 +167,9 @@ func (c *Cluster) check(knownNodes int, linked bool) error {
 				return fmt.Errorf("%s: %s:%s", n.Addr, want[0], got)
 			}
 		}
+		if err := c.checkOwners(n); err != nil {
+			return err
+		}
 		if knownNodes > 0 {
 			if got := infoField(info, "cluster_known_nodes"); got != strconv.Itoa(knownNodes) {
 				return fmt.Errorf("%s: cluster_known_nodes:%s, want %d", n.Addr, got, knownNodes)
@@ -187,6 +187,37 @@ func (c *Cluster) check(knownNodes int, linked bool) error {
 	}
 	if up == 0 {
 		return fmt.Errorf("no running node")
+	}
+	return nil
+}
+
+// checkOwners verifies that, in n's view, every master serving slots is one
+// of our nodes and is running and not paused (right after a kill, the
+// other nodes still say cluster_state:ok until they detect the failure).
+func (c *Cluster) checkOwners(n *Server) error {
+	nodes, err := doString(n.Addr, time.Second, "CLUSTER", "NODES")
+	if err != nil {
+		return fmt.Errorf("%s: CLUSTER NODES: %w", n.Addr, err)
+	}
+	for _, l := range strings.Split(nodes, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 9 || !hasFlag(f[2], "master") {
+			continue
+		}
+		owner := c.node(nodePort(f[1]))
+		if owner == nil || !owner.Running() || owner.Paused() {
+			return fmt.Errorf("%s: still routes slots %s to down node %s", n.Addr, f[8], f[1])
+		}
+	}
+	return nil
+}
+
+// node returns the node listening on port, or nil.
+func (c *Cluster) node(port int) *Server {
+	for _, n := range c.Nodes {
+		if n.Port == port {
+			return n
+		}
 	}
 	return nil
 }
