@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"sort"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// env is what every contender gets at setup: its own Redis client (with a
+// round-trip counting hook), a key prefix unique to this run and contender,
+// and the response body to serve.
+type env struct {
+	client *redis.Client
+	prefix string
+	body   []byte
+}
+
+// contender is one HTTP handler under test.
+//
+// baseline names the same-work raw-Redis contender it is compared with
+// ("" for the raw baselines themselves). path is the request path the load
+// generator asks for ("/" when empty). check, when set, validates one
+// response body at setup so that a contender that answers quickly with the
+// wrong thing cannot win.
+type contender struct {
+	order    int
+	name     string
+	group    string
+	baseline string
+	path     string
+	setup    func(ctx context.Context, e env) (http.Handler, func(), error)
+	check    func(e env, body []byte) bool
+}
+
+var registry []contender
+
+func register(c contender) { registry = append(registry, c) }
+
+func sortedContenders() []contender {
+	out := append([]contender(nil), registry...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].order < out[j].order })
+	return out
+}
+
+// writeBody writes b as an octet stream with an explicit length, the way
+// every hand-written contender answers.
+func writeBody(w http.ResponseWriter, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/octet-stream"}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// sameBody is the usual check: the response is exactly the configured body.
+func sameBody(e env, b []byte) bool { return string(b) == string(e.body) }
+
+// noop is the cleanup of contenders that own nothing.
+func noop() {}

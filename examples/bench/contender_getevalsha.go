@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// raw GET + EVALSHA + headers: what a careful hand-written handler does for
+// a cached, rate-limited route: one EVALSHA for the limit, one GET for the
+// cached body, and the rate-limit and cache headers the example server's
+// weather route sends. The same-work baseline of the full stack.
+func init() {
+	register(contender{
+		order: 13, name: "raw GET + EVALSHA + headers", group: "raw",
+		setup: func(ctx context.Context, e env) (http.Handler, func(), error) {
+			bodyKey, countKey := e.prefix+"body", e.prefix+"count"
+			if err := e.client.Set(ctx, bodyKey, e.body, time.Hour).Err(); err != nil {
+				return nil, nil, err
+			}
+			if err := limiterScript.Load(ctx, e.client).Err(); err != nil {
+				return nil, nil, err
+			}
+			const limit = 1 << 40
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n, err := limiterScript.Run(r.Context(), e.client, []string{countKey}, 3600000).Int64()
+				if err != nil {
+					http.Error(w, "redis", http.StatusBadGateway)
+					return
+				}
+				b, err := e.client.Get(r.Context(), bodyKey).Bytes()
+				if err != nil {
+					http.Error(w, "redis", http.StatusBadGateway)
+					return
+				}
+				reset := strconv.FormatInt(3600-int64(time.Now().Unix()%3600), 10)
+				rem := strconv.FormatInt(limit-n, 10)
+				hd := w.Header()
+				hd.Set("X-RateLimit-Limit", strconv.FormatInt(limit, 10))
+				hd.Set("X-RateLimit-Remaining", rem)
+				hd.Set("X-RateLimit-Reset", reset)
+				hd.Set("RateLimit-Policy", `"api";q=`+strconv.FormatInt(limit, 10)+";w=3600")
+				hd.Set("RateLimit", `"api";r=`+rem+";t="+reset)
+				hd.Set("X-Cache", "HIT")
+				hd.Set("Cache-Control", "public, max-age=600")
+				writeBody(w, b)
+			})
+			return h, func() { e.client.Del(context.Background(), bodyKey, countKey) }, nil
+		},
+	})
+}

@@ -1,0 +1,28 @@
+module github.com/aura-platform/redishttp/examples/bench
+
+go 1.26.0
+
+replace github.com/aura-platform/redishttp => ../..
+
+require (
+	github.com/bsm/redislock v0.9.4
+	github.com/go-chi/httprate v0.12.0
+	github.com/go-chi/httprate-redis v0.5.4
+	github.com/go-redis/cache/v9 v9.0.0
+	github.com/go-redsync/redsync/v4 v4.18.1
+	github.com/redis/go-redis/v9 v9.23.0
+	github.com/ulule/limiter/v3 v3.11.2
+)
+
+require (
+	github.com/alicebob/miniredis/v2 v2.40.0 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/klauspost/compress v1.16.3 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	github.com/vmihailenco/go-tinylfu v0.2.2 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.3.4 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
