@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 
@@ -31,7 +32,7 @@ type contender struct {
 	baseline string
 	path     string
 	setup    func(ctx context.Context, e env) (http.Handler, func(), error)
-	check    func(e env, body []byte) bool
+	check    func(e env, h http.Header, body []byte) error
 }
 
 var registry []contender
@@ -54,7 +55,12 @@ func writeBody(w http.ResponseWriter, b []byte) {
 }
 
 // sameBody is the usual check: the response is exactly the configured body.
-func sameBody(e env, b []byte) bool { return string(b) == string(e.body) }
+func sameBody(e env, _ http.Header, b []byte) error {
+	if string(b) != string(e.body) {
+		return fmt.Errorf("unexpected body (%d bytes): %.120q", len(b), b)
+	}
+	return nil
+}
 
 // noop is the cleanup of contenders that own nothing.
 func noop() {}

@@ -2,21 +2,35 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/aura-platform/redishttp/examples/server/aura"
 )
 
 // raw GET + EVALSHA + headers: what a careful hand-written handler does for
 // a cached, rate-limited route: one EVALSHA for the limit, one GET for the
-// cached body, and the rate-limit and cache headers the example server's
-// weather route sends. The same-work baseline of the full stack.
+// cached body (the example server's weather JSON for the same coordinates),
+// and the rate-limit and cache headers the example server's weather route
+// sends. The same-work baseline of the full stack.
 func init() {
 	register(contender{
 		order: 13, name: "raw GET + EVALSHA + headers", group: "raw",
+		path: weatherPath, check: checkWeather,
 		setup: func(ctx context.Context, e env) (http.Handler, func(), error) {
 			bodyKey, countKey := e.prefix+"body", e.prefix+"count"
-			if err := e.client.Set(ctx, bodyKey, e.body, time.Hour).Err(); err != nil {
+			wx, err := aura.NewUpstream(0).Weather(ctx, 52.52, 13.41)
+			if err != nil {
+				return nil, nil, err
+			}
+			body, err := json.Marshal(wx)
+			if err != nil {
+				return nil, nil, err
+			}
+			body = append(body, '\n')
+			if err := e.client.Set(ctx, bodyKey, body, time.Hour).Err(); err != nil {
 				return nil, nil, err
 			}
 			if err := limiterScript.Load(ctx, e.client).Err(); err != nil {
@@ -44,7 +58,10 @@ func init() {
 				hd.Set("RateLimit", `"api";r=`+rem+";t="+reset)
 				hd.Set("X-Cache", "HIT")
 				hd.Set("Cache-Control", "public, max-age=600")
-				writeBody(w, b)
+				hd.Set("Content-Type", "application/json")
+				hd.Set("Content-Length", strconv.Itoa(len(b)))
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write(b)
 			})
 			return h, func() { e.client.Del(context.Background(), bodyKey, countKey) }, nil
 		},

@@ -5,6 +5,7 @@ go 1.26.0
 replace github.com/aura-platform/redishttp => ../..
 
 require (
+	github.com/aura-platform/redishttp v0.0.0-00010101000000-000000000000
 	github.com/bsm/redislock v0.9.4
 	github.com/go-chi/httprate v0.12.0
 	github.com/go-chi/httprate-redis v0.5.4
@@ -15,9 +16,9 @@ require (
 )
 
 require (
-	github.com/alicebob/miniredis/v2 v2.40.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/klauspost/compress v1.16.3 // indirect
+	github.com/maypok86/otter/v2 v2.4.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/vmihailenco/go-tinylfu v0.2.2 // indirect
 	github.com/vmihailenco/msgpack/v5 v5.3.4 // indirect

@@ -249,8 +249,8 @@ func verify(r *running, e env) error {
 	if check == nil {
 		check = sameBody
 	}
-	if !check(e, b) {
-		return fmt.Errorf("check: unexpected body (%d bytes): %.120q", len(b), b)
+	if err := check(e, resp.Header, b); err != nil {
+		return fmt.Errorf("check: %w", err)
 	}
 	return nil
 }
