@@ -23,8 +23,8 @@ const (
 	fieldSeen    = "@seen"
 )
 
-func (r *Recorder) totalKey() string        { return r.cfg.KeyPrefix + r.cfg.tag + ":total" }
-func (r *Recorder) instancesKey() string    { return r.cfg.KeyPrefix + r.cfg.tag + ":instances" }
+func (r *Recorder) totalKey() string         { return r.cfg.KeyPrefix + r.cfg.tag + ":total" }
+func (r *Recorder) instancesKey() string     { return r.cfg.KeyPrefix + r.cfg.tag + ":instances" }
 func (r *Recorder) instKey(id string) string { return r.cfg.KeyPrefix + r.cfg.tag + ":inst:" + id }
 
 // run flushes every FlushInterval until Close, then once more.

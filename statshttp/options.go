@@ -202,3 +202,9 @@ func defaultInstanceID() string {
 	_, _ = rand.Read(b[:])
 	return host + "-" + hex.EncodeToString(b[:])
 }
+
+// LiveKeysFunc adapts a function to LiveKeyCounter.
+type LiveKeysFunc func(ctx context.Context) (map[string]int64, error)
+
+// LiveKeys calls f(ctx).
+func (f LiveKeysFunc) LiveKeys(ctx context.Context) (map[string]int64, error) { return f(ctx) }
