@@ -1,0 +1,363 @@
+package cachehttp
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/middleware"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of Options.
+const (
+	DefaultPrefix      = "cache:"
+	DefaultName        = "redishttp"
+	DefaultLeaseTTL    = 5 * time.Second
+	DefaultFillWait    = 3 * time.Second
+	DefaultMaxLoadTime = 2 * time.Minute
+	// DefaultClusterGroups is the number of hash-tag groups used on a Redis
+	// Cluster client (a single node uses one group).
+	DefaultClusterGroups = 64
+)
+
+// Options configures a Cache. The zero value works; every field documents its
+// default. New validates it once and never writes into it.
+type Options struct {
+	// Prefix namespaces every key the cache writes. Default "cache:". It must
+	// not contain '{', '}', glob characters (* ? [ ] \) or control bytes.
+	Prefix string
+	// Name is this cache's name in the Cache-Status header. Default
+	// "redishttp".
+	Name string
+	// Monitor decides whether Redis is used; while it reports Redis
+	// unavailable, the cache serves from its in-memory backend. Default: a
+	// monitor created for the client with fallback.MonitorOptions{} and
+	// closed by Close (none for a nil client: embedded mode).
+	Monitor *fallback.Monitor
+	// Memory is the in-memory backend used while Redis is unavailable and in
+	// embedded mode. Default: a private fallback.NewMemoryStore(MemoryBytes),
+	// closed by Close.
+	Memory *fallback.MemoryStore
+	// MemoryBytes bounds the default Memory store. Default
+	// fallback.DefaultMemoryBytes (64 MiB).
+	MemoryBytes int64
+	// Observer receives the cache's events (route name, never a key).
+	// Default none.
+	Observer middleware.Observer
+	// Disabled turns caching off (ENABLE_REDIS_CACHE=false): the middleware
+	// passes every request through with X-Cache: BYPASS and GetOrLoad calls
+	// the loader every time. Default false.
+	Disabled bool
+	// Groups is the number of Redis Cluster hash-tag groups keys are spread
+	// over ({g0} … {gN-1}); every key one store or invalidation touches is
+	// in one group, so tag membership is written atomically with the entry
+	// on a cluster too. Default 1 for a single node, DefaultClusterGroups for
+	// a *redis.ClusterClient. InvalidateTags costs one script run per group.
+	Groups int
+	// LeaseTTL is the lifetime of a fill lease: how long other instances
+	// wait for a loader that holds it before calling the handler themselves
+	// if it dies. Default 5s.
+	LeaseTTL time.Duration
+	// FillWait bounds how long a request waits for another instance's fill
+	// before calling the handler itself. Default 3s.
+	FillWait time.Duration
+	// MaxLoadTime is the longest a load may take and still be stored (tag
+	// invalidation stamps live this long); slower results are served but not
+	// cached. Default 2m.
+	MaxLoadTime time.Duration
+	// Logger receives background errors (refreshes). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Cache is a Redis-backed response and data cache. It is safe for
+// concurrent use. Build per-route middleware with NewRoute and typed
+// get-or-load calls with GetOrLoad.
+type Cache struct {
+	opts    Options
+	l       layout
+	client  redis.UniversalClient
+	mon     *fallback.Monitor
+	ownMon  bool
+	mem     *fallback.MemoryStore
+	ownMem  bool
+	redis   *redisBackend
+	memory  *memoryBackend
+	flights *flights
+	now     func() time.Time
+
+	routesMu sync.Mutex
+	routes   map[string]struct{}
+
+	usedMemory atomic.Bool
+	refreshing sync.Map // key name -> struct{}: background refreshes in flight
+	bg         sync.WaitGroup
+	ctx        context.Context // cancelled by Close
+	cancel     context.CancelFunc
+	closed     atomic.Bool
+	closeOnce  sync.Once
+
+	// Headers precomputed from Name.
+	statusHit, statusStale, statusMiss, statusBypass, statusCollapsed string
+}
+
+// New returns a cache over client (nil: embedded in-memory mode).
+func New(client redis.UniversalClient, opts Options) (*Cache, error) {
+	o := opts
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(o.Prefix, "{}*?[]\\") || strings.ContainsFunc(o.Prefix, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, fmt.Errorf("%w: Prefix %q must not contain braces, glob characters or control bytes", ErrBadOptions, o.Prefix)
+	}
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if strings.ContainsAny(o.Name, ";,\"\r\n") {
+		return nil, fmt.Errorf("%w: Name %q is not a valid Cache-Status token", ErrBadOptions, o.Name)
+	}
+	if o.Groups < 0 || o.LeaseTTL < 0 || o.FillWait < 0 || o.MaxLoadTime < 0 || o.MemoryBytes < 0 {
+		return nil, fmt.Errorf("%w: negative Groups, LeaseTTL, FillWait, MaxLoadTime or MemoryBytes", ErrBadOptions)
+	}
+	if o.Groups == 0 {
+		o.Groups = 1
+		if _, ok := client.(*redis.ClusterClient); ok {
+			o.Groups = DefaultClusterGroups
+		}
+	}
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.FillWait == 0 {
+		o.FillWait = DefaultFillWait
+	}
+	if o.MaxLoadTime == 0 {
+		o.MaxLoadTime = DefaultMaxLoadTime
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	c := &Cache{
+		opts: o, l: layout{prefix: o.Prefix, groups: o.Groups}, client: client,
+		flights: newFlights(), now: time.Now, routes: make(map[string]struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.mon = o.Monitor
+	if c.mon == nil {
+		c.mon = fallback.NewMonitor(client, fallback.MonitorOptions{})
+		c.ownMon = true
+	}
+	c.mem = o.Memory
+	if c.mem == nil {
+		c.mem = fallback.NewMemoryStore(o.MemoryBytes)
+		c.ownMem = true
+	}
+	now := func() time.Time { return c.now() }
+	if client != nil {
+		c.redis = &redisBackend{c: client, l: c.l, stampLife: o.MaxLoadTime, now: now}
+	}
+	c.memory = newMemoryBackend(c.mem, c.l, o.MaxLoadTime, now)
+	c.statusHit = o.Name + "; hit"
+	c.statusStale = o.Name + "; hit; fwd=stale"
+	c.statusMiss = o.Name + "; fwd=uri-miss"
+	c.statusBypass = o.Name + "; fwd=bypass"
+	c.statusCollapsed = o.Name + "; fwd=uri-miss; collapsed"
+	return c, nil
+}
+
+// Close stops background refreshes (waiting for them) and closes the
+// monitor and memory store the cache created itself. It does not close the
+// client. Close is idempotent.
+func (c *Cache) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.cancel()
+		c.bg.Wait()
+		if c.ownMon {
+			_ = c.mon.Close()
+		}
+		if c.ownMem {
+			_ = c.mem.Close()
+		}
+	})
+	return nil
+}
+
+// Monitor returns the fallback monitor the cache consults.
+func (c *Cache) Monitor() *fallback.Monitor { return c.mon }
+
+// pick returns the backend to use now and whether it is Redis.
+func (c *Cache) pick() (backend, bool) {
+	if c.redis != nil && c.mon.Available() {
+		if c.usedMemory.Load() && c.usedMemory.Swap(false) {
+			// Back on Redis: entries written to memory during the outage
+			// missed every invalidation made elsewhere meanwhile.
+			c.mem.Clear()
+		}
+		return c.redis, true
+	}
+	if !c.usedMemory.Load() {
+		c.usedMemory.Store(true)
+	}
+	return c.memory, false
+}
+
+// redisCtx bounds a Redis call by the monitor's command timeout, detached
+// from the request's cancellation (a coalesced read serves other requests).
+func (c *Cache) redisCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), c.mon.CommandTimeout())
+}
+
+// report tells the monitor how a Redis call went and emits CacheError.
+func (c *Cache) report(ctx context.Context, onRedis bool, route string, err error) {
+	if !onRedis {
+		return
+	}
+	c.mon.Report(ctx, err)
+	if err != nil {
+		c.emit(middleware.CacheError, route)
+	}
+}
+
+func (c *Cache) emit(kind middleware.EventKind, route string) {
+	if c.opts.Observer != nil {
+		c.opts.Observer.Observe(middleware.Event{Kind: kind, Route: route, Value: 1})
+	}
+}
+
+func (c *Cache) emitN(kind middleware.EventKind, route string, n int64) {
+	if c.opts.Observer != nil {
+		c.opts.Observer.Observe(middleware.Event{Kind: kind, Route: route, Value: n})
+	}
+}
+
+func (c *Cache) register(route string) {
+	c.routesMu.Lock()
+	c.routes[route] = struct{}{}
+	c.routesMu.Unlock()
+}
+
+func (c *Cache) routeNames() []string {
+	c.routesMu.Lock()
+	defer c.routesMu.Unlock()
+	out := make([]string, 0, len(c.routes))
+	for r := range c.routes {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// newToken returns a fresh lease placeholder.
+func newToken() []byte {
+	b := make([]byte, 17)
+	b[0] = leaseMagic
+	_, _ = rand.Read(b[1:])
+	return b
+}
+
+// both runs f on the Redis backend (when configured and available) and on
+// the memory backend, adding up the counts. The memory backend is always
+// cleared; a Redis failure is returned wrapped in ErrUnavailable.
+func (c *Cache) both(ctx context.Context, f func(ctx context.Context, b backend) (int, error)) (int, error) {
+	n, _ := f(ctx, c.memory)
+	if c.redis == nil {
+		return n, nil
+	}
+	if !c.mon.Available() {
+		return n, fmt.Errorf("%w: invalidation reached only the in-memory fallback", ErrUnavailable)
+	}
+	rn, err := f(ctx, c.redis)
+	c.mon.Report(ctx, err)
+	if err != nil {
+		return n + rn, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return n + rn, nil
+}
+
+// Delete removes the entries stored under the given logical keys (as passed
+// to GetOrLoad and Set, or produced by a route's key function for entries
+// without user or Vary variants) from Redis and the in-memory fallback, and
+// returns how many existed.
+func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	ks := make([]key, 0, 2*len(keys))
+	for _, k := range keys {
+		esc := escapeKey(k)
+		ks = append(ks, c.l.key(kindData, esc), c.l.key(kindHTTP, esc))
+	}
+	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.delete(ctx, ks) })
+	c.emitN(middleware.CacheInvalidate, "", int64(n))
+	return n, err
+}
+
+// InvalidateTags removes every entry carrying any of tags, from Redis and the
+// in-memory fallback, and returns how many entries were removed. A load that
+// started before the invalidation and finishes after it does not store its
+// (possibly outdated) result.
+func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error) {
+	if len(tags) == 0 {
+		return 0, nil
+	}
+	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateTags(ctx, tags) })
+	c.emitN(middleware.CacheInvalidate, "", int64(n))
+	return n, err
+}
+
+// InvalidatePattern removes every entry whose logical key matches the Redis
+// glob pattern ('*', '?', '[...]', '\' escapes), whatever its route, using
+// SCAN + UNLINK in batches on every master (never KEYS or FLUSH*). Matching
+// is confined to this cache's prefix; put user input through EscapeGlob so
+// it cannot widen the match. Keys longer than MaxKeyLen are stored hashed and
+// only a pattern of '*' alone reaches them. Route entries keyed per user or
+// by Vary are matched on their key without those parts.
+func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int, error) {
+	sp, err := scanPattern(pattern)
+	if err != nil {
+		return 0, err
+	}
+	all := onlyStars(pattern)
+	keep := func(esc string) bool {
+		if i := strings.IndexByte(esc, '|'); i >= 0 {
+			esc = esc[:i]
+		}
+		logical, ok := unescapeKey(esc)
+		if !ok {
+			return all
+		}
+		return globMatch(pattern, logical)
+	}
+	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateMatch(ctx, sp, keep) })
+	c.emitN(middleware.CacheInvalidate, "", int64(n))
+	return n, err
+}
+
+// LiveKeys returns the number of live (unexpired, not invalidated) entries
+// per route name known to this process (routes built with NewRoute and names
+// used with GetOrLoad or Set), for a stats endpoint. On Redis it costs one
+// pipelined ZCOUNT per route and group, no SCAN; each store records the key
+// in a per-route sorted set scored by expiry, and deletions remove it.
+func (c *Cache) LiveKeys(ctx context.Context) (map[string]int64, error) {
+	routes := c.routeNames()
+	b, onRedis := c.pick()
+	if !onRedis {
+		return b.liveKeys(ctx, routes)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*c.mon.CommandTimeout())
+	defer cancel()
+	m, err := b.liveKeys(rctx, routes)
+	c.mon.Report(rctx, err)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return m, nil
+}

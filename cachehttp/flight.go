@@ -1,0 +1,102 @@
+package cachehttp
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aura-platform/redishttp/middleware"
+)
+
+// shared is what one read or load produces for every request that joined it.
+// It is read-only once published.
+type shared struct {
+	ok     bool // usable by the waiters
+	e      entry
+	resp   middleware.StoredResponse // decoded HTTP response (kind 'h')
+	loaded bool                      // produced by a handler/loader run
+	stale  bool                      // past its freshness
+}
+
+// call is one in-flight read or load of a key, joined by every concurrent
+// request for that key in this process. Waiters wait on done with their own
+// context: a waiter that gives up leaves the others and the leader alone, and
+// the leader's Redis calls run under a context detached from its request.
+type call struct {
+	done    chan struct{}
+	res     *shared
+	waiters atomic.Int32
+}
+
+type flightShard struct {
+	mu sync.Mutex
+	m  map[string]*call
+}
+
+// flights coalesces concurrent reads and loads of one key.
+type flights struct {
+	seed   maphash.Seed
+	shards [64]flightShard
+}
+
+func newFlights() *flights {
+	f := &flights{seed: maphash.MakeSeed()}
+	for i := range f.shards {
+		f.shards[i].m = make(map[string]*call)
+	}
+	return f
+}
+
+// join returns the key's call, creating it (leader true) when none is in
+// flight.
+func (f *flights) join(k string) (*call, bool) {
+	s := &f.shards[maphash.String(f.seed, k)%uint64(len(f.shards))]
+	s.mu.Lock()
+	if c, ok := s.m[k]; ok {
+		c.waiters.Add(1)
+		s.mu.Unlock()
+		return c, false
+	}
+	c := &call{done: make(chan struct{})}
+	s.m[k] = c
+	s.mu.Unlock()
+	return c, true
+}
+
+// finish publishes res to the waiters and removes the call, so requests that
+// come later start a new read. It must be called exactly once by the leader.
+func (f *flights) finish(k string, c *call, res *shared) {
+	s := &f.shards[maphash.String(f.seed, k)%uint64(len(f.shards))]
+	s.mu.Lock()
+	if s.m[k] == c {
+		delete(s.m, k)
+	}
+	s.mu.Unlock()
+	c.res = res
+	close(c.done)
+}
+
+// wait waits for c until ctx is done or timeout passes (0: no bound besides
+// ctx). It returns nil when the result did not come in time.
+func (c *call) wait(ctx context.Context, timeout time.Duration) *shared {
+	select {
+	case <-c.done:
+		return c.res
+	default:
+	}
+	var tc <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		tc = t.C
+	}
+	select {
+	case <-c.done:
+		return c.res
+	case <-ctx.Done():
+	case <-tc:
+	}
+	return nil
+}

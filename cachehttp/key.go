@@ -1,0 +1,326 @@
+package cachehttp
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/aura-platform/redishttp/middleware"
+)
+
+// MaxKeyLen is the longest escaped logical key kept verbatim in Redis; a
+// longer one is replaced by "%h" and a SHA-256 digest, so hostile input
+// cannot blow up key sizes. Hashed keys are still found by exact lookups,
+// tags and Delete, but InvalidatePattern matches them only with a pattern
+// made of '*' alone.
+const MaxKeyLen = 512
+
+// Physical key layout, all under Options.Prefix and one Redis Cluster hash
+// tag per group:
+//
+//	<prefix>{g<N>}h:<escaped key>[|u<user>][|v<vary digest>]   HTTP entry
+//	<prefix>{g<N>}d:<escaped key>                               GetOrLoad/Set entry
+//	<prefix>{g<N>}l:<kind>:<escaped key>                        refresh lease
+//	<prefix>{g<N>}t:<tag>                                       tag set (members: entry keys of group N)
+//	<prefix>{g<N>}s:<tag>                                       tag invalidation stamp
+//	<prefix>{g<N>}z:<route>                                     live keys of a route (zset, score = expiry)
+//
+// N is FNV-1a(escaped key) mod the group count, so every key that one store
+// or one invalidation touches shares the {g<N>} hash tag and a Lua script can
+// change them atomically on a cluster. The escaping (escapeKey) never
+// produces '{', '}', '|', a glob character or a control byte, so no input can
+// leave its slot in this layout.
+const (
+	kindHTTP = 'h'
+	kindData = 'd'
+)
+
+// escapeKey escapes a logical key for the layout above. Letters, digits, ':'
+// and "-._~@/=,+" pass through; every other byte becomes %XX. The mapping is
+// injective; results longer than MaxKeyLen become "%h"+hex(SHA-256) ("%h" can
+// never come out of the escaping).
+func escapeKey(s string) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if keyByteSafe(s[i]) {
+			n++
+		} else {
+			n += 3
+		}
+	}
+	if n > MaxKeyLen {
+		sum := sha256.Sum256([]byte(s))
+		return "%h" + hex.EncodeToString(sum[:20])
+	}
+	if n == len(s) {
+		return s
+	}
+	const hexd = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if keyByteSafe(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexd[c>>4])
+		b.WriteByte(hexd[c&15])
+	}
+	return b.String()
+}
+
+func keyByteSafe(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '_', '~', '@', '/', '=', ',', '+', ':':
+		return true
+	}
+	return false
+}
+
+// unescapeKey reverses escapeKey for the base part of a stored key. ok is
+// false for hashed keys and malformed input.
+func unescapeKey(s string) (string, bool) {
+	if strings.HasPrefix(s, "%h") {
+		return "", false
+	}
+	if strings.IndexByte(s, '%') < 0 {
+		return s, true
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b = append(b, s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", false
+		}
+		v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b = append(b, byte(v))
+		i += 2
+	}
+	return string(b), true
+}
+
+// groupOf returns the hash-tag group of an escaped key.
+func groupOf(esc string, groups int) int {
+	if groups <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(esc))
+	return int(h.Sum32() % uint32(groups))
+}
+
+// DefaultKey is the key function routes use unless they set their own:
+// method, scheme, host, escaped path and the normalised, sorted query, each
+// escaped with middleware.KeyPart and joined with ':'. HEAD is keyed as GET,
+// so HEAD requests are served from the GET entry. The scheme comes from the
+// connection (r.TLS), never from a request header, and the host is
+// lower-cased.
+func DefaultKey(r *http.Request) (string, error) {
+	m := r.Method
+	if m == http.MethodHead {
+		m = http.MethodGet
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := strings.ToLower(r.Host)
+	q := ""
+	if r.URL.RawQuery != "" {
+		q = middleware.CanonicalQuery(r.URL.Query())
+	}
+	return middleware.KeyPart(m) + ":" + scheme + ":" + middleware.KeyPart(host) + ":" +
+		middleware.KeyPart(r.URL.EscapedPath()) + ":" + middleware.KeyPart(q), nil
+}
+
+var _ middleware.KeyFunc = DefaultKey
+
+// EscapeGlob escapes the Redis glob characters (* ? [ ] \) in s, so user
+// input placed inside an InvalidatePattern pattern matches only itself:
+//
+//	c.InvalidatePattern(ctx, "weather:"+cachehttp.EscapeGlob(city)+":*")
+func EscapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// scanPattern converts a glob over logical keys into a SCAN MATCH glob over
+// escaped keys that matches at least every key the original would (literal
+// bytes escaped the way escapeKey does, '?' and classes widened to '*'). The
+// exact decision is made afterwards by globMatch on the unescaped key. It
+// fails on a malformed pattern.
+func scanPattern(p string) (string, error) {
+	var b strings.Builder
+	star := func() {
+		s := b.String()
+		if !strings.HasSuffix(s, "*") || strings.HasSuffix(s, `\*`) {
+			b.WriteByte('*')
+		}
+	}
+	lit := func(c byte) {
+		if keyByteSafe(c) {
+			b.WriteByte(c)
+			return
+		}
+		const hexd = "0123456789ABCDEF"
+		b.WriteByte('%')
+		b.WriteByte(hexd[c>>4])
+		b.WriteByte(hexd[c&15])
+	}
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '*', '?':
+			star()
+		case '[':
+			j := classEnd(p, i)
+			if j < 0 {
+				return "", fmt.Errorf("%w: unterminated '[' in %q", ErrBadPattern, p)
+			}
+			star()
+			i = j
+		case '\\':
+			if i+1 >= len(p) {
+				return "", fmt.Errorf("%w: trailing '\\' in %q", ErrBadPattern, p)
+			}
+			i++
+			lit(p[i])
+		case ']':
+			return "", fmt.Errorf("%w: unmatched ']' in %q", ErrBadPattern, p)
+		default:
+			lit(c)
+		}
+	}
+	star() // suffixes (|u…, |v…) follow the base key
+	return b.String(), nil
+}
+
+// classEnd returns the index of the ']' closing the class opened at p[i], or
+// -1.
+func classEnd(p string, i int) int {
+	j := i + 1
+	if j < len(p) && p[j] == '^' {
+		j++
+	}
+	if j < len(p) && p[j] == ']' { // a leading ']' is literal
+		j++
+	}
+	for ; j < len(p); j++ {
+		switch p[j] {
+		case '\\':
+			j++
+		case ']':
+			return j
+		}
+	}
+	return -1
+}
+
+// globMatch reports whether s matches the Redis-style glob p ('*', '?',
+// '[abc]', '[^a-z]', '\x'). p must have passed scanPattern.
+func globMatch(p, s string) bool {
+	for len(p) > 0 {
+		switch p[0] {
+		case '*':
+			for len(p) > 0 && p[0] == '*' {
+				p = p[1:]
+			}
+			if len(p) == 0 {
+				return true
+			}
+			for i := 0; i <= len(s); i++ {
+				if globMatch(p, s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if len(s) == 0 {
+				return false
+			}
+			p, s = p[1:], s[1:]
+		case '[':
+			if len(s) == 0 {
+				return false
+			}
+			j := classEnd(p, 0)
+			if !classMatch(p[1:j], s[0]) {
+				return false
+			}
+			p, s = p[j+1:], s[1:]
+		case '\\':
+			if len(s) == 0 || len(p) < 2 || p[1] != s[0] {
+				return false
+			}
+			p, s = p[2:], s[1:]
+		default:
+			if len(s) == 0 || p[0] != s[0] {
+				return false
+			}
+			p, s = p[1:], s[1:]
+		}
+	}
+	return len(s) == 0
+}
+
+func classMatch(cls string, c byte) bool {
+	neg := false
+	if len(cls) > 0 && cls[0] == '^' {
+		neg, cls = true, cls[1:]
+	}
+	match := false
+	for i := 0; i < len(cls); i++ {
+		lo := cls[i]
+		if lo == '\\' && i+1 < len(cls) {
+			i++
+			lo = cls[i]
+		}
+		hi := lo
+		if i+2 < len(cls) && cls[i+1] == '-' {
+			hi = cls[i+2]
+			if hi == '\\' && i+3 < len(cls) {
+				hi = cls[i+3]
+				i++
+			}
+			i += 2
+			if lo > hi {
+				lo, hi = hi, lo
+			}
+		}
+		if lo <= c && c <= hi {
+			match = true
+		}
+	}
+	return match != neg
+}
+
+// onlyStars reports whether p is made of '*' alone.
+func onlyStars(p string) bool {
+	return p != "" && strings.Trim(p, "*") == ""
+}

@@ -1,0 +1,22 @@
+-- Invalidate one batch of a tag's entries in one hash-tag group.
+-- KEYS[1] tag set, KEYS[2] tag invalidation stamp.
+-- ARGV[1] group key base, ARGV[2] now ms, ARGV[3] batch size,
+-- ARGV[4] minimum stamp lifetime ms.
+-- The stamp makes a racing store of a load that started before now drop its
+-- write (see store.lua). Returns {entries deleted, members popped}.
+local life = redis.call('PTTL', KEYS[1])
+if life < tonumber(ARGV[4]) then
+  life = tonumber(ARGV[4])
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', life)
+local ks = redis.call('SPOP', KEYS[1], tonumber(ARGV[3]))
+local n = 0
+for _, k in ipairs(ks) do
+  local h = redis.call('GETRANGE', k, 0, 258)
+  if redis.call('UNLINK', k) == 1 and string.byte(h, 1) == 0xCA then
+    n = n + 1
+    local rl = string.byte(h, 3)
+    redis.call('ZREM', ARGV[1] .. 'z:' .. string.sub(h, 4, 3 + rl), k)
+  end
+end
+return {n, #ks}

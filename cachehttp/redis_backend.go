@@ -1,0 +1,276 @@
+package cachehttp
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed lua/store.lua
+	storeLua string
+	//go:embed lua/delete.lua
+	deleteLua string
+	//go:embed lua/invalidate_tag.lua
+	invalidateTagLua string
+	//go:embed lua/release.lua
+	releaseLua string
+
+	storeScript         = redis.NewScript(storeLua)
+	deleteScript        = redis.NewScript(deleteLua)
+	invalidateTagScript = redis.NewScript(invalidateTagLua)
+	releaseScript       = redis.NewScript(releaseLua)
+)
+
+// tagBatch is how many tag members one invalidation script removes, so no
+// single script blocks Redis for long.
+const tagBatch = 256
+
+// scanCount is the COUNT hint of the SCANs of InvalidatePattern.
+const scanCount = 1000
+
+type redisBackend struct {
+	c redis.UniversalClient
+	l layout
+	// stampLife is the minimum lifetime of a tag invalidation stamp: the
+	// longest load whose result is still stored.
+	stampLife time.Duration
+	now       func() time.Time
+}
+
+// bytesOf returns the bytes of s without copying; callers only read them.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+func (b *redisBackend) fetch(ctx context.Context, k key, token []byte, leaseTTL time.Duration) ([]byte, error) {
+	var cmd *redis.StringCmd
+	if token == nil {
+		cmd = b.c.Get(ctx, k.name)
+	} else {
+		// SET NX GET: one command that returns the entry when present and
+		// otherwise takes the fill lease. When the key exists nothing is
+		// written (and nothing replicated): a hit costs what a GET costs.
+		cmd = redis.NewStringCmd(ctx, "set", k.name, token, "px", leaseTTL.Milliseconds(), "nx", "get")
+		_ = b.c.Process(ctx, cmd)
+	}
+	s, err := cmd.Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytesOf(s), nil
+}
+
+func (b *redisBackend) store(ctx context.Context, w write) (bool, error) {
+	keys := make([]string, 0, 3+2*len(w.tags))
+	keys = append(keys, w.key.name, b.l.live(w.key.group, w.route), b.l.lease(w.key))
+	for _, t := range w.tags {
+		keys = append(keys, b.l.tagSet(w.key.group, t), b.l.tagStamp(w.key.group, t))
+	}
+	now := b.now()
+	ttl := w.ttl.Milliseconds()
+	if ttl < 1 {
+		ttl = 1
+	}
+	n, err := storeScript.Run(ctx, b.c, keys, w.value, ttl, now.UnixMilli(), now.UnixMilli()+ttl,
+		w.token, w.started.UnixMilli()).Int()
+	return n == 1, err
+}
+
+func (b *redisBackend) release(ctx context.Context, k key, token []byte) error {
+	return releaseScript.Run(ctx, b.c, []string{k.name}, token).Err()
+}
+
+func (b *redisBackend) tryLease(ctx context.Context, name string, ttl time.Duration) (bool, error) {
+	return b.c.SetNX(ctx, name, "1", ttl).Result()
+}
+
+// scriptCall is one run of a script in a pipeline.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// runScripts runs calls of s in one pipeline (one round trip per node) and
+// returns their commands. A NOSCRIPT reply (a restarted or flushed server)
+// makes it load the script, on every master of a cluster, and try once more.
+func (b *redisBackend) runScripts(ctx context.Context, s *redis.Script, calls []scriptCall) ([]*redis.Cmd, error) {
+	if len(calls) == 1 {
+		c := s.Run(ctx, b.c, calls[0].keys, calls[0].args...)
+		return []*redis.Cmd{c}, nil
+	}
+	for attempt := 0; ; attempt++ {
+		cmds := make([]*redis.Cmd, len(calls))
+		_, err := b.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range calls {
+				cmds[i] = p.EvalSha(ctx, s.Hash(), c.keys, c.args...)
+			}
+			return nil
+		})
+		if err == nil || errors.Is(err, redis.Nil) || !isNoScript(err) || attempt > 0 {
+			return cmds, err
+		}
+		if err := b.loadScript(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (b *redisBackend) loadScript(ctx context.Context, s *redis.Script) error {
+	if cc, ok := b.c.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			return s.Load(ctx, m).Err()
+		})
+	}
+	return s.Load(ctx, b.c).Err()
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+func (b *redisBackend) delete(ctx context.Context, keys []key) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	calls := make([]scriptCall, len(keys))
+	for i, k := range keys {
+		calls[i] = scriptCall{keys: []string{k.name}, args: []any{b.l.base(k.group)}}
+	}
+	cmds, err := b.runScripts(ctx, deleteScript, calls)
+	n := 0
+	for _, c := range cmds {
+		v, cerr := c.Int()
+		if cerr != nil {
+			if err == nil {
+				err = cerr
+			}
+			continue
+		}
+		n += v
+	}
+	return n, err
+}
+
+func (b *redisBackend) invalidateTags(ctx context.Context, tags []string) (int, error) {
+	total := 0
+	now := b.now().UnixMilli()
+	life := b.stampLife.Milliseconds()
+	for _, t := range tags {
+		// Every group holds a share of the tag's members; each script run
+		// pops at most tagBatch of them, so no single command blocks Redis
+		// for long. Groups that had a full batch are run again.
+		pending := make([]int, b.l.groups)
+		for g := range pending {
+			pending[g] = g
+		}
+		for len(pending) > 0 {
+			calls := make([]scriptCall, len(pending))
+			for i, g := range pending {
+				calls[i] = scriptCall{
+					keys: []string{b.l.tagSet(g, t), b.l.tagStamp(g, t)},
+					args: []any{b.l.base(g), now, tagBatch, life},
+				}
+			}
+			cmds, err := b.runScripts(ctx, invalidateTagScript, calls)
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return total, err
+			}
+			next := pending[:0:0]
+			for i, c := range cmds {
+				vs, err := c.Int64Slice()
+				if err != nil {
+					return total, err
+				}
+				if len(vs) == 2 {
+					total += int(vs[0])
+					if vs[1] >= tagBatch {
+						next = append(next, pending[i])
+					}
+				}
+			}
+			pending = next
+		}
+	}
+	return total, nil
+}
+
+func (b *redisBackend) invalidateMatch(ctx context.Context, scanGlob string, keep func(esc string) bool) (int, error) {
+	match := b.l.prefix + "{g*}?:" + scanGlob
+	// scanNode SCANs one node; deletes go through b.c, which on a cluster
+	// routes each key to its slot's owner.
+	scanNode := func(ctx context.Context, node redis.UniversalClient) (int, error) {
+		total := 0
+		var cursor uint64
+		for {
+			names, next, err := node.Scan(ctx, cursor, match, scanCount).Result()
+			if err != nil {
+				return total, err
+			}
+			var del []key
+			for _, n := range names {
+				if kind, esc, ok := b.l.parse(n); ok && keep(esc) {
+					del = append(del, b.l.key(kind, esc))
+				}
+			}
+			if len(del) > 0 {
+				n, err := b.delete(ctx, del)
+				total += n
+				if err != nil {
+					return total, err
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return total, nil
+			}
+		}
+	}
+	if cc, ok := b.c.(*redis.ClusterClient); ok {
+		var total atomic.Int64
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			n, err := scanNode(ctx, m)
+			total.Add(int64(n))
+			return err
+		})
+		return int(total.Load()), err
+	}
+	return scanNode(ctx, b.c)
+}
+
+func (b *redisBackend) liveKeys(ctx context.Context, routes []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(routes))
+	if len(routes) == 0 {
+		return out, nil
+	}
+	now := strconv.FormatInt(b.now().UnixMilli(), 10)
+	cmds := make([]*redis.IntCmd, 0, len(routes)*b.l.groups)
+	_, err := b.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range routes {
+			for g := 0; g < b.l.groups; g++ {
+				cmds = append(cmds, p.ZCount(ctx, b.l.live(g, r), "("+now, "+inf"))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	for _, r := range routes {
+		var n int64
+		for g := 0; g < b.l.groups; g++ {
+			n += cmds[i].Val()
+			i++
+		}
+		out[r] = n
+	}
+	return out, nil
+}
