@@ -239,7 +239,7 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 	if err == nil && isLease(v) {
 		// Another instance is filling this key: wait for it, or take over
 		// the lease if it goes away.
-		v, f.token = rc.waitFill(r, bk, k, token)
+		v, f.token = c.waitFill(r.Context(), bk, k, token)
 	}
 	if v != nil && !isLease(v) {
 		if sh, ok := rc.decode(v, k, bk, onRedis); ok {
@@ -298,40 +298,6 @@ func (rc *RouteCache) relearn(next http.Handler, w http.ResponseWriter, r *http.
 		return
 	}
 	rc.lookup(next, w, r, q, depth+1)
-}
-
-// waitFill polls for another instance's fill until FillWait passes or the
-// request ends. When the lease disappears without a fill, it takes the
-// lease itself (returning its token).
-func (rc *RouteCache) waitFill(r *http.Request, bk backend, k key, token []byte) ([]byte, []byte) {
-	c := rc.c
-	deadline := time.Now().Add(c.opts.FillWait)
-	d := 5 * time.Millisecond
-	for time.Now().Before(deadline) {
-		t := time.NewTimer(d)
-		select {
-		case <-r.Context().Done():
-			t.Stop()
-			return nil, nil
-		case <-t.C:
-		}
-		if d < 100*time.Millisecond {
-			d *= 2
-		}
-		ctx, cancel := c.redisCtx(r.Context())
-		v, err := bk.fetch(ctx, k, token, c.opts.LeaseTTL)
-		cancel()
-		if err != nil {
-			return nil, nil
-		}
-		if v == nil {
-			return nil, token
-		}
-		if !isLease(v) {
-			return v, nil
-		}
-	}
-	return nil, nil
 }
 
 // decode decodes a fetched entry; a corrupt one is deleted and reported.

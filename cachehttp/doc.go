@@ -1,0 +1,62 @@
+// Package cachehttp is redishttp's response cache and typed get-or-load,
+// backed by Redis (single node, Sentinel or Cluster) with an in-memory
+// fallback while Redis is down and in embedded mode.
+//
+//	cache, err := cachehttp.New(client, cachehttp.Options{}) // client may be nil: embedded mode
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer cache.Close()
+//	weather, err := cache.NewRoute(cachehttp.Route{Name: "Weather Data", TTL: 10 * time.Minute})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux.Handle("GET /api/weather", weather.Handler(weatherHandler))
+//
+//	// Data, with the same coalescing:
+//	forecast, err := cachehttp.GetOrLoad(ctx, cache, "weather:"+lat+":"+lon, ttl,
+//		func(ctx context.Context) (Forecast, error) { return fetchForecast(ctx, lat, lon) })
+//
+// # What a request costs
+//
+// A hit is one Redis command on one key holding metadata and body:
+// SET key <lease> NX PX <lease ttl> GET, which returns the entry when there is
+// one (writing nothing, replicating nothing) and otherwise takes the fill lease
+// in the same step. A miss is that command plus one EVALSHA that writes the
+// entry, its tag memberships and its live-key record atomically. Concurrent
+// requests for one key in a process share one read (hot-key read coalescing)
+// and one handler run (miss coalescing); across instances the lease makes the
+// others wait for the fill (polling, up to Options.FillWait) or call the
+// handler themselves when it does not come. Redis 7.0 or later is needed for
+// SET ... NX GET. Under Redis's noeviction policy with memory full, that
+// command is refused like any write and the request is served by the handler.
+//
+// # Safety
+//
+// Responses with Set-Cookie, Cache-Control private, no-store or no-cache,
+// Vary: *, a status outside Route.Statuses, a body over Route.MaxBody, or
+// that were flushed (SSE) or hijacked are passed through and never stored. A
+// request carrying Authorization bypasses shared routes; only a Route with
+// PerUser serves it, from an entry keyed by the authenticated user. Response
+// Vary headers are honoured (the route learns them and keys on them; every
+// hit re-checks the stored values). The handler that fills an entry sees
+// only the request headers that are part of the key (plus Route.PassHeaders),
+// so no other header can change what is stored for everyone.
+//
+// # Keys, tags and Redis Cluster
+//
+// Keys live under Options.Prefix in hash-tag groups ({g0} … {gN-1}; one group
+// on a single node, 64 on a cluster): an entry, its lease, its live-key record
+// and its tag memberships share the group, so one Lua script stores them
+// atomically on a cluster. InvalidateTags runs one small script per group (at
+// most 256 members each, repeated until empty) that also stamps the tag, so a
+// load that started before the invalidation never stores its result after it.
+// InvalidatePattern uses SCAN + UNLINK on every master.
+//
+// # Degradation
+//
+// The cache consults a fallback.Monitor: while Redis is unavailable it uses a
+// fallback.MemoryStore with the same semantics (coalescing, tags, live keys),
+// cleared when Redis comes back. A Redis error or timeout on a request makes
+// it a miss served by the handler; the cache never causes a 5xx.
+package cachehttp
