@@ -11,7 +11,6 @@ import (
 
 	"github.com/aura-platform/redishttp/internal/redistest"
 	"github.com/aura-platform/redishttp/middleware"
-	"github.com/redis/go-redis/v9"
 )
 
 // Done when: limit 5/minute shared by 3 instances, 200 concurrent requests,
@@ -109,8 +108,6 @@ func TestTwoPoliciesTighterHeaders(t *testing.T) {
 			t.Fatalf("hourly counter %d, want 3", n)
 		}
 		// The hourly policy is enforced too: a fresh burst window is not enough.
-		c := newClock(tg)
-		_ = c
 		other := newLimiter(t, tg, tg.Client, Options{Policies: []Policy{
 			{Name: "hourly", Rate: rate(5, time.Hour)},
 			{Name: "burst2", Rate: rate(100, time.Minute)},
@@ -405,5 +402,4 @@ func TestClientKeyBounded(t *testing.T) {
 	if clientKey("u:alice") != "u:alice" {
 		t.Error("safe key changed")
 	}
-	_ = redis.Nil
 }
