@@ -443,7 +443,7 @@ func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Req
 	if !rec.Complete() || rec.Written() != int64(len(rec.Body())) || f.noStore {
 		return
 	}
-	res = rc.storeResponse(r, q, f, rec.Status(), rec.SentHeader(), pre, rec.Body())
+	res = rc.storeResponse(r2, q, f, rec.Status(), rec.SentHeader(), pre, rec.Body())
 }
 
 // fillDeferred is fill for a key with a stale entry usable on error: the
@@ -474,7 +474,7 @@ func (rc *RouteCache) fillDeferred(next http.Handler, cw, w http.ResponseWriter,
 		return nil
 	}
 	sent := w.Header()
-	return rc.storeResponse(r, q, f, dw.status, sent, pre, dw.buf.Bytes())
+	return rc.storeResponse(r2, q, f, dw.status, sent, pre, dw.buf.Bytes())
 }
 
 // hopHeaders are never stored.
@@ -517,7 +517,9 @@ func (rc *RouteCache) storable(status int, h http.Header) ([]string, bool) {
 }
 
 // storeResponse stores a complete response and returns it for the waiters,
-// or nil when it is not storable or the write did not happen.
+// or nil when it is not storable or the write did not happen. r is the
+// request the handler saw (fillRequest): its Vary values are the ones the
+// response was made for.
 func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status int, sent, pre http.Header, body []byte) *shared {
 	c := rc.c
 	names, ok := rc.storable(status, sent)
