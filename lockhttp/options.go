@@ -51,7 +51,7 @@ type Options struct {
 	// RetryAfter is the Retry-After sent with 503 answers. Default 1s.
 	RetryAfter time.Duration
 	// CommandTimeout bounds each Redis call of the lock and idempotency
-	// steps (acquire, extend, release, claim, store). Default 500ms, and at
+	// steps (acquire, extend, release, claim, store). Default 1s, and at
 	// most TTL/2 for the acquire.
 	CommandTimeout time.Duration
 	// FenceRetention is how long a lock key's fencing counter is kept after
@@ -128,7 +128,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.RetryAfter = time.Second
 	}
 	if o.CommandTimeout == 0 {
-		o.CommandTimeout = 500 * time.Millisecond
+		o.CommandTimeout = time.Second
 	}
 	if o.FenceRetention == 0 {
 		o.FenceRetention = 24 * time.Hour

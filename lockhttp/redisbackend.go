@@ -62,8 +62,9 @@ type attempt struct{ nodes []nodeResult }
 
 type nodeResult struct {
 	answered bool
-	taken    bool  // we took the lock on this node
-	value    int64 // fencing token when taken, else the lock's PTTL (ms)
+	taken    bool   // we took the lock on this node
+	value    int64  // fencing token when taken, else the lock's PTTL (ms)
+	holder   string // the other holder's lock value, when not taken
 }
 
 type attemptKey struct{}
@@ -94,18 +95,36 @@ type fencedConn struct {
 
 func (c *fencedConn) SetNX(name, value string, expiry time.Duration) (bool, error) {
 	res, err := acquireScript.Run(c.ctx, c.p.client, []string{name, name + fenceSuffix},
-		value, expiry.Milliseconds(), c.p.b.fenceMs).Int64Slice()
+		value, expiry.Milliseconds(), c.p.b.fenceMs).Slice()
 	if err != nil {
 		return false, err
 	}
-	if len(res) != 2 {
-		return false, fmt.Errorf("lockhttp: acquire script returned %d values", len(res))
+	var nr nodeResult
+	if len(res) >= 2 {
+		flag, _ := res[0].(int64)
+		nr.value, _ = res[1].(int64)
+		nr.answered, nr.taken = true, flag == 1
+		if len(res) >= 3 {
+			nr.holder, _ = res[2].(string)
+		}
+	}
+	if !nr.answered {
+		return false, fmt.Errorf("lockhttp: acquire script returned %v", res)
 	}
 	if a, ok := c.ctx.Value(attemptKey{}).(*attempt); ok {
-		a.nodes[c.p.node] = nodeResult{answered: true, taken: res[0] == 1, value: res[1]}
+		a.nodes[c.p.node] = nr
 	}
-	return res[0] == 1, nil
+	return nr.taken, nil
 }
+
+// errSplit is a Redlock attempt that found no holder with a quorum and got
+// no quorum itself: concurrent acquirers split the masters between them.
+// Somebody must win, so it is retried after a random pause even when failing
+// fast.
+var errSplit = errors.New("lockhttp: split vote")
+
+// splitRetries bounds the retries of split votes.
+const splitRetries = 10
 
 func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration) (lease, time.Duration, error) {
 	var deadline time.Time
@@ -113,20 +132,30 @@ func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration
 		deadline = time.Now().Add(wait)
 	}
 	backoff := 10 * time.Millisecond
+	splits := 0
 	for {
 		l, retry, err := b.tryLock(ctx, name)
-		if !errors.Is(err, ErrTaken) || wait <= 0 {
+		var d time.Duration
+		switch {
+		case errors.Is(err, errSplit) && splits < splitRetries:
+			splits++
+			d = time.Millisecond + rand.N(20*time.Millisecond)
+		case errors.Is(err, errSplit):
+			err = ErrTaken
+			fallthrough
+		case errors.Is(err, ErrTaken):
+			left := time.Until(deadline)
+			if wait <= 0 || left <= 0 {
+				return nil, retry, ErrTaken
+			}
+			// A jittered backoff, never past the holder's expiry or our
+			// deadline.
+			d = backoff/2 + rand.N(backoff/2+1)
+			d = min(d, left, max(retry, time.Millisecond))
+			backoff = min(backoff*2, 200*time.Millisecond)
+		default:
 			return l, retry, err
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, retry, err
-		}
-		// Sleep a jittered backoff, never past the holder's expiry or our
-		// deadline.
-		d := backoff/2 + rand.N(backoff/2+1)
-		d = min(d, left, max(retry, time.Millisecond))
-		backoff = min(backoff*2, 200*time.Millisecond)
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -156,20 +185,37 @@ func (b *redisBackend) tryLock(ctx context.Context, name string) (lease, time.Du
 		}
 		return &redisLease{m: m, tok: tok, b: b}, 0, nil
 	}
-	var taken *redsync.ErrTaken
-	if errors.As(err, &taken) {
-		var pttl int64
-		for _, n := range a.nodes {
-			if n.answered && !n.taken && n.value > pttl {
-				pttl = n.value
-			}
-		}
-		return nil, time.Duration(pttl) * time.Millisecond, ErrTaken
-	}
 	if ctx.Err() != nil {
 		return nil, 0, ctx.Err()
 	}
-	return nil, 0, fmt.Errorf("%w: %w", ErrQuorum, err)
+	// Classify from what each node said: one holder on a quorum is
+	// contention; too few nodes answering is an outage; anything else is a
+	// split between concurrent acquirers.
+	var (
+		answered int
+		pttl     int64
+		holders  = make(map[string]int, len(a.nodes))
+		top      int
+	)
+	for _, n := range a.nodes {
+		if !n.answered {
+			continue
+		}
+		answered++
+		if n.taken {
+			continue
+		}
+		pttl = max(pttl, n.value)
+		holders[n.holder]++
+		top = max(top, holders[n.holder])
+	}
+	switch {
+	case top >= b.quorum:
+		return nil, time.Duration(pttl) * time.Millisecond, ErrTaken
+	case answered < b.quorum || top == 0:
+		return nil, 0, fmt.Errorf("%w: %w", ErrQuorum, err)
+	}
+	return nil, time.Duration(pttl) * time.Millisecond, errSplit
 }
 
 // raiseFence makes a token drawn on a quorum of Redlock masters known to a
@@ -231,6 +277,25 @@ func (l *redisLease) unlock(ctx context.Context) error {
 }
 
 func (b *redisBackend) claim(ctx context.Context, key string, fp [fingerprintSize]byte, run []byte, ttl time.Duration) (claimResult, error) {
+	for splits := 0; ; splits++ {
+		res, err := b.claimOnce(ctx, key, fp, run, ttl)
+		if !errors.Is(err, errSplit) {
+			return res, err
+		}
+		if splits >= splitRetries {
+			return res, nil // res.state is running: answer 409
+		}
+		t := time.NewTimer(time.Millisecond + rand.N(20*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, nil
+		case <-t.C:
+		}
+	}
+}
+
+func (b *redisBackend) claimOnce(ctx context.Context, key string, fp [fingerprintSize]byte, run []byte, ttl time.Duration) (claimResult, error) {
 	type nodeClaim struct {
 		ok  bool
 		rec []byte
@@ -254,10 +319,10 @@ func (b *redisBackend) claim(ctx context.Context, key string, fp [fingerprintSiz
 		}
 	})
 	var (
-		nClaimed, nErr int
-		out            claimResult
-		found          bool
-		errs           []error
+		nClaimed, nErr, top int
+		out                 claimResult
+		owners              = make(map[string]int, len(res))
+		errs                []error
 	)
 	out.state = claimed
 	for _, r := range res {
@@ -277,10 +342,13 @@ func (b *redisBackend) claim(ctx context.Context, key string, fp [fingerprintSiz
 			if rec.completed && out.state != completed {
 				out = claimResult{state: completed, rec: rec, mismatch: rec.fp != fp}
 			}
-			if !rec.completed && rec.fp != fp {
-				out.mismatch = true
+			if !rec.completed {
+				if rec.fp != fp {
+					out.mismatch = true
+				}
+				owners[string(r.rec)]++
+				top = max(top, owners[string(r.rec)])
 			}
-			found = true
 		}
 	}
 	if out.state == completed {
@@ -295,10 +363,13 @@ func (b *redisBackend) claim(ctx context.Context, key string, fp [fingerprintSiz
 	if nClaimed > 0 {
 		_ = b.unclaim(ctx, key, run)
 	}
-	if nErr > len(b.clients)-b.quorum || !found {
+	if nErr > len(b.clients)-b.quorum || top == 0 {
 		return claimResult{}, fmt.Errorf("%w: %w", ErrQuorum, errors.Join(errs...))
 	}
 	out.state = running
+	if top < b.quorum {
+		return out, errSplit
+	}
 	return out, nil
 }
 

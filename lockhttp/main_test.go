@@ -1,0 +1,9 @@
+package lockhttp_test
+
+import (
+	"testing"
+
+	"github.com/aura-platform/redishttp/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.VerifyNoLeaks(m) }
