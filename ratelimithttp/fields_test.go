@@ -10,10 +10,10 @@ import (
 
 func TestParseField(t *testing.T) {
 	good := map[string][]FieldItem{
-		`"api";r=5;t=30`:                 {{Name: "api", Params: []FieldParam{{Key: "r", Int: 5, IsInt: true, Text: "5"}, {Key: "t", Int: 30, IsInt: true, Text: "30"}}}},
+		`"api";r=5;t=30`:                    {{Name: "api", Params: []FieldParam{{Key: "r", Int: 5, IsInt: true, Text: "5"}, {Key: "t", Int: 30, IsInt: true, Text: "30"}}}},
 		`"a";q=10;w=1, b;q=2;qu="requests"`: {{Name: "a", Params: []FieldParam{{Key: "q", Int: 10, IsInt: true, Text: "10"}, {Key: "w", Int: 1, IsInt: true, Text: "1"}}}, {Name: "b", Params: []FieldParam{{Key: "q", Int: 2, IsInt: true, Text: "2"}, {Key: "qu", Text: "requests"}}}},
-		`"x\"y";pk=?1;flag`:               {{Name: `x"y`, Params: []FieldParam{{Key: "pk", Text: "?1"}, {Key: "flag", Text: "?1"}}}},
-		``:                                nil,
+		`"x\"y";pk=?1;flag`:                 {{Name: `x"y`, Params: []FieldParam{{Key: "pk", Text: "?1"}, {Key: "flag", Text: "?1"}}}},
+		``:                                  nil,
 	}
 	for in, want := range good {
 		got, err := ParseField(in)

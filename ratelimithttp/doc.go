@@ -1,0 +1,68 @@
+// Package ratelimithttp is per-client rate limiting for net/http on Redis:
+// several policies per request checked and counted in one round trip,
+// standard headers, accurate Retry-After, and explicit behaviour when Redis
+// fails.
+//
+//	api, _ := ratelimithttp.NewPolicy("api", os.Getenv("API_RATE_LIMIT"))    // "1000-H"
+//	aura, _ := ratelimithttp.NewPolicy("aura", os.Getenv("AURA_RATE_LIMIT")) // "100-H"
+//	ips, _ := middleware.NewClientIP("10.0.0.0/8")                         // the load balancers
+//	rl, err := ratelimithttp.New(client, ratelimithttp.Options{              // client: redis.UniversalClient, nil = in memory
+//		Policies: []ratelimithttp.Policy{api, aura.When(ratelimithttp.MethodPath("POST", "/api/auras"))},
+//		ClientIP: ips, // default key: the authenticated user, else the client IP
+//		Route:    "api",
+//	})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer rl.Close()
+//	http.Handle("/api/", rl.Handler(apiMux))
+//
+// # How a request is decided
+//
+// The key function (default middleware.UserOr(middleware.ByClientIP(ips)))
+// names the client; X-Forwarded-For is only followed through trusted
+// proxies, IPv6 clients are grouped by /64, and keys are length-capped and
+// hashed. The matching policies (limiter.Rate values, or ulule/limiter's
+// "100-H" strings) are checked by one Lua script over keys that share the
+// hash tag {client key}, so it runs on one Redis Cluster slot. The script
+// reads Redis's clock (TIME), admits the request only when every policy has
+// room for its cost, and then counts it in all of them: a refused request
+// consumes nothing.
+//
+// Two algorithms: FixedWindow (ulule's: a counter that starts with the first
+// request and expires one period later; the default) and SlidingWindow (a
+// log of admitted requests; never more than the limit in any span of one
+// period, no double burst at a window edge). Store offers both as a
+// limiter.Store.
+//
+// # Headers
+//
+// Every checked response carries X-RateLimit-Limit, X-RateLimit-Remaining,
+// X-RateLimit-Reset (epoch seconds, as GitHub sends) and the
+// draft-ietf-httpapi-ratelimit-headers-10 structured fields RateLimit-Policy
+// (`"api";q=1000;w=3600`) and RateLimit (`"api";r=999;t=3600`, t in delta
+// seconds), all for the most restrictive policy: the refusing policy with
+// the longest wait, else the one with the fewest units left. A refused
+// request gets 429, Retry-After (the real wait until every policy has room,
+// rounded up to whole seconds) and an RFC 9457 problem body. Chained
+// limiters never duplicate a header: the inner one replaces the outer's
+// values only when it is more restrictive. Put related policies in one
+// Limiter (Policy.When) to keep one round trip per request.
+//
+// # When Redis fails
+//
+// A fallback.Monitor (shared through Options.Monitor, or the limiter's
+// own) tracks Redis's health; while it is down the limiter does not wait on
+// Redis at all. FailOpen (default) counts in this process's memory
+// (fallback.MemoryLimiter): each instance enforces the full limit locally,
+// and sliding-window policies are counted as fixed windows there. FailClosed
+// answers 503 with Retry-After. PassThrough serves unlimited. Each switch
+// into or out of the failure mode is logged once and counted
+// (Transitions), and every affected request reports a RateError event.
+//
+// # Events
+//
+// With Options.Observer set (statshttp, for example), every checked
+// request reports RateAllowed or RateDenied, and every backend failure
+// RateError, under Options.Route.
+package ratelimithttp
