@@ -61,19 +61,32 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		if _, err := redis.ParseURL(c.URL); err != nil {
 			return Config{}, urlError(c.URLVar, c.URL, err)
 		}
+		if strayUserinfo(c.URL) && !hasParsedUser(c.URL) {
+			// "redis://u:p#w@host" parses as host "u", port "p" and a
+			// fragment: the '@' says a password with an unescaped
+			// character was meant.
+			return Config{}, fmt.Errorf("%w: %s is not a valid redis:// or rediss:// URL (%s): "+
+				"'@' outside the user info; percent-encode special characters in the password",
+				ErrConfig, c.URLVar, RedactURL(c.URL))
+		}
 	}
 	if v, ok := lookup(EnvClusterAddrs); ok && strings.TrimSpace(v) != "" {
+		if strings.Contains(v, "@") {
+			// Credentials in the list: echo none of it.
+			return Config{}, fmt.Errorf("%w: %s must list host:port entries without credentials "+
+				"(give the password in REDIS_URL)", ErrConfig, EnvClusterAddrs)
+		}
 		for _, a := range strings.Split(v, ",") {
 			a = strings.TrimSpace(a)
 			if a == "" {
 				continue
 			}
 			host, port, err := net.SplitHostPort(a)
-			if err != nil || host == "" || strings.ContainsAny(host, "@/ \t") {
-				return Config{}, fmt.Errorf("%w: %s entry %q is not host:port", ErrConfig, EnvClusterAddrs, redactEntry(a))
+			if err != nil || host == "" || strings.ContainsAny(host, "/ \t") {
+				return Config{}, fmt.Errorf("%w: %s entry %q is not host:port", ErrConfig, EnvClusterAddrs, a)
 			}
 			if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-				return Config{}, fmt.Errorf("%w: %s entry %q has an invalid port", ErrConfig, EnvClusterAddrs, redactEntry(a))
+				return Config{}, fmt.Errorf("%w: %s entry %q has an invalid port", ErrConfig, EnvClusterAddrs, a)
 			}
 			c.ClusterAddrs = append(c.ClusterAddrs, a)
 		}
@@ -140,26 +153,29 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 // not parse as a URL is replaced entirely, since it may hold a secret. When
 // an '@' appears outside the parsed userinfo (a password with an unescaped
 // '/', '?' or '#' makes url.Parse see no userinfo at all), everything
-// between "://" and the last '@' is replaced, so no piece of such a
-// password survives either.
+// between the scheme and the last '@' is replaced, so no piece of such a
+// password survives either; so is the body of an opaque URL ("redis:x").
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.Scheme == "" {
 		return "<unparseable URL>"
 	}
+	start := len(p.Scheme) + 1 // after "scheme:", as typed
+	if p.Opaque != "" {
+		return u[:start] + "xxxxx"
+	}
 	if p.User == nil && strayUserinfo(u) {
-		i, j := strings.Index(u, "://"), strings.LastIndex(u, "@")
-		return u[:i+3] + "xxxxx@" + u[j+1:]
+		if strings.HasPrefix(u[start:], "//") {
+			start += 2
+		}
+		return u[:start] + "xxxxx@" + u[strings.LastIndex(u, "@")+1:]
 	}
 	return p.Redacted()
 }
 
-// strayUserinfo reports whether u has an '@' after its "://": a sign of
-// userinfo, possibly one url.Parse did not recognise as such.
-func strayUserinfo(u string) bool {
-	i := strings.Index(u, "://")
-	return i >= 0 && strings.LastIndex(u, "@") > i
-}
+// strayUserinfo reports whether u has an '@': a sign of userinfo, possibly
+// one url.Parse did not recognise as such.
+func strayUserinfo(u string) bool { return strings.Contains(u, "@") }
 
 // urlError builds the configuration error for a URL that redis.ParseURL
 // rejected. The parser's own text is kept only when it cannot hold any part
@@ -179,14 +195,6 @@ func urlError(varName, raw string, err error) error {
 func hasParsedUser(raw string) bool {
 	p, err := url.Parse(raw)
 	return err == nil && p.User != nil
-}
-
-// redactEntry hides anything before the last '@' of a cluster address.
-func redactEntry(a string) string {
-	if j := strings.LastIndex(a, "@"); j >= 0 {
-		return "xxxxx@" + a[j+1:]
-	}
-	return a
 }
 
 var urlWithUserinfo = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/@"]*@`)

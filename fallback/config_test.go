@@ -1,0 +1,262 @@
+package fallback_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/aura-platform/redishttp/fallback"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name          string
+		env           map[string]string
+		wantMode      string
+		wantURL       string
+		wantVar       string
+		wantAddrs     []string
+		cacheDisabled bool
+	}{
+		{"empty: memory", nil, "memory", "", "", nil, false},
+		{"REDIS_URL", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, "redis", "redis://127.0.0.1:6379/0", "REDIS_URL", nil, false},
+		{"UPSTASH_REDIS_URL", map[string]string{"UPSTASH_REDIS_URL": "rediss://default:pw@eu1.upstash.io:6379"}, "redis", "rediss://default:pw@eu1.upstash.io:6379", "UPSTASH_REDIS_URL", nil, false},
+		{"REDIS_URL wins over UPSTASH", map[string]string{"REDIS_URL": "redis://a:1", "UPSTASH_REDIS_URL": "rediss://b:2"}, "redis", "redis://a:1", "REDIS_URL", nil, false},
+		{"blank REDIS_URL falls to UPSTASH", map[string]string{"REDIS_URL": "  ", "UPSTASH_REDIS_URL": "rediss://b:2"}, "redis", "rediss://b:2", "UPSTASH_REDIS_URL", nil, false},
+		{"URL trimmed", map[string]string{"REDIS_URL": " redis://a:1 \n"}, "redis", "redis://a:1", "REDIS_URL", nil, false},
+		{"cluster", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1:7001, 127.0.0.1:7002,,127.0.0.1:7003 "}, "cluster", "", "", []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"}, false},
+		{"cluster over URL", map[string]string{"REDIS_CLUSTER_ADDRS": "[::1]:7001", "REDIS_URL": "redis://:pw@x:1"}, "cluster", "redis://:pw@x:1", "REDIS_URL", []string{"[::1]:7001"}, false},
+		{"cache off", map[string]string{"ENABLE_REDIS_CACHE": "false"}, "memory", "", "", nil, true},
+		{"cache off 0", map[string]string{"ENABLE_REDIS_CACHE": "0"}, "memory", "", "", nil, true},
+		{"cache on", map[string]string{"ENABLE_REDIS_CACHE": "TRUE"}, "memory", "", "", nil, false},
+		{"cache blank", map[string]string{"ENABLE_REDIS_CACHE": ""}, "memory", "", "", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := fallback.LoadConfig(env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Mode() != tt.wantMode || c.URL != tt.wantURL || c.URLVar != tt.wantVar || c.CacheDisabled != tt.cacheDisabled ||
+				strings.Join(c.ClusterAddrs, " ") != strings.Join(tt.wantAddrs, " ") {
+				t.Errorf("got %+v (mode %s)", c, c.Mode())
+			}
+		})
+	}
+}
+
+const secret = "Zq9xK7wVb2jR"
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		varName string
+	}{
+		{"bad scheme", map[string]string{"REDIS_URL": "http://user:" + secret + "@host:6379"}, "REDIS_URL"},
+		{"bad port", map[string]string{"REDIS_URL": "redis://:" + secret + "@host:port"}, "REDIS_URL"},
+		{"bad db", map[string]string{"REDIS_URL": "redis://:" + secret + "@host:6379/notanumber"}, "REDIS_URL"},
+		{"control char", map[string]string{"REDIS_URL": "redis://:" + secret + "@host\n:6379"}, "REDIS_URL"},
+		{"password with slash", map[string]string{"REDIS_URL": "redis://user:12/" + secret + "@host:6379"}, "REDIS_URL"},
+		{"password with slash and letters", map[string]string{"REDIS_URL": "redis://user:ab/" + secret + "@host:6379"}, "REDIS_URL"},
+		{"password with hash", map[string]string{"REDIS_URL": "redis://user:1#" + secret + "@host:6379"}, "REDIS_URL"},
+		{"password with question mark", map[string]string{"REDIS_URL": "redis://user:1?" + secret + "@host:6379"}, "REDIS_URL"},
+		{"password with percent", map[string]string{"REDIS_URL": "redis://user:%zz" + secret + "@host:6379"}, "REDIS_URL"},
+		{"no scheme", map[string]string{"REDIS_URL": secret}, "REDIS_URL"},
+		{"bad option", map[string]string{"REDIS_URL": "redis://:" + secret + "@host:6379/0?dial_timeout=forever"}, "REDIS_URL"},
+		{"bad upstash", map[string]string{"UPSTASH_REDIS_URL": "https://default:" + secret + "@eu1.upstash.io"}, "UPSTASH_REDIS_URL"},
+		{"cluster no port", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1"}, "REDIS_CLUSTER_ADDRS"},
+		{"cluster bad port", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1:7001,127.0.0.1:99999"}, "REDIS_CLUSTER_ADDRS"},
+		{"cluster zero port", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1:0"}, "REDIS_CLUSTER_ADDRS"},
+		{"cluster no host", map[string]string{"REDIS_CLUSTER_ADDRS": ":7001"}, "REDIS_CLUSTER_ADDRS"},
+		{"cluster URL", map[string]string{"REDIS_CLUSTER_ADDRS": "redis://:" + secret + "@127.0.0.1:7001"}, "REDIS_CLUSTER_ADDRS"},
+		{"cluster userinfo", map[string]string{"REDIS_CLUSTER_ADDRS": secret + "@127.0.0.1:7001"}, "REDIS_CLUSTER_ADDRS"},
+		{"cache bogus", map[string]string{"ENABLE_REDIS_CACHE": "nope"}, "ENABLE_REDIS_CACHE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := fallback.LoadConfig(env(tt.env))
+			if !errors.Is(err, fallback.ErrConfig) {
+				t.Fatalf("err = %v, want ErrConfig (config %+v)", err, c)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.varName) {
+				t.Errorf("error %q does not name %s", msg, tt.varName)
+			}
+			// Not even a piece of the password.
+			for i := 0; i+4 <= len(secret); i++ {
+				if strings.Contains(msg, secret[i:i+4]) {
+					t.Fatalf("error %q leaks %q of the password", msg, secret[i:i+4])
+				}
+			}
+			if c.Mode() != "memory" || c.URL != "" {
+				t.Errorf("config returned with the error: %+v", c)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:6390/2")
+	t.Setenv("UPSTASH_REDIS_URL", "")
+	t.Setenv("REDIS_CLUSTER_ADDRS", "")
+	t.Setenv("ENABLE_REDIS_CACHE", "false")
+	c, err := fallback.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.URL != "redis://127.0.0.1:6390/2" || !c.CacheDisabled || c.Mode() != "redis" {
+		t.Errorf("%+v", c)
+	}
+	t.Setenv("REDIS_URL", "redis://:"+secret+"@h:x")
+	if _, err := fallback.ConfigFromEnv(); !errors.Is(err, fallback.ErrConfig) || strings.Contains(err.Error(), secret) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestConfigStringRedacts(t *testing.T) {
+	tests := []struct {
+		c    fallback.Config
+		want string
+	}{
+		{fallback.Config{}, "embedded in-memory"},
+		{fallback.Config{URL: "rediss://default:" + secret + "@eu1.upstash.io:6379", URLVar: "UPSTASH_REDIS_URL"}, "redis rediss://default:xxxxx@eu1.upstash.io:6379 (from UPSTASH_REDIS_URL)"},
+		{fallback.Config{URL: "redis://u:1/" + secret + "@h:6379", URLVar: "REDIS_URL"}, "redis redis://xxxxx@h:6379 (from REDIS_URL)"},
+		{fallback.Config{URL: "redis://:" + secret + "@h:6379", ClusterAddrs: []string{"a:1", "b:2"}}, "redis cluster a:1,b:2"},
+	}
+	for _, tt := range tests {
+		s := tt.c.String()
+		if !strings.Contains(s, tt.want) || strings.Contains(s, secret) {
+			t.Errorf("String() = %q, want it to contain %q and no password", s, tt.want)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := map[string]string{
+		"redis://127.0.0.1:6379/0":               "redis://127.0.0.1:6379/0",
+		"redis://:" + secret + "@h:1":            "redis://:xxxxx@h:1",
+		"rediss://user:" + secret + "@h:1/0?x=y": "rediss://user:xxxxx@h:1/0?x=y",
+		"redis://user:a/" + secret + "@h:1":      "<unparseable URL>",
+		"redis://user:1?" + secret + "@h:1":      "redis://xxxxx@h:1",
+		"redis://user:1#" + secret + "@h:1":      "redis://xxxxx@h:1",
+		"redis://h:1/0?x=@y":                     "redis://xxxxx@y",
+		"A:" + secret + "@":                      "A:xxxxx",
+		"redis:" + secret:                        "redis:xxxxx",
+		secret:                                   "<unparseable URL>",
+		"redis://:" + secret + "@h\x7f:1":        "<unparseable URL>",
+		"redis://user@h:1":                       "redis://user@h:1",
+	}
+	for in, want := range tests {
+		if got := fallback.RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNewClient(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		c, err := fallback.Config{}.NewClient()
+		if c != nil || err != nil {
+			t.Errorf("NewClient = %v, %v; want nil, nil", c, err)
+		}
+	})
+	t.Run("single", func(t *testing.T) {
+		cfg, err := fallback.LoadConfig(env(map[string]string{"REDIS_URL": "redis://bob:" + secret + "@127.0.0.1:6390/3"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := cfg.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		rc, ok := c.(*redis.Client)
+		if !ok {
+			t.Fatalf("client is %T, want *redis.Client", c)
+		}
+		o := rc.Options()
+		if o.Addr != "127.0.0.1:6390" || o.DB != 3 || o.Username != "bob" || o.Password != secret || o.TLSConfig != nil {
+			t.Errorf("options %+v", o)
+		}
+	})
+	t.Run("tls", func(t *testing.T) {
+		cfg, _ := fallback.LoadConfig(env(map[string]string{"UPSTASH_REDIS_URL": "rediss://default:pw@eu1.upstash.io:6379"}))
+		c, err := cfg.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		o := c.(*redis.Client).Options()
+		if o.TLSConfig == nil || o.TLSConfig.ServerName != "eu1.upstash.io" {
+			t.Errorf("rediss:// without TLS: %+v", o.TLSConfig)
+		}
+	})
+	t.Run("cluster", func(t *testing.T) {
+		cfg, _ := fallback.LoadConfig(env(map[string]string{
+			"REDIS_CLUSTER_ADDRS": "127.0.0.1:7001,127.0.0.1:7002",
+			"REDIS_URL":           "rediss://u:" + secret + "@ignored:1",
+		}))
+		c, err := cfg.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cc, ok := c.(*redis.ClusterClient)
+		if !ok {
+			t.Fatalf("client is %T, want *redis.ClusterClient", c)
+		}
+		o := cc.Options()
+		if strings.Join(o.Addrs, ",") != "127.0.0.1:7001,127.0.0.1:7002" || o.Username != "u" || o.Password != secret || o.TLSConfig == nil {
+			t.Errorf("cluster options %+v", o)
+		}
+	})
+	t.Run("hand-made bad URL", func(t *testing.T) {
+		for _, cfg := range []fallback.Config{
+			{URL: "redis://:" + secret + "@h:x", URLVar: "REDIS_URL"},
+			{URL: "redis://u:1/" + secret + "@h:1", URLVar: "REDIS_URL", ClusterAddrs: []string{"a:1"}},
+		} {
+			c, err := cfg.NewClient()
+			if c != nil || !errors.Is(err, fallback.ErrConfig) || strings.Contains(err.Error(), secret[:4]) {
+				t.Errorf("NewClient(%s) = %v, %v", cfg.Mode(), c, err)
+			}
+		}
+	})
+}
+
+func FuzzLoadConfigNoPasswordLeak(f *testing.F) {
+	f.Add("redis://user:", "@h:1/0")
+	f.Add("redis://:", "@h:x")
+	f.Add("redis://u:1/", "@h:1")
+	f.Add("http://u:", "@h")
+	f.Fuzz(func(t *testing.T, before, after string) {
+		raw := before + secret + after
+		if !strings.Contains(raw, "@") {
+			return
+		}
+		for _, name := range []string{"REDIS_URL", "REDIS_CLUSTER_ADDRS"} {
+			c, err := fallback.LoadConfig(env(map[string]string{name: raw}))
+			var out string
+			if err != nil {
+				out = err.Error()
+			} else {
+				out = c.String()
+			}
+			// The password sits between the scheme and the last '@' (or
+			// before the last '@' of a cluster address); it must never
+			// come out whole.
+			if strings.LastIndex(raw, "@") > strings.Index(raw, secret) && strings.Contains(out, secret) {
+				t.Fatalf("%s=%q: %q leaks the password", name, raw, out)
+			}
+		}
+	})
+}
