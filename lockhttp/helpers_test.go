@@ -254,3 +254,5 @@ func waitFor(d time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+func newRec() *httptest.ResponseRecorder { return httptest.NewRecorder() }

@@ -1,0 +1,168 @@
+package lockhttp_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/redistest"
+	"github.com/aura-platform/redishttp/lockhttp"
+	"github.com/aura-platform/redishttp/middleware"
+	"github.com/redis/go-redis/v9"
+)
+
+func countingHandler(n *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	})
+}
+
+func check503(t *testing.T, r result) {
+	t.Helper()
+	if err := isProblem(r, http.StatusServiceUnavailable); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 {
+		t.Fatalf("Retry-After = %q", r.header.Get("Retry-After"))
+	}
+}
+
+func TestRedisDownFailsClosed(t *testing.T) {
+	cases := []struct {
+		name    string
+		servers int
+		kill    int
+	}{
+		{"single", 1, 1},
+		{"redlock-majority-down", 3, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var clients []redis.UniversalClient
+			var servers []*redistest.Server
+			for range tc.servers {
+				s := redistest.StartServer(t)
+				servers = append(servers, s)
+				c := redis.NewClient(redistest.FaultOptions(s.Addr))
+				t.Cleanup(func() { _ = c.Close() })
+				clients = append(clients, c)
+			}
+			obs := newCounter()
+			o := lockhttp.Options{Key: middleware.Static("k"), Observer: obs, Route: "r"}
+			l, err := lockhttp.NewRedlock(clients, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var runs atomic.Int64
+			h := middleware.TrustUserHeader("X-User")(l.Handler(countingHandler(&runs)))
+			if r := do(context.Background(), h, "u", "", `{}`); r.status != http.StatusCreated {
+				t.Fatalf("healthy: %d %s", r.status, r.body)
+			}
+			for _, s := range servers[:tc.kill] {
+				s.Kill()
+			}
+			runs.Store(0)
+			check503(t, do(context.Background(), h, "u", "", `{}`))
+			check503(t, do(context.Background(), h, "u", "idem-1", `{}`))
+			if runs.Load() != 0 {
+				t.Fatalf("handler ran %d times without a lock", runs.Load())
+			}
+			if obs.get(middleware.LockError) != 2 {
+				t.Fatalf("LockError = %d", obs.get(middleware.LockError))
+			}
+			// Back up: locking works again.
+			for _, s := range servers[:tc.kill] {
+				s.Restart()
+			}
+			if err := waitFor(5*time.Second, func() bool {
+				return do(context.Background(), h, "u", "", `{}`).status == http.StatusCreated
+			}); err != nil {
+				t.Fatalf("no recovery after restart")
+			}
+		})
+	}
+}
+
+func TestMonitorUnavailableFailsFast(t *testing.T) {
+	s := redistest.StartServer(t)
+	c := redis.NewClient(redistest.FaultOptions(s.Addr))
+	t.Cleanup(func() { _ = c.Close() })
+	mon := fallback.NewMonitor(c, fallback.MonitorOptions{ProbeInterval: 20 * time.Millisecond, FailureThreshold: 1})
+	t.Cleanup(func() { _ = mon.Close() })
+	var runs atomic.Int64
+	l, err := lockhttp.New(c, lockhttp.Options{Key: middleware.Static("k"), Monitor: mon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := l.Handler(countingHandler(&runs))
+	s.Kill()
+	if err := waitFor(5*time.Second, func() bool { return !mon.Available() }); err != nil {
+		t.Fatal("monitor never saw the outage")
+	}
+	check503(t, get(h, "x"))
+	if runs.Load() != 0 {
+		t.Fatal("handler ran")
+	}
+}
+
+func TestLocalMutexOnlyWhenChosen(t *testing.T) {
+	if _, err := lockhttp.New(nil, lockhttp.Options{}); !errors.Is(err, lockhttp.ErrNoBackend) {
+		t.Fatalf("nil client without fallback: %v", err)
+	}
+	l, err := lockhttp.New(nil, lockhttp.Options{Fallback: lockhttp.LocalMutex, Key: auraKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	store := newAuraStore(10 * time.Millisecond)
+	h := serve(l, store.handler())
+	checkOneCreation(t, store, fire([]http.Handler{h}, "alice", "k1", `{"name":"blue"}`, nil))
+	r := do(context.Background(), h, "alice", "k1", `{"name":"blue"}`)
+	if r.status != http.StatusCreated || r.header.Get(lockhttp.ReplayedHeader) != "true" {
+		t.Fatalf("local replay: %d %v", r.status, r.header)
+	}
+	if err := isProblem(do(context.Background(), h, "alice", "k1", `{"name":"red"}`), http.StatusUnprocessableEntity); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLocalMutexTakesOverWhenRedisFails(t *testing.T) {
+	s := redistest.StartServer(t)
+	c := redis.NewClient(redistest.FaultOptions(s.Addr))
+	t.Cleanup(func() { _ = c.Close() })
+	l, err := lockhttp.New(c, lockhttp.Options{Fallback: lockhttp.LocalMutex, Key: middleware.Static("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	var runs atomic.Int64
+	h := l.Handler(countingHandler(&runs))
+	s.Kill()
+	if r := get(h, "x"); r.status != http.StatusCreated || runs.Load() != 1 {
+		t.Fatalf("local fallback: %d, runs %d", r.status, runs.Load())
+	}
+}
+
+func TestInvalidOptions(t *testing.T) {
+	tg := redistest.New(t)
+	for _, o := range []lockhttp.Options{
+		{TTL: time.Millisecond}, {TTL: -1}, {Wait: -time.Second}, {MaxBodyBytes: -1}, {Fallback: 7},
+	} {
+		if _, err := lockhttp.New(tg.Client, o); !errors.Is(err, lockhttp.ErrInvalidOptions) {
+			t.Errorf("%+v: err = %v", o, err)
+		}
+	}
+	if _, err := lockhttp.NewRedlock([]redis.UniversalClient{tg.Client, nil}, lockhttp.Options{}); !errors.Is(err, lockhttp.ErrInvalidOptions) {
+		t.Errorf("nil master: %v", err)
+	}
+	o := lockhttp.Options{}
+	if _, err := lockhttp.New(tg.Client, o); err != nil || o.TTL != 0 || o.Prefix != "" {
+		t.Errorf("defaults written back or failed: %v %+v", err, o)
+	}
+}
