@@ -8,8 +8,8 @@ import (
 
 	mw "github.com/aura-platform/redishttp/middleware"
 	"github.com/aura-platform/redishttp/statshttp"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )

@@ -138,16 +138,6 @@ func (c counts) add(name string, k middleware.EventKind, v int64) {
 	a[k] += v
 }
 
-func (c counts) merge(o counts) {
-	for name, a := range o {
-		for k, v := range a {
-			if v != 0 {
-				c.add(name, middleware.EventKind(k), v)
-			}
-		}
-	}
-}
-
 // sum adds up kind k over every name.
 func (c counts) sum(k middleware.EventKind) int64 {
 	var s int64
