@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"strings"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -10,8 +11,29 @@ import (
 
 // rtCounter is a go-redis hook counting Redis round trips: one per command
 // and one per pipeline or transaction (a pipeline is one write and one read
-// on the connection). Connection setup (dial, HELLO) is not counted.
+// on the connection). Connection setup, which go-redis runs through the same
+// hooks when it opens a pooled connection (HELLO, AUTH, SELECT, CLIENT
+// SETINFO/SETNAME/TRACKING, READONLY), is not counted: it is paid once per
+// connection, not per request.
 type rtCounter struct{ n atomic.Int64 }
+
+// connSetup reports whether cmd is one of the commands go-redis sends to
+// initialise a new connection.
+func connSetup(cmd redis.Cmder) bool {
+	switch strings.ToLower(cmd.Name()) {
+	case "hello", "auth", "select", "readonly":
+		return true
+	case "client":
+		if args := cmd.Args(); len(args) > 1 {
+			sub, _ := args[1].(string)
+			switch strings.ToLower(sub) {
+			case "setinfo", "setname", "tracking", "maint_notifications":
+				return true
+			}
+		}
+	}
+	return false
+}
 
 func (c *rtCounter) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -21,14 +43,21 @@ func (c *rtCounter) DialHook(next redis.DialHook) redis.DialHook {
 
 func (c *rtCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
+		if !connSetup(cmd) {
+			c.n.Add(1)
+		}
 		return next(ctx, cmd)
 	}
 }
 
 func (c *rtCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(1)
+		for _, cmd := range cmds {
+			if !connSetup(cmd) {
+				c.n.Add(1)
+				break
+			}
+		}
 		return next(ctx, cmds)
 	}
 }

@@ -5,6 +5,7 @@ go 1.26.0
 replace github.com/aura-platform/redishttp => ../..
 
 require (
+	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/aura-platform/redishttp v0.0.0-00010101000000-000000000000
 	github.com/bsm/redislock v0.9.4
 	github.com/go-chi/httprate v0.12.0
@@ -23,6 +24,7 @@ require (
 	github.com/vmihailenco/go-tinylfu v0.2.2 // indirect
 	github.com/vmihailenco/msgpack/v5 v5.3.4 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect

@@ -50,7 +50,7 @@ const (
 
 // runLoadgenChild is the child process: conns keep-alive connections, each
 // driven by one goroutine issuing requests back to back.
-func runLoadgenChild(url string, conns int, warmup, dur time.Duration) error {
+func runLoadgenChild(out io.Writer, url string, conns int, warmup, dur time.Duration) error {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        conns,
@@ -143,9 +143,9 @@ func runLoadgenChild(url string, conns int, warmup, dur time.Duration) error {
 	if d := time.Until(mStart); d > 0 {
 		time.Sleep(d)
 	}
-	fmt.Println(measureMarker)
+	fmt.Fprintln(out, measureMarker)
 	time.Sleep(time.Until(mEnd))
-	fmt.Println(endMarker)
+	fmt.Fprintln(out, endMarker)
 	wg.Wait()
 
 	res := loadResult{Non2xx: map[int]int64{}, Seconds: dur.Seconds()}
@@ -164,7 +164,7 @@ func runLoadgenChild(url string, conns int, warmup, dur time.Duration) error {
 	}
 	slices.Sort(lat)
 	res.P50, res.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
-	return json.NewEncoder(os.Stdout).Encode(res)
+	return json.NewEncoder(out).Encode(res)
 }
 
 func percentile(sorted []time.Duration, q float64) time.Duration {

@@ -47,6 +47,7 @@ func main() {
 		only    string
 		loadURL string
 		list    bool
+		private string
 	)
 	flag.StringVar(&cfg.redisAddr, "redis", "127.0.0.1:6379", "Redis address (loopback)")
 	flag.IntVar(&cfg.conns, "conns", 50, "keep-alive connections of the load generator")
@@ -56,11 +57,12 @@ func main() {
 	flag.StringVar(&only, "only", "", "regexp selecting contenders by name (baselines are kept for the ratios)")
 	flag.IntVar(&cfg.bodySize, "body", 1024, "response body size in bytes")
 	flag.BoolVar(&list, "list", false, "list contenders and exit")
+	flag.StringVar(&private, "private-redis", "", "start this redis-server binary on a free loopback port and use it instead of -redis")
 	flag.StringVar(&loadURL, "loadgen", "", "internal: run as the load-generator child against this URL")
 	flag.Parse()
 
 	if loadURL != "" {
-		if err := runLoadgenChild(loadURL, cfg.conns, cfg.warmup, cfg.duration); err != nil {
+		if err := runLoadgenChild(os.Stdout, loadURL, cfg.conns, cfg.warmup, cfg.duration); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(1)
 		}
@@ -82,6 +84,21 @@ func main() {
 	if cfg.conns < 1 || cfg.rounds < 1 || cfg.duration <= 0 || cfg.bodySize < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -conns, -rounds, -duration and -body must be positive")
 		os.Exit(2)
+	}
+	if private != "" {
+		addr, stop, err := startPrivateRedis(private)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		cfg.redisAddr = addr
+		err = run(cfg, os.Stdout)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -255,10 +272,11 @@ func verify(r *running, e env) error {
 	return nil
 }
 
+// shutdown stops a contender. Close, not Shutdown: the load is over, and
+// Shutdown would wait up to 5s for connections a client dialled but never
+// used.
 func shutdown(r *running) {
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = r.srv.Shutdown(sctx)
-	cancel()
+	_ = r.srv.Close()
 	r.cleanup()
 	_ = r.client.Close()
 }
