@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,21 @@ func TestClusterSetGetAcrossSlots(t *testing.T) {
 	}
 	if err := c.WaitHealthy(time.Second); err != nil {
 		t.Fatal(err)
+	}
+
+	// The same cluster as the REDIS_CLUSTER_ADDRS target of Targets/Run.
+	t.Run("as_target", func(t *testing.T) {
+		t.Setenv(EnvClusterAddrs, strings.Join(c.Addrs(), ","))
+		if k := kinds(); k[len(k)-1] != NameCluster {
+			t.Fatalf("kinds = %v", k)
+		}
+		testRunTargets(t)
+		testCleanup(t)
+	})
+	if n, err := do(c.Nodes[0].Addr, time.Second, "DBSIZE"); err != nil {
+		t.Fatal(err)
+	} else if keys := scanAll(t, cc, "rt:*"); len(keys) != 0 {
+		t.Fatalf("cluster target left %d keys (DBSIZE %v), e.g. %v", len(keys), n, keys[0])
 	}
 }
 

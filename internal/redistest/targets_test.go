@@ -12,7 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func TestRunTargets(t *testing.T) {
+func TestRunTargets(t *testing.T) { testRunTargets(t) }
+
+func testRunTargets(t *testing.T) {
 	var seen []string
 	Run(t, func(t *testing.T, tg Target) {
 		seen = append(seen, tg.Name)
@@ -94,7 +96,9 @@ func TestPrefixesUnique(t *testing.T) {
 // TestCleanupDeletesOnlyPrefix checks that when a test ends every key under
 // its prefix is gone, on the real server and the cluster (checked from an
 // outer client after the inner test's cleanups ran), while other keys stay.
-func TestCleanupDeletesOnlyPrefix(t *testing.T) {
+func TestCleanupDeletesOnlyPrefix(t *testing.T) { testCleanup(t) }
+
+func testCleanup(t *testing.T) {
 	outer := Targets(t)
 	ctx := t.Context()
 	const n = 1234 // several SCAN/UNLINK batches
