@@ -126,7 +126,10 @@ func (c Config) String() string {
 // NewClient builds the client the configuration names: a *redis.Client for a
 // URL, a *redis.ClusterClient for cluster addresses, and nil (with a nil
 // error) for embedded mode. It does not connect; hand the client to
-// NewMonitor to learn whether it answers.
+// NewMonitor to learn whether it answers. The client has
+// ContextTimeoutEnabled set, so the Monitor's per-command timeouts bound
+// every call (go-redis otherwise ignores context deadlines on the socket and
+// a hung server holds each call for its ReadTimeout).
 func (c Config) NewClient() (redis.UniversalClient, error) {
 	switch c.Mode() {
 	case "cluster":
@@ -138,12 +141,14 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 			}
 			o.Username, o.Password, o.TLSConfig = u.Username, u.Password, u.TLSConfig
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(o), nil
 	case "redis":
 		o, err := redis.ParseURL(c.URL)
 		if err != nil {
 			return nil, urlError(c.URLVar, c.URL, err)
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewClient(o), nil
 	}
 	return nil, nil

@@ -185,7 +185,7 @@ func TestNewClient(t *testing.T) {
 			t.Fatalf("client is %T, want *redis.Client", c)
 		}
 		o := rc.Options()
-		if o.Addr != "127.0.0.1:6390" || o.DB != 3 || o.Username != "bob" || o.Password != secret || o.TLSConfig != nil {
+		if o.Addr != "127.0.0.1:6390" || o.DB != 3 || o.Username != "bob" || o.Password != secret || o.TLSConfig != nil || !o.ContextTimeoutEnabled {
 			t.Errorf("options %+v", o)
 		}
 	})
@@ -216,7 +216,7 @@ func TestNewClient(t *testing.T) {
 			t.Fatalf("client is %T, want *redis.ClusterClient", c)
 		}
 		o := cc.Options()
-		if strings.Join(o.Addrs, ",") != "127.0.0.1:7001,127.0.0.1:7002" || o.Username != "u" || o.Password != secret || o.TLSConfig == nil {
+		if strings.Join(o.Addrs, ",") != "127.0.0.1:7001,127.0.0.1:7002" || o.Username != "u" || o.Password != secret || o.TLSConfig == nil || !o.ContextTimeoutEnabled {
 			t.Errorf("cluster options %+v", o)
 		}
 	})

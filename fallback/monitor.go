@@ -57,6 +57,8 @@ type Monitor struct {
 	stop     chan struct{}
 	done     chan struct{}
 	close    sync.Once
+	probing  atomic.Bool    // a probe's PING is still waiting for its answer
+	probes   sync.WaitGroup // the goroutines running those PINGs
 }
 
 // NewMonitor starts monitoring client. A nil client means embedded mode: the
@@ -87,6 +89,11 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) *Monitor {
 		close(m.done)
 		return m
 	}
+	if !honoursContext(client) {
+		o.Logger.Warn("redis client ignores context deadlines (ContextTimeoutEnabled is false): " +
+			"calls to a hung server will wait for the client's ReadTimeout, not CommandTimeout; " +
+			"build the client with fallback.Config.NewClient or set ContextTimeoutEnabled")
+	}
 	if err := m.probe(); err != nil {
 		m.state.Store(int32(StateDegraded))
 		o.Logger.Warn("redis unreachable at startup; serving from memory until it answers",
@@ -94,6 +101,20 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) *Monitor {
 	}
 	go m.run()
 	return m
+}
+
+// honoursContext reports whether client bounds each command by its
+// context's deadline. go-redis only does so with ContextTimeoutEnabled;
+// otherwise a hung server holds a call for ReadTimeout (3 s by default) plus
+// retries, whatever the context says. Unknown client types are assumed to.
+func honoursContext(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
 }
 
 // Client returns the monitored client, nil in embedded mode.
@@ -171,10 +192,36 @@ func IsFailure(ctx context.Context, err error) bool {
 	return true
 }
 
+// errProbeTimeout is the failure recorded for a probe that got no answer in
+// time.
+var errProbeTimeout = errors.New("fallback: health probe got no answer within the command timeout")
+
+// probe PINGs Redis and waits at most CommandTimeout for the answer, even
+// when the client ignores context deadlines (see honoursContext): the PING
+// runs on its own goroutine and is abandoned, not awaited, when it is late.
+// While an abandoned PING is still waiting, later probes fail at once
+// instead of piling more goroutines onto a hung server.
 func (m *Monitor) probe() error {
+	if !m.probing.CompareAndSwap(false, true) {
+		return errProbeTimeout
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.CommandTimeout)
-	defer cancel()
-	return m.client.Ping(ctx).Err()
+	res := make(chan error, 1)
+	m.probes.Add(1)
+	go func() {
+		defer m.probes.Done()
+		defer m.probing.Store(false)
+		defer cancel()
+		res <- m.client.Ping(ctx).Err()
+	}()
+	t := time.NewTimer(m.opts.CommandTimeout)
+	defer t.Stop()
+	select {
+	case err := <-res:
+		return err
+	case <-t.C:
+		return errProbeTimeout
+	}
 }
 
 func (m *Monitor) run() {
@@ -227,8 +274,10 @@ func (m *Monitor) transition(from, to State, cause error) {
 	}
 }
 
-// Close stops the background probe and waits for it. It does not close the
-// client, which the caller owns. Close is idempotent.
+// Close stops the background probe and waits for it, including a PING
+// still waiting on a hung server (bounded by CommandTimeout when the client
+// honours context deadlines, by its ReadTimeout otherwise). It does not
+// close the client, which the caller owns. Close is idempotent.
 func (m *Monitor) Close() error {
 	m.close.Do(func() {
 		if m.client != nil {
@@ -236,6 +285,7 @@ func (m *Monitor) Close() error {
 		}
 	})
 	<-m.done
+	m.probes.Wait()
 	return nil
 }
 
