@@ -11,7 +11,9 @@
 --       or until the oldest logged unit leaves it (sliding), ms this request
 --       must wait for this policy to have room (0: has room; -1: never,
 --       the cost exceeds the limit)}.
--- A refused request counts nothing anywhere; a cost of 0 only reads.
+-- A refused request counts nothing anywhere (fixed-window counts taken
+-- while checking are undone in the same script, so no client ever sees
+-- them); a cost of 0 only reads.
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 
 local t = redis.call('TIME')
@@ -24,14 +26,24 @@ local pol = {}
 local ki = 1
 for i = 1, n do
   local a = 3 + (i - 1) * 3
-  local p = {algo = tonumber(ARGV[a]), limit = tonumber(ARGV[a + 1]), ms = ARGV[a + 2]}
+  local p = {algo = ARGV[a], limit = tonumber(ARGV[a + 1]), ms = ARGV[a + 2]}
   p.period = tonumber(p.ms) * 1000
-  if p.algo == 0 then
+  p.retry = 0
+  if p.algo == '0' then
+    -- Fixed window: count first (one call on the common path), undo below
+    -- if any policy refuses.
     p.key = KEYS[ki]
     ki = ki + 1
-    p.used = tonumber(redis.call('GET', p.key) or '0')
-    p.reset = p.period
-    if p.used > 0 then
+    local v
+    if cost > 0 then
+      v = redis.call('INCRBY', p.key, cost)
+    else
+      v = tonumber(redis.call('GET', p.key) or '0')
+    end
+    if v == cost then
+      if cost > 0 then redis.call('PEXPIRE', p.key, p.ms) end
+      p.reset = p.period
+    else
       local ttl = redis.call('PTTL', p.key)
       if ttl < 0 then
         -- a counter without expiry (written by something else): give it one
@@ -40,37 +52,37 @@ for i = 1, n do
       end
       p.reset = ttl * 1000
     end
-    p.retry = 0
-    if p.used + cost > p.limit then
-      if cost > p.limit then p.retry = -1 else p.retry = p.reset end
+    p.used = v
+    if v > p.limit and cost > 0 then
       allowed = 0
+      if cost > p.limit then p.retry = -1 else p.retry = p.reset end
     end
   else
     p.key, p.sum = KEYS[ki], KEYS[ki + 1]
     ki = ki + 2
-    local cutoff = string.format('%.0f', now - p.period)
-    local old = redis.call('ZRANGEBYSCORE', p.key, '-inf', cutoff)
+    local cutoff = now - p.period
     p.used = tonumber(redis.call('GET', p.sum) or '0')
-    if #old > 0 then
+    local first = redis.call('ZRANGE', p.key, 0, 0, 'WITHSCORES')
+    if first[2] and tonumber(first[2]) <= cutoff then
+      local cs = string.format('%.0f', cutoff)
+      local old = redis.call('ZRANGEBYSCORE', p.key, '-inf', cs)
       local freed = 0
       for _, m in ipairs(old) do
         freed = freed + tonumber(string.match(m, ':(%d+):'))
       end
-      redis.call('ZREMRANGEBYSCORE', p.key, '-inf', cutoff)
+      redis.call('ZREMRANGEBYSCORE', p.key, '-inf', cs)
       p.used = p.used - freed
-      if p.used <= 0 or redis.call('ZCARD', p.key) == 0 then
+      first = redis.call('ZRANGE', p.key, 0, 0, 'WITHSCORES')
+      if p.used <= 0 or not first[2] then
         p.used = 0
+        first = {}
         redis.call('DEL', p.key, p.sum)
       else
         redis.call('SET', p.sum, p.used, 'KEEPTTL')
       end
     end
     p.reset = p.period
-    if p.used > 0 then
-      local first = redis.call('ZRANGE', p.key, 0, 0, 'WITHSCORES')
-      p.reset = tonumber(first[2]) + p.period - now
-    end
-    p.retry = 0
+    if first[2] then p.reset = tonumber(first[2]) + p.period - now end
     if p.used + cost > p.limit then
       allowed = 0
       if cost > p.limit then
@@ -97,19 +109,26 @@ for i = 1, n do
   pol[i] = p
 end
 
-if allowed == 1 and cost > 0 then
-  local nows = string.format('%.0f', now)
+if allowed == 1 then
+  if cost > 0 then
+    local nows = string.format('%.0f', now)
+    for i = 1, n do
+      local p = pol[i]
+      if p.algo ~= '0' then
+        p.used = p.used + cost
+        redis.call('ZADD', p.key, nows, nows .. ':' .. cost .. ':' .. string.format('%.0f', p.used))
+        redis.call('SET', p.sum, p.used, 'PX', p.ms)
+        redis.call('PEXPIRE', p.key, p.ms)
+      end
+    end
+  end
+else
+  -- refused: take back the fixed-window counts made above
   for i = 1, n do
     local p = pol[i]
-    if p.algo == 0 then
-      local v = redis.call('INCRBY', p.key, cost)
-      if v == cost then redis.call('PEXPIRE', p.key, p.ms) end
-      p.used = v
-    else
-      p.used = p.used + cost
-      redis.call('ZADD', p.key, nows, nows .. ':' .. cost .. ':' .. string.format('%.0f', p.used))
-      redis.call('SET', p.sum, p.used, 'PX', p.ms)
-      redis.call('PEXPIRE', p.key, p.ms)
+    if p.algo == '0' and cost > 0 then
+      p.used = redis.call('DECRBY', p.key, cost)
+      if p.used <= 0 then redis.call('DEL', p.key) end
     end
   end
 end

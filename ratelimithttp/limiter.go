@@ -47,7 +47,11 @@ type Limiter struct {
 
 	degraded    atomic.Bool
 	transitions atomic.Uint64
+	lastFailure atomic.Int64 // monotonic ns since epoch0 of the latest failure
 }
+
+// epoch0 anchors the monotonic clock used to order failures and successes.
+var epoch0 = time.Now()
 
 // New returns a Limiter over client. A nil client is embedded mode: all
 // counting happens in this process's memory.
@@ -235,6 +239,11 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 	}
 	var err error
 	if l.mon.Available() {
+		var started int64
+		wasDegraded := l.degraded.Load()
+		if wasDegraded {
+			started = int64(time.Since(epoch0))
+		}
 		cctx, cancel := l.mon.WithTimeout(ctx)
 		err = runScript(cctx, l.client, tag, cost, ps, res)
 		cancel()
@@ -242,7 +251,9 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 		if err == nil {
 			res.Source = SourceRedis
 			res.finish()
-			l.recovered()
+			if wasDegraded {
+				l.recovered(started)
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -289,6 +300,7 @@ func (l *Limiter) takeMemory(tag string, cost int64, ps []*compiled, res *Result
 }
 
 func (l *Limiter) failed(err error) {
+	l.lastFailure.Store(int64(time.Since(epoch0)))
 	if l.degraded.CompareAndSwap(false, true) {
 		l.transitions.Add(1)
 		l.opts.Logger.Warn("ratelimithttp: redis failing; applying failure mode",
@@ -296,8 +308,11 @@ func (l *Limiter) failed(err error) {
 	}
 }
 
-func (l *Limiter) recovered() {
-	if l.degraded.Load() && l.degraded.CompareAndSwap(true, false) {
+// recovered leaves the failure mode after a success by a call that started
+// after the latest failure (a call already in flight when Redis died may
+// still succeed; it proves nothing and must not make the state flap).
+func (l *Limiter) recovered(started int64) {
+	if started > l.lastFailure.Load() && l.degraded.CompareAndSwap(true, false) {
 		l.transitions.Add(1)
 		l.opts.Logger.Info("ratelimithttp: redis answering again; shared limits restored", "route", l.opts.Route)
 	}

@@ -56,3 +56,20 @@ func TestStoreImplementsUlule(t *testing.T) {
 		t.Fatalf("nil client: %v", err)
 	}
 }
+
+// Peek never creates a key.
+func TestStorePeekWritesNothing(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
+		for _, algo := range []Algorithm{FixedWindow, SlidingWindow} {
+			store, _ := NewStore(tg.Client, StoreOptions{Prefix: tg.Prefix, Algorithm: algo})
+			c, err := store.Peek(t.Context(), "nobody", rate(5, time.Minute))
+			if err != nil || c.Remaining != 5 || c.Reached {
+				t.Fatalf("%v Peek: %+v %v", algo, c, err)
+			}
+			n, err := tg.Client.Exists(t.Context(), tg.Prefix+"{nobody}:f:5-60000", tg.Prefix+"{nobody}:s:5-60000:log", tg.Prefix+"{nobody}:s:5-60000:sum").Result()
+			if err != nil || n != 0 {
+				t.Fatalf("%v Peek created %d keys (%v)", algo, n, err)
+			}
+		}
+	})
+}
