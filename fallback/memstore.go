@@ -2,6 +2,7 @@ package fallback
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -16,6 +17,14 @@ const DefaultMemoryBytes = 64 << 20
 // given: callers must not modify a slice after Set or after Get.
 type MemoryStore struct {
 	c *otter.Cache[string, memEntry]
+	// otter evicts asynchronously: under a burst of writes, entries over
+	// the bound stay in memory until its maintenance catches up, which
+	// with large values can be many times the bound. Writes count their
+	// weight here and force the maintenance once slack bytes went in since
+	// the last time, so live data stays within maxBytes + slack (+ one
+	// value).
+	written atomic.Int64
+	slack   int64
 }
 
 type memEntry struct {
@@ -35,17 +44,30 @@ func NewMemoryStore(maxBytes int64) *MemoryStore {
 	c := otter.Must(&otter.Options[string, memEntry]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher: func(k string, v memEntry) uint32 {
-			n := len(k) + len(v.val) + entryOverhead
-			if n > int(^uint32(0)) {
-				return ^uint32(0)
-			}
-			return uint32(n)
+			return weight(k, v.val)
 		},
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, memEntry]) time.Duration {
 			return e.Value.ttl
 		}),
 	})
-	return &MemoryStore{c: c}
+	return &MemoryStore{c: c, slack: maxBytes / 8}
+}
+
+func weight(k string, v []byte) uint32 {
+	n := len(k) + len(v) + entryOverhead
+	if n > int(^uint32(0)) {
+		return ^uint32(0)
+	}
+	return uint32(n)
+}
+
+// wrote accounts for a write of n bytes and runs otter's pending
+// maintenance (eviction) once slack bytes were written since the last run.
+func (s *MemoryStore) wrote(n uint32) {
+	if s.written.Add(int64(n)) > s.slack {
+		s.written.Store(0)
+		s.c.CleanUp()
+	}
 }
 
 // Get returns the value stored under key, if present and not expired.
@@ -71,6 +93,7 @@ func (s *MemoryStore) Set(key string, val []byte, ttl time.Duration) {
 		return
 	}
 	s.c.Set(key, memEntry{val: val, ttl: ttl})
+	s.wrote(weight(key, val))
 }
 
 // SetNX stores val under key for ttl only if key is absent, and reports
@@ -80,6 +103,9 @@ func (s *MemoryStore) SetNX(key string, val []byte, ttl time.Duration) bool {
 		return false
 	}
 	_, stored := s.c.SetIfAbsent(key, memEntry{val: val, ttl: ttl})
+	if stored {
+		s.wrote(weight(key, val))
+	}
 	return stored
 }
 
