@@ -24,19 +24,44 @@ func bearer(r *http.Request) (string, bool) {
 
 // tokenOK compares got with the configured token in constant time (both
 // hashed first, so not even the length leaks).
-func (r *Recorder) tokenOK(got string) bool {
-	if r.cfg.Token == "" || got == "" {
+func (r *Recorder) tokenOK(got string) bool { return tokenEqual(got, r.cfg.Token) }
+
+func tokenEqual(got, want string) bool {
+	if want == "" || got == "" {
 		return false
 	}
-	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(r.cfg.Token))
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// Protect wraps h with the Recorder's authentication (the bearer token, else
+// Options.Auth), so an application's own admin routes (a cache invalidation
+// endpoint, say) take the same credentials as the stats handlers.
+func (r *Recorder) Protect(h http.Handler) http.Handler { return r.protect(h, false) }
+
+// BearerAuth returns a middleware that serves requests carrying
+// "Authorization: Bearer <token>" (compared in constant time) and answers
+// any other request 401 with a Bearer challenge and a problem body. It
+// enforces no minimum length: pass it as Options.Auth only where a short
+// token must be accepted (a demo, a legacy secret); Options.Token is the
+// safer default.
+func BearerAuth(token string) middleware.Middleware {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if tok, ok := bearer(req); ok && tokenEqual(tok, token) {
+				h.ServeHTTP(w, req)
+				return
+			}
+			unauthorized(w, req)
+		})
+	}
 }
 
 // protect wraps h with the configured authentication: a valid bearer token
 // (or, when allowQuery, a valid ?token= parameter) is served; anything else
 // goes through Options.Auth when set, or gets 401.
 func (r *Recorder) protect(h http.Handler, allowQuery bool) http.Handler {
-	var fallback http.Handler = http.HandlerFunc(r.unauthorized)
+	var fallback http.Handler = http.HandlerFunc(unauthorized)
 	if r.cfg.Auth != nil {
 		fallback = r.cfg.Auth(h)
 	}
@@ -58,7 +83,7 @@ func (r *Recorder) protect(h http.Handler, allowQuery bool) http.Handler {
 }
 
 // unauthorized answers 401 with a Bearer challenge and a problem body.
-func (r *Recorder) unauthorized(w http.ResponseWriter, req *http.Request) {
+func unauthorized(w http.ResponseWriter, req *http.Request) {
 	challenge := `Bearer realm="` + realm + `"`
 	if _, ok := bearer(req); ok {
 		challenge += `, error="invalid_token"`

@@ -46,7 +46,7 @@ func TestContendersServe(t *testing.T) {
 	for _, c := range sortedContenders() {
 		t.Run(c.name, func(t *testing.T) {
 			r, err := start(context.Background(), config{redisAddr: addr}, c,
-				env{prefix: "benchtest:" + t.Name() + ":", body: testBody()})
+				env{prefix: "benchtest:" + keySafe(t.Name()) + ":", body: testBody()})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,7 +24,9 @@ type env struct {
 // ("" for the raw baselines themselves). path is the request path the load
 // generator asks for ("/" when empty). check, when set, validates one
 // response body at setup so that a contender that answers quickly with the
-// wrong thing cannot win.
+// wrong thing cannot win. warm asks for one unchecked request first (over
+// the real listener, since cache keys include the host), so that the
+// checked response is already a cache hit.
 type contender struct {
 	order    int
 	name     string
@@ -33,6 +35,7 @@ type contender struct {
 	path     string
 	setup    func(ctx context.Context, e env) (http.Handler, func(), error)
 	check    func(e env, h http.Header, body []byte) error
+	warm     bool
 }
 
 var registry []contender

@@ -64,7 +64,9 @@ func (c *rtCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 
 // newCountedClient returns a fresh client for one contender and its counter.
 func newCountedClient(addr string) (*redis.Client, *rtCounter) {
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	// ContextTimeoutEnabled as fallback.Config.NewClient sets it, so every
+	// contender runs on the client configuration the toolkit recommends.
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	rc := &rtCounter{}
 	c.AddHook(rc)
 	return c, rc

@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -39,6 +40,7 @@ type config struct {
 	rounds    int
 	only      *regexp.Regexp
 	bodySize  int
+	show      bool
 }
 
 func main() {
@@ -57,6 +59,7 @@ func main() {
 	flag.StringVar(&only, "only", "", "regexp selecting contenders by name (baselines are kept for the ratios)")
 	flag.IntVar(&cfg.bodySize, "body", 1024, "response body size in bytes")
 	flag.BoolVar(&list, "list", false, "list contenders and exit")
+	flag.BoolVar(&cfg.show, "show", false, "print each contender's checked response headers to stderr")
 	flag.StringVar(&private, "private-redis", "", "start this redis-server binary on a free loopback port and use it instead of -redis")
 	flag.StringVar(&loadURL, "loadgen", "", "internal: run as the load-generator child against this URL")
 	flag.Parse()
@@ -170,7 +173,7 @@ func run(cfg config, out io.Writer) error {
 		}
 	}()
 	for _, c := range selectContenders(sortedContenders(), cfg.only) {
-		r, err := start(ctx, cfg, c, env{prefix: "bench:" + hex.EncodeToString(runID) + ":" + c.name + ":", body: body})
+		r, err := start(ctx, cfg, c, env{prefix: "bench:" + hex.EncodeToString(runID) + ":" + keySafe(c.name) + ":", body: body})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "skip %-28s %v\n", c.name, err)
 			continue
@@ -237,7 +240,7 @@ func start(ctx context.Context, cfg config, c contender, e env) (*running, error
 		path = "/"
 	}
 	r := &running{c: c, url: "http://" + ln.Addr().String() + path, srv: srv, client: client, counter: counter, cleanup: cleanup}
-	if err := verify(r, e); err != nil {
+	if err := verify(r, e, cfg.show); err != nil {
 		shutdown(r)
 		return nil, err
 	}
@@ -246,18 +249,30 @@ func start(ctx context.Context, cfg config, c contender, e env) (*running, error
 
 // verify makes one request and checks that the contender answers 2xx with
 // the body it is supposed to serve.
-func verify(r *running, e env) error {
-	req, _ := http.NewRequest(http.MethodGet, r.url, nil)
-	req.Header.Set("X-User-ID", "bench")
-	req.Header.Set("X-Bench-Conn", "0")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("check request: %w", err)
+func verify(r *running, e env, show bool) error {
+	get := func() (*http.Response, []byte, error) {
+		req, _ := http.NewRequest(http.MethodGet, r.url, nil)
+		req.Header.Set("X-User-ID", "bench")
+		req.Header.Set("X-Bench-Conn", "0")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, nil, fmt.Errorf("check request: %w", err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("check body: %w", err)
+		}
+		return resp, b, nil
 	}
-	b, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
+	if r.c.warm {
+		if _, _, err := get(); err != nil {
+			return err
+		}
+	}
+	resp, b, err := get()
 	if err != nil {
-		return fmt.Errorf("check body: %w", err)
+		return err
 	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("check: HTTP %d: %.200s", resp.StatusCode, b)
@@ -268,6 +283,13 @@ func verify(r *running, e env) error {
 	}
 	if err := check(e, resp.Header, b); err != nil {
 		return fmt.Errorf("check: %w", err)
+	}
+	if show {
+		fmt.Fprintf(os.Stderr, "%s: HTTP %d, %d-byte body\n", r.c.name, resp.StatusCode, len(b))
+		keys := slices.Sorted(maps.Keys(resp.Header))
+		for _, k := range keys {
+			fmt.Fprintf(os.Stderr, "    %s: %s\n", k, strings.Join(resp.Header[k], ", "))
+		}
 	}
 	return nil
 }
@@ -291,4 +313,16 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// keySafe turns a contender name into a Redis key segment without spaces,
+// braces or glob characters.
+func keySafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }

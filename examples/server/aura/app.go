@@ -7,6 +7,15 @@
 //	app, _ := aura.New(cfg, slog.Default())
 //	defer app.Close()
 //	http.ListenAndServe(cfg.Addr, app.Handler())
+//
+// The request path of an /api/ route:
+//
+//	TrustUserHeader(X-User-ID) → ratelimithttp (API_RATE_LIMIT, plus AURA_RATE_LIMIT on POST /api/auras, one round trip)
+//	  → cachehttp route (GET routes) or lockhttp (POST /api/auras) → handler
+//
+// Every feature package reports to one statshttp.Recorder, and all share one
+// fallback.Monitor, so the whole instance switches to its in-memory backends
+// at once when Redis fails and back when it answers again.
 package aura
 
 import (
@@ -14,8 +23,12 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/aura-platform/redishttp/cachehttp"
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/lockhttp"
 	"github.com/aura-platform/redishttp/middleware"
+	"github.com/aura-platform/redishttp/ratelimithttp"
+	"github.com/aura-platform/redishttp/statshttp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -29,6 +42,12 @@ type App struct {
 	up      *Upstream
 	store   Store
 	ips     *middleware.ClientIP
+	stats   *statshttp.Recorder
+	cache   *cachehttp.Cache
+	limits  *ratelimithttp.Limiter
+	locks   *lockhttp.Locker
+	ttl     cachehttp.TTLClasses
+	closers []func() error
 	handler http.Handler
 }
 
@@ -62,12 +81,6 @@ func NewWithClient(cfg Config, client redis.UniversalClient, logger *slog.Logger
 		return nil, fmt.Errorf("%w: TRUSTED_PROXIES: %v", ErrConfig, err)
 	}
 	a := &App{cfg: cfg, log: logger, client: client, up: NewUpstream(cfg.LatencyScale), ips: ips}
-	a.mon = fallback.NewMonitor(client, fallback.MonitorOptions{Logger: logger})
-	if client != nil {
-		a.store = &redisStore{c: client, prefix: cfg.KeyPrefix}
-	} else {
-		a.store = newMemStore()
-	}
 	if err := a.build(); err != nil {
 		a.Close()
 		return nil, err
@@ -96,28 +109,21 @@ func (a *App) Upstream() *Upstream { return a.up }
 // Monitor returns the instance's backend monitor.
 func (a *App) Monitor() *fallback.Monitor { return a.mon }
 
-// Close stops the instance's background work and, when New made the
-// client, closes it.
+// Stats returns the instance's stats recorder.
+func (a *App) Stats() *statshttp.Recorder { return a.stats }
+
+// Cache returns the instance's response cache.
+func (a *App) Cache() *cachehttp.Cache { return a.cache }
+
+// Close stops the instance's background work (stats flush, monitor probes)
+// and, when New made the client, closes it.
 func (a *App) Close() {
-	if a.mon != nil {
-		_ = a.mon.Close()
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		_ = a.closers[i]()
 	}
+	a.closers = nil
 	if a.ownsCli && a.client != nil {
 		_ = a.client.Close()
+		a.client = nil
 	}
-}
-
-func (a *App) build() error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", a.handleHealth)
-	mux.HandleFunc("GET /api/weather", a.handleWeather)
-	mux.HandleFunc("GET /api/news", a.handleNews)
-	mux.HandleFunc("GET /api/subscription", a.handleGetSubscription)
-	mux.HandleFunc("PUT /api/subscription", a.handlePutSubscription)
-	mux.HandleFunc("GET /api/oauth/connections", a.handleOAuth)
-	mux.HandleFunc("POST /api/ai/complete", a.handleAI)
-	mux.HandleFunc("GET /api/auras", a.handleListAuras)
-	mux.HandleFunc("DELETE /api/auras/{id}", a.handleDeleteAura)
-	a.handler = middleware.Chain(middleware.TrustUserHeader("X-User-ID"))(mux)
-	return nil
 }
