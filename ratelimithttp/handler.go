@@ -35,15 +35,15 @@ const (
 // Redis round trip; policies with Match in one Limiter share a single one.
 func (l *Limiter) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var res Result
-		var states [4]State
-		var buf [4]*compiled
-		res.States = states[:0]
-		if err := l.check(r, &res, buf[:0]); err != nil {
+		sc := getScratch()
+		if err := l.check(r, sc); err != nil {
+			putScratch(sc)
 			l.fail(w, r, err)
 			return
 		}
+		res := &sc.res
 		if res.Source == SourceNone {
+			putScratch(sc)
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -52,9 +52,11 @@ func (l *Limiter) Handler(next http.Handler) http.Handler {
 		}
 		if !res.Allowed {
 			middleware.Emit(l.opts.Observer, middleware.RateDenied, l.opts.Route)
-			l.deny(w, r, &res)
+			l.deny(w, r, res)
+			putScratch(sc)
 			return
 		}
+		putScratch(sc)
 		middleware.Emit(l.opts.Observer, middleware.RateAllowed, l.opts.Route)
 		next.ServeHTTP(w, r)
 	})

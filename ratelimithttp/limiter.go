@@ -185,18 +185,19 @@ func (l *Limiter) policies(r *http.Request, buf []*compiled) []*compiled {
 // one no policy matches, or a pass-through during an outage yields an
 // allowed Result with Source SourceNone.
 func (l *Limiter) Check(r *http.Request) (Result, error) {
-	var res Result
-	err := l.check(r, &res, make([]*compiled, 0, l.maxPols))
-	return res, err
+	sc := new(scratch)
+	sc.res = Result{States: sc.states[:0], Tightest: -1}
+	err := l.check(r, sc)
+	return sc.res, err
 }
 
-func (l *Limiter) check(r *http.Request, res *Result, buf []*compiled) error {
-	res.Tightest = -1
+func (l *Limiter) check(r *http.Request, sc *scratch) error {
+	res := &sc.res
 	if l.opts.Exempt != nil && l.opts.Exempt(r) {
 		res.Allowed, res.Source = true, SourceNone
 		return nil
 	}
-	ps := l.policies(r, buf)
+	ps := l.policies(r, sc.pols[:0])
 	if len(ps) == 0 {
 		res.Allowed, res.Source = true, SourceNone
 		return nil
@@ -209,7 +210,7 @@ func (l *Limiter) check(r *http.Request, res *Result, buf []*compiled) error {
 	if l.opts.Cost != nil {
 		cost = max(l.opts.Cost(r), 1)
 	}
-	return l.take(r.Context(), clientKey(k), cost, ps, res)
+	return l.take(r.Context(), clientKey(k), cost, ps, res, sc)
 }
 
 // Take checks and counts the given cost for key against the limiter's
@@ -227,14 +228,13 @@ func (l *Limiter) Take(ctx context.Context, key string, cost int64, tier string)
 		res.Allowed, res.Source = true, SourceNone
 		return res, nil
 	}
-	err := l.take(ctx, clientKey(key), max(cost, 1), set, &res)
+	err := l.take(ctx, clientKey(key), max(cost, 1), set, &res, nil)
 	return res, err
 }
 
-func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compiled, res *Result) error {
-	tag := hashTag(l.opts.Prefix, key)
+func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compiled, res *Result, sc *scratch) error {
 	if l.client == nil {
-		l.takeMemory(tag, cost, ps, res)
+		l.takeMemory(hashTag(l.opts.Prefix, key), cost, ps, res)
 		return nil
 	}
 	var err error
@@ -245,7 +245,7 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 			started = int64(time.Since(epoch0))
 		}
 		cctx, cancel := l.mon.WithTimeout(ctx)
-		err = runScript(cctx, l.client, tag, cost, ps, res)
+		err = runScript(cctx, l.client, l.opts.Prefix, key, cost, ps, res, sc)
 		cancel()
 		l.mon.Report(ctx, err)
 		if err == nil {
@@ -271,7 +271,7 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 		res.Allowed, res.Source, res.States = true, SourceNone, res.States[:0]
 		return nil
 	}
-	l.takeMemory(tag, cost, ps, res)
+	l.takeMemory(hashTag(l.opts.Prefix, key), cost, ps, res)
 	return nil
 }
 

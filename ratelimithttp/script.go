@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,19 +49,61 @@ func compile(p Policy) compiled {
 // the client key inside a hash tag, so all of them share a cluster slot.
 func hashTag(prefix, key string) string { return prefix + "{" + key + "}" }
 
-// runScript evaluates ps for key in one round trip and fills res.
-func runScript(ctx context.Context, c redis.Scripter, tag string, cost int64, ps []*compiled, res *Result) error {
-	nk := 0
-	for _, p := range ps {
-		nk += len(p.suffixes)
+// scratch holds a request's working memory; the middleware pools it so the
+// common case (up to four policies) allocates only what go-redis needs.
+type scratch struct {
+	res    Result
+	states [4]State
+	pols   [4]*compiled
+	keys   [8]string
+	args   [2 + 3*4]any
+	kbuf   []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch {
+	sc := scratchPool.Get().(*scratch)
+	sc.res = Result{States: sc.states[:0], Tightest: -1}
+	return sc
+}
+
+func putScratch(sc *scratch) {
+	clear(sc.args[:])
+	scratchPool.Put(sc)
+}
+
+// runScript evaluates ps for the client key in one round trip and fills
+// res. sc, when not nil, provides reusable buffers.
+func runScript(ctx context.Context, c redis.Scripter, prefix, key string, cost int64, ps []*compiled, res *Result, sc *scratch) error {
+	if sc == nil {
+		sc = new(scratch)
 	}
-	keys := make([]string, 0, nk)
-	args := make([]any, 0, 2+3*len(ps))
-	args = append(args, cost, len(ps))
+	// All key names in one string: one allocation whatever their number.
+	b := sc.kbuf[:0]
+	var ends [8]int
+	endv := ends[:0]
 	for _, p := range ps {
 		for _, s := range p.suffixes {
-			keys = append(keys, tag+s)
+			b = append(b, prefix...)
+			b = append(b, '{')
+			b = append(b, key...)
+			b = append(b, '}')
+			b = append(b, s...)
+			endv = append(endv, len(b))
 		}
+	}
+	sc.kbuf = b
+	all := string(b)
+	keys := sc.keys[:0]
+	start := 0
+	for _, e := range endv {
+		keys = append(keys, all[start:e])
+		start = e
+	}
+	args := sc.args[:0]
+	args = append(args, cost, len(ps))
+	for _, p := range ps {
 		args = append(args, p.args[:]...)
 	}
 	v, err := limitScript.Run(ctx, c, keys, args...).Int64Slice()

@@ -64,7 +64,7 @@ func (s *Store) run(ctx context.Context, key string, cost int64, rate limiter.Ra
 		return limiter.Context{}, State{}, err
 	}
 	var res Result
-	if err := runScript(ctx, s.client, hashTag(s.prefix, clientKey(key)), cost, []*compiled{c}, &res); err != nil {
+	if err := runScript(ctx, s.client, s.prefix, clientKey(key), cost, []*compiled{c}, &res, nil); err != nil {
 		return limiter.Context{}, State{}, err
 	}
 	st := res.States[0]
