@@ -13,7 +13,8 @@ import (
 // shared is what one read or load produces for every request that joined it.
 // It is read-only once published.
 type shared struct {
-	ok     bool // usable by the waiters
+	ok     bool  // usable by the waiters
+	err    error // the loader's error, shared with the waiters (not cached)
 	e      entry
 	resp   middleware.StoredResponse // decoded HTTP response (kind 'h')
 	loaded bool                      // produced by a handler/loader run
@@ -79,11 +80,13 @@ func (f *flights) finish(k string, c *call, res *shared) {
 }
 
 // wait waits for c until ctx is done or timeout passes (0: no bound besides
-// ctx). It returns nil when the result did not come in time.
-func (c *call) wait(ctx context.Context, timeout time.Duration) *shared {
+// ctx). finished is false when the result did not come in time; a finished
+// call with a nil result was abandoned by its leader (its request ended), and
+// the waiter should try again as a new leader.
+func (c *call) wait(ctx context.Context, timeout time.Duration) (res *shared, finished bool) {
 	select {
 	case <-c.done:
-		return c.res
+		return c.res, true
 	default:
 	}
 	var tc <-chan time.Time
@@ -94,9 +97,20 @@ func (c *call) wait(ctx context.Context, timeout time.Duration) *shared {
 	}
 	select {
 	case <-c.done:
-		return c.res
+		return c.res, true
 	case <-ctx.Done():
 	case <-tc:
 	}
-	return nil
+	return nil, false
+}
+
+// maxRejoin bounds how often a waiter joins again after its leader gave up.
+const maxRejoin = 3
+
+// withOK returns s when ok, else notShareable.
+func (s *shared) withOK(ok bool) *shared {
+	if ok {
+		return s
+	}
+	return notShareable
 }

@@ -92,17 +92,25 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 	}
 	k := c.l.key(kindData, escapeKey(name))
 	call, leader := c.flights.join(k.name)
-	if !leader {
+	for attempt := 0; !leader; attempt++ {
 		c.emit(middleware.CacheCoalesced, o.route)
-		if res := call.wait(ctx, 0); res != nil && res.ok {
+		res, finished := call.wait(ctx, 0)
+		if !finished {
+			return zero, ctx.Err()
+		}
+		if res == nil && attempt < maxRejoin {
+			call, leader = c.flights.join(k.name) // the leader gave up: take over
+			continue
+		}
+		if res != nil && res.err != nil {
+			return zero, res.err
+		}
+		if res != nil && res.ok {
 			v, err := decodeValue[T](o.codec, &res.e)
 			if err == nil || errors.Is(err, ErrNotFound) {
 				c.emit(middleware.CacheHit, o.route)
 				return v, err
 			}
-		}
-		if ctx.Err() != nil {
-			return zero, ctx.Err()
 		}
 		c.emit(middleware.CacheMiss, o.route)
 		c.emit(middleware.CacheLoad, o.route)
@@ -133,6 +141,9 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 	}
 	if err == nil && isLease(raw) {
 		raw, token = c.waitFill(ctx, bk, k, tok)
+		if ctx.Err() != nil {
+			return zero, ctx.Err() // res nil: a waiter takes over
+		}
 	}
 	var stale *shared
 	if raw != nil && !isLease(raw) {
@@ -191,9 +202,14 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 				return sv, nil
 			}
 		}
+		if ctx.Err() == nil {
+			res = &shared{err: lerr} // the waiters share the error
+		}
 		return v, lerr
 	}
+	shareable := &shared{ok: true, loaded: true, e: e}
 	if noStore || c.now().Sub(started) > c.opts.MaxLoadTime {
+		res = shareable
 		return v, lerr
 	}
 	sctx, scancel := c.redisCtx(ctx)
@@ -201,9 +217,9 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 		ttl: time.Duration(e.expiry()-e.stored) * time.Millisecond, token: token, started: started})
 	scancel()
 	c.report(sctx, onRedis, o.route, err)
+	res = shareable
 	if err == nil && stored {
 		token = nil
-		res = &shared{ok: true, loaded: true, e: e}
 		c.emit(middleware.CacheStore, o.route)
 	}
 	return v, lerr

@@ -3,6 +3,7 @@ package cachehttp
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,13 +18,15 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+var quiet = slog.New(slog.DiscardHandler)
+
 // newTestCache returns a cache over client under prefix, closed when the test
 // ends.
 func newTestCache(t testing.TB, client redis.UniversalClient, prefix string, o Options) *Cache {
 	t.Helper()
 	o.Prefix = prefix
 	if o.Monitor == nil && client != nil {
-		mon := fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 2 * time.Second})
+		mon := fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 2 * time.Second, Logger: quiet})
 		t.Cleanup(func() { _ = mon.Close() })
 		o.Monitor = mon
 	}

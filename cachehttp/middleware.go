@@ -201,9 +201,13 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 	c := rc.c
 	k := c.l.key(kindHTTP, rc.escKey(q, r, q.names))
 	call, leader := c.flights.join(k.name)
-	if !leader {
+	for attempt := 0; !leader; attempt++ {
 		c.emit(middleware.CacheCoalesced, rc.name)
-		res := call.wait(r.Context(), rc.rt.WaitTimeout)
+		res, finished := call.wait(r.Context(), rc.rt.WaitTimeout)
+		if finished && res == nil && attempt < maxRejoin && r.Context().Err() == nil {
+			call, leader = c.flights.join(k.name) // the leader gave up: take over
+			continue
+		}
 		if res != nil && res.ok && varyOK(&res.e, r) {
 			switch {
 			case res.loaded:
@@ -240,6 +244,10 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 		// Another instance is filling this key: wait for it, or take over
 		// the lease if it goes away.
 		v, f.token = c.waitFill(r.Context(), bk, k, token)
+		if r.Context().Err() != nil {
+			c.flights.finish(k.name, call, nil)
+			return
+		}
 	}
 	if v != nil && !isLease(v) {
 		if sh, ok := rc.decode(v, k, bk, onRedis); ok {
@@ -411,10 +419,13 @@ func (rc *RouteCache) missHeaders(status string) func(int, http.Header) {
 // goes, stores a storable result and shares it with the waiters.
 func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, f *fill) {
 	c := rc.c
-	var res *shared
+	res := notShareable
 	defer func() {
+		if !res.ok && r.Context().Err() != nil {
+			res = nil // the leader's client left: a waiter takes over
+		}
 		c.flights.finish(f.k.name, f.call, res)
-		if res == nil && f.token != nil {
+		if (res == nil || !res.ok) && f.token != nil {
 			ctx, cancel := c.redisCtx(r.Context())
 			err := f.bk.release(ctx, f.k, f.token)
 			cancel()
@@ -431,7 +442,7 @@ func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Req
 	r2 := rc.fillRequest(r, q, r.Context())
 
 	if f.staleIfErr != nil {
-		res = rc.fillDeferred(next, cw, w, r, r2, q, f, pre)
+		res = orNotShareable(rc.fillDeferred(next, cw, w, r, r2, q, f, pre))
 		return
 	}
 	rec := middleware.NewRecorder(cw, rc.rt.MaxBody)
@@ -440,10 +451,21 @@ func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Req
 	if rec.Status() == 0 && !rec.Hijacked() {
 		rec.WriteHeader(http.StatusOK) // what net/http would send
 	}
-	if !rec.Complete() || rec.Written() != int64(len(rec.Body())) || f.noStore {
+	if !rec.Complete() || rec.Written() != int64(len(rec.Body())) {
 		return
 	}
-	res = rc.storeResponse(r2, q, f, rec.Status(), rec.SentHeader(), pre, rec.Body())
+	res = orNotShareable(rc.storeResponse(r2, q, f, rec.Status(), rec.SentHeader(), pre, rec.Body()))
+}
+
+// notShareable is the result of a fill whose response may not be shared
+// (uncacheable, failed): waiters call the handler themselves.
+var notShareable = &shared{}
+
+func orNotShareable(s *shared) *shared {
+	if s == nil {
+		return notShareable
+	}
+	return s
 }
 
 // fillDeferred is fill for a key with a stale entry usable on error: the
@@ -470,7 +492,7 @@ func (rc *RouteCache) fillDeferred(next http.Handler, cw, w http.ResponseWriter,
 		rc.serveEntry(w, r, f.staleIfErr, xStale, st)
 		return f.staleIfErr
 	}
-	if err := dw.commit(); err != nil || dw.streamed || f.noStore {
+	if err := dw.commit(); err != nil || dw.streamed {
 		return nil
 	}
 	sent := w.Header()
@@ -575,13 +597,18 @@ func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status
 	resp := middleware.StoredResponse{Status: status, Header: hdr, Body: body}
 	e.payload = resp.Encode(nil)
 	val := e.encode()
+	sh := &shared{ok: true, loaded: true, e: e, resp: resp}
+	sh.resp.Body = e.payload[len(e.payload)-len(body):]
+	if f.noStore {
+		return sh // Redis just failed: share with the waiters, do not write
+	}
 	ctx, cancel := c.redisCtx(r.Context())
 	stored, err := f.bk.store(ctx, write{key: k, value: val, route: rc.name, tags: q.tags,
 		ttl: time.Duration(e.expiry()-e.stored) * time.Millisecond, token: token, started: f.started})
 	cancel()
 	c.report(ctx, f.onRedis, rc.name, err)
 	if err != nil || !stored {
-		return nil
+		return sh.withOK(err == nil) // shared unless the write failed oddly
 	}
 	if token == nil && f.token != nil {
 		ctx, cancel := c.redisCtx(r.Context())
@@ -590,8 +617,6 @@ func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status
 	}
 	f.token = nil
 	c.emit(middleware.CacheStore, rc.name)
-	sh := &shared{ok: true, loaded: true, e: e, resp: resp}
-	sh.resp.Body = e.payload[len(e.payload)-len(body):]
 	return sh
 }
 
