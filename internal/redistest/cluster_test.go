@@ -96,11 +96,14 @@ func TestClusterFailover(t *testing.T) {
 	const key = "failover:key"
 	old := c.MasterFor(key)
 	// Write on the master and wait until its replica has it.
-	direct := old.Client(t)
+	opt := FaultOptions(old.Addr)
+	opt.ReadTimeout = 5 * time.Second // WAIT blocks until the replica acks
+	direct := redis.NewClient(opt)
+	defer direct.Close()
 	var waitCmd *redis.Cmd
 	if _, err := direct.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, key, "v", 0)
-		waitCmd = p.Do(ctx, "WAIT", 1, 2000)
+		waitCmd = p.Do(ctx, "WAIT", 1, 4000)
 		return nil
 	}); err != nil || waitCmd.Val() != int64(1) {
 		t.Fatalf("SET+WAIT on master: acked by %v replicas, %v", waitCmd.Val(), err)

@@ -143,12 +143,9 @@ func (p *Proxy) accept() {
 			select {
 			case <-p.closed:
 				return
-			default:
-			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			case <-time.After(5 * time.Millisecond): // e.g. EMFILE: retry
 				continue
 			}
-			return
 		}
 		pc := &proxyConn{client: c, done: make(chan struct{})}
 		p.mu.Lock()

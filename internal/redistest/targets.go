@@ -168,15 +168,17 @@ func newTarget(t testing.TB, kind string) Target {
 		}
 	}
 	tg.Client = tg.newClient()
+	t.Cleanup(func() { closeClient(t, tg.Client) })
+	if err := ping(tg.Client); err != nil {
+		t.Fatalf("redistest: %s target does not answer PING (%s): %v", kind, describe(kind), err)
+	}
+	// Registered last so it runs first: keys go before the client closes.
+	// It uses a client of its own, in case the test closed tg.Client.
 	t.Cleanup(func() {
 		if err := deletePrefix(tg.newClient, tg.Prefix); err != nil {
 			t.Errorf("redistest: deleting keys %s* on %s: %v", tg.Prefix, tg.Name, err)
 		}
-		closeClient(t, tg.Client)
 	})
-	if err := ping(tg.Client); err != nil {
-		t.Fatalf("redistest: %s target does not answer PING (%s): %v", kind, describe(kind), err)
-	}
 	return tg
 }
 
