@@ -17,11 +17,11 @@ import (
 const clusterNodeTimeout = 1000 * time.Millisecond
 
 // Cluster is a private Redis Cluster of redis-server processes on free
-// loopback ports, built with redis-cli --cluster create. Nodes (masters
-// first, then replicas, in creation order; roles change after a failover)
-// can be killed, paused and restarted one by one.
+// loopback ports, built with redis-cli --cluster create. Its nodes can be
+// killed, paused and restarted one by one. Which nodes are masters is
+// redis-cli's choice and changes on failover: use MasterFor.
 type Cluster struct {
-	// Nodes are all the cluster's servers.
+	// Nodes are all the cluster's servers, in creation order.
 	Nodes []*Server
 }
 

@@ -47,7 +47,8 @@ type Target struct {
 	// Prefix is unique to this test and target, e.g.
 	// "rt:TestFoo_miniredis:1a2b3c4d:". Put every key the test writes under
 	// it: they are all deleted when the test ends. It contains no hash tag
-	// braces and no glob characters.
+	// braces and no glob characters; on the cluster target, keys that must
+	// share a slot put their own tag after it (Prefix + "{user1}:a").
 	Prefix string
 	// Mini is the in-process server for the miniredis target (so tests can
 	// FastForward its clock), nil for the others.
