@@ -49,9 +49,7 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 		"--repl-ping-replica-period", "1",
 		"--repl-diskless-sync-delay", "0", // replicas sync at once, not after 5 s
 	}
-	for range masters * (1 + replicasPerMaster) {
-		c.Nodes = append(c.Nodes, startServer(t, true, args))
-	}
+	c.Nodes = startServers(t, masters*(1+replicasPerMaster), true, args)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -74,28 +74,59 @@ func StartServer(t testing.TB, extraArgs ...string) *Server {
 
 func startServer(t testing.TB, bus bool, extraArgs []string) *Server {
 	t.Helper()
-	s := &Server{t: t, Dir: t.TempDir(), args: extraArgs}
-	// Registered after TempDir's own cleanup, so it runs before the
-	// directory is removed.
-	t.Cleanup(s.cleanup)
-	var err error
-	for range 5 { // a port can be taken between the check and the bind
-		var port int
-		if port, err = freePort(bus); err != nil {
-			break
+	return startServers(t, 1, bus, extraArgs)[0]
+}
+
+// startServers starts n servers at once (their start-up overlaps, which
+// matters for a cluster) and waits until each answers PING. A server whose
+// port was taken between the check and the bind is retried on another port.
+func startServers(t testing.TB, n int, bus bool, extraArgs []string) []*Server {
+	t.Helper()
+	servers := make([]*Server, n)
+	errs := make([]error, n)
+	for i := range servers {
+		s := &Server{t: t, Dir: t.TempDir(), args: extraArgs}
+		// Registered after TempDir's own cleanup, so it runs before the
+		// directory is removed.
+		t.Cleanup(s.cleanup)
+		servers[i] = s
+		errs[i] = s.launchOnFreePort(bus)
+	}
+	deadline := time.Now().Add(readyTimeout)
+	for i, s := range servers {
+		if errs[i] != nil {
+			t.Fatalf("redistest: start redis-server: %v", errs[i])
 		}
-		s.Port, s.Addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		var exited bool
-		if exited, err = s.launchAndWait(); err == nil {
-			return s
+		s.mu.Lock()
+		exited, err := s.waitReady(deadline)
+		s.mu.Unlock()
+		for attempt := 1; err != nil && exited && attempt < 5; attempt++ {
+			s.Kill()
+			if err = s.launchOnFreePort(bus); err != nil {
+				break
+			}
+			s.mu.Lock()
+			exited, err = s.waitReady(time.Now().Add(readyTimeout))
+			s.mu.Unlock()
 		}
-		s.Kill()
-		if !exited {
-			break
+		if err != nil {
+			s.Kill()
+			t.Fatalf("redistest: start redis-server: %v\n%s", err, s.logTail(30))
 		}
 	}
-	t.Fatalf("redistest: start redis-server: %v\n%s", err, s.logTail(30))
-	return nil
+	return servers
+}
+
+// launchOnFreePort picks a new port and starts the process on it.
+func (s *Server) launchOnFreePort(bus bool) error {
+	port, err := freePort(bus)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Port, s.Addr = port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return s.launch()
 }
 
 func (s *Server) logPath() string { return filepath.Join(s.Dir, "redis.log") }
@@ -131,17 +162,6 @@ func (s *Server) launch() error {
 	}()
 	s.cmd, s.done, s.paused = cmd, done, false
 	return nil
-}
-
-// launchAndWait starts the process and waits until it answers PING. exited
-// reports whether the process died on its own (typically: port in use).
-func (s *Server) launchAndWait() (exited bool, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.launch(); err != nil {
-		return false, err
-	}
-	return s.waitReady(time.Now().Add(readyTimeout))
 }
 
 // waitReady polls PING until the process we started answers; s.mu held.
