@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
 	"github.com/ulule/limiter/v3"
@@ -31,6 +32,9 @@ var ErrConfig = errors.New("aura: invalid configuration")
 //	AURA_RATE_LIMIT         per-user limit on POST /api/auras (default 100-H)
 //	KEY_PREFIX              prefix of every Redis key the demo writes (default "aura:")
 //	TRUSTED_PROXIES         comma-separated CIDRs whose X-Forwarded-For is believed
+//	REDIS_COMMAND_TIMEOUT   per-command Redis budget on the request path before the
+//	                        breaker counts a failure (default 150ms; raise it for a
+//	                        Redis across a WAN, such as Upstash)
 type Config struct {
 	Addr           string
 	Redis          fallback.Config
@@ -43,6 +47,7 @@ type Config struct {
 	AuraRateText   string
 	KeyPrefix      string
 	TrustedProxies []string
+	CommandTimeout time.Duration
 	lookup         func(string) (string, bool)
 }
 
@@ -82,6 +87,14 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if c.AuraRate, c.AuraRateText, err = rateFromEnv(get, "AURA_RATE_LIMIT", "100-H"); err != nil {
 		return Config{}, err
+	}
+	c.CommandTimeout = 150 * time.Millisecond
+	if v := get("REDIS_COMMAND_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Millisecond || d > time.Minute {
+			return Config{}, fmt.Errorf("%w: REDIS_COMMAND_TIMEOUT=%q is not a duration between 1ms and 1m", ErrConfig, v)
+		}
+		c.CommandTimeout = d
 	}
 	for _, p := range strings.Split(get("TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p != "" {

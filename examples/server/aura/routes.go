@@ -64,7 +64,7 @@ func (a *App) build() error {
 	}
 	a.closers = append(a.closers, a.stats.Close)
 
-	a.mon = fallback.NewMonitor(a.client, fallback.MonitorOptions{Logger: a.log, Observer: a.stats})
+	a.mon = fallback.NewMonitor(a.client, fallback.MonitorOptions{Logger: a.log, Observer: a.stats, CommandTimeout: a.cfg.CommandTimeout})
 	a.closers = append(a.closers, a.mon.Close)
 	if a.client != nil {
 		a.store = &redisStore{c: a.client, prefix: a.cfg.KeyPrefix}
