@@ -1,0 +1,126 @@
+package cachehttp_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/aura-platform/redishttp/cachehttp"
+	"github.com/aura-platform/redishttp/middleware"
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// The middleware on http.ServeMux, backed by Redis (here an in-process
+// miniredis).
+func ExampleRouteCache_Handler() {
+	mr, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mr.Close()
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer client.Close()
+
+	cache, err := cachehttp.New(client, cachehttp.Options{Prefix: "example:"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+	weather, err := cache.NewRoute(cachehttp.Route{Name: "Weather Data", TTL: cachehttp.DefaultTTLClasses.Weather})
+	if err != nil {
+		log.Fatal(err)
+	}
+	calls := 0
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/weather", weather.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"city":%q,"temp":21}`, r.URL.Query().Get("city"))
+	})))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	for range 2 {
+		resp, err := http.Get(srv.URL + "/api/weather?city=Paris")
+		if err != nil {
+			log.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.Header.Get("X-Cache"), string(body))
+	}
+	fmt.Println("handler calls:", calls)
+	// Output:
+	// MISS {"city":"Paris","temp":21}
+	// HIT {"city":"Paris","temp":21}
+	// handler calls: 1
+}
+
+// The typed get-or-load, in embedded in-memory mode (nil client).
+func ExampleGetOrLoad() {
+	cache, err := cachehttp.New(nil, cachehttp.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+	type Forecast struct {
+		City string
+		Temp float64
+	}
+	ctx := context.Background()
+	for range 2 {
+		f, err := cachehttp.GetOrLoad(ctx, cache, "weather:48.85:2.35", 10*time.Minute,
+			func(ctx context.Context) (Forecast, error) {
+				fmt.Println("calling the weather API")
+				return Forecast{City: "Paris", Temp: 21}, nil
+			}, cachehttp.WithRoute("weather"), cachehttp.WithTags("city:paris"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s %.0f°C\n", f.City, f.Temp)
+	}
+	n, _ := cache.InvalidateTags(ctx, "city:paris")
+	fmt.Println("invalidated:", n)
+	// Output:
+	// calling the weather API
+	// Paris 21°C
+	// Paris 21°C
+	// invalidated: 1
+}
+
+// Per-user routes tagged with the user, cleared after a data update.
+func ExampleCache_InvalidateTags() {
+	cache, _ := cachehttp.New(nil, cachehttp.Options{})
+	defer cache.Close()
+	profile, _ := cache.NewRoute(cachehttp.Route{
+		Name:    "Subscription",
+		TTL:     cachehttp.DefaultTTLClasses.Subscription,
+		PerUser: true,
+		TagFunc: func(r *http.Request) []string { return []string{"user:" + middleware.UserID(r)} },
+	})
+	plan := "free"
+	h := middleware.TrustUserHeader("X-User-ID")(profile.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, plan)
+	})))
+	get := func() string {
+		r := httptest.NewRequest("GET", "/api/subscription", nil)
+		r.Header.Set("X-User-ID", "42")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Header().Get("X-Cache") + " " + w.Body.String()
+	}
+	fmt.Println(get())
+	plan = "pro"
+	fmt.Println(get())
+	_, _ = cache.InvalidateTags(context.Background(), "user:42")
+	fmt.Println(get())
+	// Output:
+	// MISS free
+	// HIT free
+	// MISS pro
+}
