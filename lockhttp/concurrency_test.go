@@ -190,6 +190,7 @@ func TestRedlockMinorityDown(t *testing.T) {
 			store := newAuraStore(20 * time.Millisecond)
 			hs := instances(t, d, 3, store, lockhttp.Options{Prefix: "rl:" + mode + ":"})
 			victim := d.servers[map[string]int{"before": 0, "during": 2}[mode]]
+			defer victim.Restart() // also when the subtest fails
 			var mid func()
 			if mode == "before" {
 				victim.Kill()
@@ -198,7 +199,6 @@ func TestRedlockMinorityDown(t *testing.T) {
 			}
 			res := fire(hs, "alice", "k-"+mode, `{"name":"blue"}`, mid)
 			checkOneCreation(t, store, res)
-			victim.Restart()
 		})
 	}
 }

@@ -70,7 +70,12 @@ func redlockDeployment(t *testing.T) deployment {
 			// Bursts of 200 requests dial many connections at once on a
 			// 2-core machine under -race: allow for that, while a killed
 			// server still fails fast (connection refused).
-			o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = 2*time.Second, time.Second, time.Second, 2*time.Second
+			// Connections are opened up front (MinIdleConns) so the burst
+			// does not start with a dial storm.
+			// With one master down, one more stalled reply loses the quorum
+			// (503, as it should): give a loaded 2-core machine time.
+			o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = 2*time.Second, 5*time.Second, 5*time.Second, 5*time.Second
+			o.PoolSize, o.MinIdleConns = 30, 30
 			cs = append(cs, redis.NewClient(o))
 		}
 		t.Cleanup(func() {

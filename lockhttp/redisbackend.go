@@ -123,8 +123,15 @@ func (c *fencedConn) SetNX(name, value string, expiry time.Duration) (bool, erro
 // fast.
 var errSplit = errors.New("lockhttp: split vote")
 
-// splitRetries bounds the retries of split votes.
-const splitRetries = 10
+// splitRetries bounds the retries of split votes; splitDelay spreads them
+// with a jittered exponential backoff (at most about 1.5s in all), so that
+// a crowd of identical requests thins out until one of them wins.
+const splitRetries = 12
+
+func splitDelay(attempt int) time.Duration {
+	ceil := min(200*time.Millisecond, 5*time.Millisecond<<min(attempt, 8))
+	return time.Millisecond + rand.N(ceil)
+}
 
 func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration) (lease, time.Duration, error) {
 	var deadline time.Time
@@ -138,8 +145,8 @@ func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration
 		var d time.Duration
 		switch {
 		case errors.Is(err, errSplit) && splits < splitRetries:
+			d = splitDelay(splits)
 			splits++
-			d = time.Millisecond + rand.N(20*time.Millisecond)
 		case errors.Is(err, errSplit):
 			err = ErrTaken
 			fallthrough
@@ -285,7 +292,7 @@ func (b *redisBackend) claim(ctx context.Context, key string, fp [fingerprintSiz
 		if splits >= splitRetries {
 			return res, nil // res.state is running: answer 409
 		}
-		t := time.NewTimer(time.Millisecond + rand.N(20*time.Millisecond))
+		t := time.NewTimer(splitDelay(splits))
 		select {
 		case <-ctx.Done():
 			t.Stop()
