@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,6 +86,7 @@ func BenchmarkRateLimit(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.SetParallelism(25) // 50 concurrent requests on 2 cores
+			cpu0, cpuOK := redisCPU(b, client)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				w := &benchWriter{h: http.Header{}}
@@ -99,8 +101,36 @@ func BenchmarkRateLimit(b *testing.B) {
 					}
 				}
 			})
+			b.StopTimer()
+			if cpu1, ok := redisCPU(b, client); ok && cpuOK {
+				// Redis server CPU per request: the cost every other client
+				// of the same Redis pays for this contender.
+				b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/1e3/float64(b.N), "redis-cpu-us/op")
+			}
 		})
 	}
+}
+
+// redisCPU returns the server's used CPU (user+sys) from INFO cpu; false on
+// miniredis, which does not report it.
+func redisCPU(b *testing.B, c redis.UniversalClient) (time.Duration, bool) {
+	info, err := c.Info(b.Context(), "cpu").Result()
+	if err != nil {
+		return 0, false
+	}
+	var total float64
+	found := 0
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				total += f
+				found++
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second)), found == 2
 }
 
 // benchWriter is a minimal ResponseWriter, reused across requests so the

@@ -25,9 +25,9 @@
 // hashed. The matching policies (limiter.Rate values, or ulule/limiter's
 // "100-H" strings) are checked by one Lua script over keys that share the
 // hash tag {client key}, so it runs on one Redis Cluster slot. The script
-// reads Redis's clock (TIME), admits the request only when every policy has
-// room for its cost, and then counts it in all of them: a refused request
-// consumes nothing.
+// decides on Redis's clock (key expiry, and TIME for sliding windows),
+// admits the request only when every policy has room for its cost, and then
+// counts it in all of them: a refused request consumes nothing.
 //
 // Two algorithms: FixedWindow (ulule's: a counter that starts with the first
 // request and expires one period later; the default) and SlidingWindow (a

@@ -6,7 +6,7 @@
 --       one call share a hash tag, so they live in one cluster slot.
 -- ARGV: cost, number of policies, then per policy: algorithm (0 fixed,
 --       1 sliding), limit, period in milliseconds.
--- Returns: {allowed (0|1), redis time in ms, then per policy: units used
+-- Returns: {allowed (0|1), redis time in ms (0 without sliding policies), then per policy: units used
 --       (after this request when allowed), ms until the window resets (fixed)
 --       or until the oldest logged unit leaves it (sliding), ms this request
 --       must wait for this policy to have room (0: has room; -1: never,
@@ -16,10 +16,20 @@
 -- them); a cost of 0 only reads.
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) -- microseconds
 local cost = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+
+-- Only sliding windows need the clock (fixed windows live on key expiry,
+-- which is Redis's clock too); TIME is skipped when no policy needs it and
+-- the reply's time is then 0.
+local now = 0
+for i = 1, n do
+  if ARGV[3 + (i - 1) * 3] == '1' then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000000 + tonumber(t[2]) -- microseconds
+    break
+  end
+end
 
 local allowed = 1
 local pol = {}

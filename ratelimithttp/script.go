@@ -114,7 +114,13 @@ func runScript(ctx context.Context, c redis.Scripter, prefix, key string, cost i
 		return fmt.Errorf("%w: %d values for %d policies", ErrBadReply, len(v), len(ps))
 	}
 	res.Allowed = v[0] == 1
-	now := time.UnixMilli(v[1])
+	// Without a sliding policy the script skips TIME: every window then
+	// lives on Redis key expiry and only the epoch conversion of the reset
+	// headers uses this process's clock.
+	now := time.Now()
+	if v[1] > 0 {
+		now = time.UnixMilli(v[1])
+	}
 	res.Now = now
 	res.States = res.States[:0]
 	for i, p := range ps {
