@@ -127,7 +127,6 @@ func TestRoundTrips(t *testing.T) {
 	})
 }
 
-
 // TestRoundTripsRedlock: on each master, an uncontended lock costs the
 // acquire, the fencing write-back that makes the token known to a quorum,
 // and the release.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,29 +11,10 @@ import (
 	"github.com/aura-platform/redishttp/middleware"
 )
 
-// fencedStore keeps, per resource, the highest fencing token that wrote to
-// it and refuses writes with a lower one (the same store as in
-// Example_fencedStore).
-type fencedStore struct {
-	mu   sync.Mutex
-	last map[string]int64
-	val  map[string]string
-}
-
-func (s *fencedStore) write(resource string, token int64, v string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if token < s.last[resource] {
-		return lockhttp.ErrStaleToken
-	}
-	s.last[resource], s.val[resource] = token, v
-	return nil
-}
-
 // slowWriter is a handler that announces it holds the lock, waits for
 // release, then writes to the fenced store with its token.
 type slowWriter struct {
-	store   *fencedStore
+	store   *FencedStore
 	started chan int64
 	release chan struct{}
 	result  chan error
@@ -50,7 +30,7 @@ func (h *slowWriter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.ctxErr != nil {
 		h.ctxErr <- context.Cause(r.Context())
 	}
-	err := h.store.write("aura", tok, r.URL.Query().Get("v"))
+	err := h.store.Put("aura", tok, r.URL.Query().Get("v"))
 	if h.result != nil {
 		h.result <- err
 	}
@@ -78,7 +58,7 @@ func TestWatchdogKeepsLock(t *testing.T) {
 		const ttl = 400 * time.Millisecond
 		obs := newCounter()
 		o := lockhttp.Options{Key: middleware.Static("aura"), TTL: ttl, Observer: obs, CommandTimeout: time.Second}
-		store := &fencedStore{last: map[string]int64{}, val: map[string]string{}}
+		store := &FencedStore{token: map[string]int64{}, value: map[string]string{}}
 		a := &slowWriter{store: store, started: make(chan int64, 1), release: make(chan struct{}), result: make(chan error, 1), ctxErr: make(chan error, 1)}
 		ha := d.newLocker(t, o).Handler(a)
 		hb := d.newLocker(t, o).Handler(&slowWriter{store: store})
@@ -115,7 +95,7 @@ func TestWatchdogDisabledFencingRejectsStaleWrite(t *testing.T) {
 		d.advance(t)
 		const ttl = 300 * time.Millisecond
 		o := lockhttp.Options{Key: middleware.Static("aura"), TTL: ttl, DisableWatchdog: true, CommandTimeout: time.Second}
-		store := &fencedStore{last: map[string]int64{}, val: map[string]string{}}
+		store := &FencedStore{token: map[string]int64{}, value: map[string]string{}}
 		a := &slowWriter{store: store, started: make(chan int64, 1), release: make(chan struct{}), result: make(chan error, 1)}
 		ha := d.newLocker(t, o).Handler(a)
 		bw := &slowWriter{store: store, result: make(chan error, 1)}
@@ -137,8 +117,8 @@ func TestWatchdogDisabledFencingRejectsStaleWrite(t *testing.T) {
 			t.Fatalf("stale holder's write: %v, want ErrStaleToken", err)
 		}
 		<-done
-		if store.val["aura"] != "b" || store.last["aura"] <= tokA {
-			t.Fatalf("store = %q token %d (stale token %d)", store.val["aura"], store.last["aura"], tokA)
+		if store.value["aura"] != "b" || store.token["aura"] <= tokA {
+			t.Fatalf("store = %q token %d (stale token %d)", store.value["aura"], store.token["aura"], tokA)
 		}
 	})
 }
