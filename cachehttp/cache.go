@@ -91,6 +91,7 @@ type Cache struct {
 	redis   *redisBackend
 	memory  *memoryBackend
 	flights *flights
+	memo    *memo
 	now     func() time.Time
 
 	routesMu sync.Mutex
@@ -106,6 +107,15 @@ type Cache struct {
 
 	// Headers precomputed from Name.
 	statusHit, statusStale, statusMiss, statusBypass, statusCollapsed string
+	statusValues                                                      map[string][]string
+}
+
+// statusValue returns a shared Cache-Status header value.
+func (c *Cache) statusValue(s string) []string {
+	if v, ok := c.statusValues[s]; ok {
+		return v
+	}
+	return []string{s}
 }
 
 // New returns a cache over client (nil: embedded in-memory mode).
@@ -146,7 +156,7 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	}
 	c := &Cache{
 		opts: o, l: layout{prefix: o.Prefix, groups: o.Groups}, client: client,
-		flights: newFlights(), now: time.Now, routes: make(map[string]struct{}),
+		flights: newFlights(), memo: newMemo(), now: time.Now, routes: make(map[string]struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.mon = o.Monitor
@@ -169,6 +179,10 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	c.statusMiss = o.Name + "; fwd=uri-miss"
 	c.statusBypass = o.Name + "; fwd=bypass"
 	c.statusCollapsed = o.Name + "; fwd=uri-miss; collapsed"
+	c.statusValues = map[string][]string{}
+	for _, s := range []string{c.statusHit, c.statusStale, c.statusMiss, c.statusBypass, c.statusCollapsed} {
+		c.statusValues[s] = []string{s}
+	}
 	return c, nil
 }
 

@@ -9,9 +9,9 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/aura-platform/redishttp/cachehttp"
 	"github.com/aura-platform/redishttp/middleware"
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 

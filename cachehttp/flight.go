@@ -114,3 +114,13 @@ func (s *shared) withOK(ok bool) *shared {
 	}
 	return notShareable
 }
+
+// withStale returns s marked stale (a copy: shared results are read-only).
+func (s *shared) withStale(stale bool) *shared {
+	if s.stale == stale {
+		return s
+	}
+	cp := *s
+	cp.stale = stale
+	return &cp
+}

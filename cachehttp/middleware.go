@@ -175,7 +175,7 @@ func varyOK(e *entry, r *http.Request) bool {
 func (rc *RouteCache) bypass(next http.Handler, w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["X-Cache"] = xBypass
-	h["Cache-Status"] = []string{rc.c.statusBypass}
+	h["Cache-Status"] = rc.c.statusValue(rc.c.statusBypass)
 	h["Age"] = ageZero
 	rc.c.emit(middleware.CacheBypass, rc.name)
 	next.ServeHTTP(w, r)
@@ -186,7 +186,7 @@ func (rc *RouteCache) bypass(next http.Handler, w http.ResponseWriter, r *http.R
 func (rc *RouteCache) direct(next http.Handler, w http.ResponseWriter, r *http.Request, q *request) {
 	h := w.Header()
 	h["X-Cache"] = xMiss
-	h["Cache-Status"] = []string{rc.c.statusMiss}
+	h["Cache-Status"] = rc.c.statusValue(rc.c.statusMiss)
 	h["Age"] = ageZero
 	rc.c.emit(middleware.CacheMiss, rc.name)
 	if q.body != nil {
@@ -259,8 +259,7 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 				// then look up this request's variant.
 				var pub *shared
 				if fresh || swr {
-					sh.stale = !fresh
-					pub = sh
+					pub = sh.withStale(!fresh)
 				}
 				c.flights.finish(k.name, call, pub)
 				if f.token != nil {
@@ -278,15 +277,14 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 				rc.serveEntry(w, r, sh, xHit, c.statusHit)
 				return
 			case swr:
-				sh.stale = true
+				sh = sh.withStale(true)
 				c.flights.finish(k.name, call, sh)
 				c.emit(middleware.CacheStale, rc.name)
 				rc.serveEntry(w, r, sh, xStale, c.statusStale)
 				rc.refresh(next, r, q, k)
 				return
 			case now < sh.e.errUntil:
-				sh.stale = true
-				f.staleIfErr = sh
+				f.staleIfErr = sh.withStale(true)
 			}
 		}
 	}
@@ -310,6 +308,9 @@ func (rc *RouteCache) relearn(next http.Handler, w http.ResponseWriter, r *http.
 
 // decode decodes a fetched entry; a corrupt one is deleted and reported.
 func (rc *RouteCache) decode(v []byte, k key, bk backend, onRedis bool) (*shared, bool) {
+	if sh := rc.c.memo.get(k.name, v); sh != nil {
+		return sh, true
+	}
 	e, err := decodeEntry(v)
 	var resp middleware.StoredResponse
 	if err == nil && e.kind == kindHTTP {
@@ -325,7 +326,9 @@ func (rc *RouteCache) decode(v []byte, k key, bk backend, onRedis bool) (*shared
 		rc.c.report(ctx, onRedis, rc.name, derr)
 		return nil, false
 	}
-	return &shared{ok: true, e: e, resp: resp}, true
+	sh := &shared{ok: true, e: e, resp: resp}
+	rc.c.memo.put(k.name, v, sh)
+	return sh, true
 }
 
 // serveEntry writes a stored response (or a 304 for a matching
@@ -333,13 +336,8 @@ func (rc *RouteCache) decode(v []byte, k key, bk backend, onRedis bool) (*shared
 func (rc *RouteCache) serveEntry(w http.ResponseWriter, r *http.Request, sh *shared, x []string, status string) {
 	h := w.Header()
 	h["X-Cache"] = x
-	h["Cache-Status"] = []string{status}
-	age := (rc.c.now().UnixMilli() - sh.e.stored) / 1000
-	if age <= 0 {
-		h["Age"] = ageZero
-	} else {
-		h["Age"] = []string{strconv.FormatInt(age, 10)}
-	}
+	h["Cache-Status"] = rc.c.statusValue(status)
+	h["Age"] = ageHeader((rc.c.now().UnixMilli() - sh.e.stored) / 1000)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && sh.e.etag != "" && etagMatch(inm, sh.e.etag) {
 		for _, n := range notModifiedHeaders {
 			if vs, ok := sh.resp.Header[n]; ok {
@@ -410,7 +408,7 @@ func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Conte
 func (rc *RouteCache) missHeaders(status string) func(int, http.Header) {
 	return func(_ int, h http.Header) {
 		h["X-Cache"] = xMiss
-		h["Cache-Status"] = []string{status}
+		h["Cache-Status"] = rc.c.statusValue(status)
 		h["Age"] = ageZero
 	}
 }
@@ -676,4 +674,3 @@ func (rc *RouteCache) refresh(next http.Handler, r *http.Request, q *request, k 
 		rc.storeResponse(r2, &qq, f, bw.status, bw.Header(), nil, bw.buf.Bytes())
 	}()
 }
-
