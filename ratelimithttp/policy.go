@@ -131,7 +131,7 @@ func (p Policy) validate() error {
 	for i := 0; i < len(p.Name); i++ {
 		c := p.Name[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return fmt.Errorf("%w: name %q may only use A-Z a-z 0-9 _ - .", ErrBadPolicy, p.Name)
+			return fmt.Errorf("%w: name %q may only use letters, digits, underscore, hyphen and dot", ErrBadPolicy, p.Name)
 		}
 	}
 	if p.Rate.Limit < 1 {
