@@ -141,8 +141,8 @@ func DefaultKey(r *http.Request) (string, error) {
 		scheme = "https"
 	}
 	host := strings.ToLower(r.Host)
-	q := ""
-	if r.URL.RawQuery != "" {
+	q := r.URL.RawQuery
+	if q != "" && !canonicalRawQuery(q) {
 		q = middleware.CanonicalQuery(r.URL.Query())
 	}
 	return middleware.KeyPart(m) + ":" + scheme + ":" + middleware.KeyPart(host) + ":" +
@@ -323,4 +323,40 @@ func classMatch(cls string, c byte) bool {
 // onlyStars reports whether p is made of '*' alone.
 func onlyStars(p string) bool {
 	return p != "" && strings.Trim(p, "*") == ""
+}
+
+// canonicalRawQuery reports whether raw is already what CanonicalQuery would
+// make of it (so parsing and re-encoding it can be skipped): only unreserved
+// characters besides the separators, every pair with exactly one '=', keys
+// in strictly increasing order.
+func canonicalRawQuery(raw string) bool {
+	prev := ""
+	for len(raw) > 0 {
+		pair := raw
+		if i := strings.IndexByte(raw, '&'); i >= 0 {
+			pair, raw = raw[:i], raw[i+1:]
+			if raw == "" {
+				return false
+			}
+		} else {
+			raw = ""
+		}
+		eq := strings.IndexByte(pair, '=')
+		if eq < 0 || strings.IndexByte(pair[eq+1:], '=') >= 0 {
+			return false
+		}
+		k := pair[:eq]
+		if k <= prev && prev != "" || k == "" {
+			return false
+		}
+		for i := 0; i < len(pair); i++ {
+			c := pair[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+				c == '-' || c == '.' || c == '_' || c == '~' || c == '=') {
+				return false
+			}
+		}
+		prev = k
+	}
+	return true
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // memoSlots is the size of the decoded-entry memo.
-const memoSlots = 1024
+const memoSlots = 4096
 
 // memoSlot remembers the decoded form of the last value read for one key.
 type memoSlot struct {

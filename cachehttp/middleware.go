@@ -232,7 +232,8 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 	bk, onRedis := c.pick()
 	started := c.now()
 	token := newToken()
-	ctx, cancel := c.redisCtx(r.Context())
+	// Not detached: if this request ends, its waiters take over (rejoin).
+	ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
 	v, err := bk.fetch(ctx, k, token, c.opts.LeaseTTL)
 	cancel()
 	c.report(ctx, onRedis, rc.name, err)
