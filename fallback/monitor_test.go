@@ -150,8 +150,9 @@ func TestMonitorDefaults(t *testing.T) {
 	}
 }
 
-func TestMonitorDo(t *testing.T) {
-	tg := redistest.New(t)
+func TestMonitorDo(t *testing.T) { redistest.Run(t, testMonitorDo) }
+
+func testMonitorDo(t *testing.T, tg redistest.Target) {
 	m := fallback.NewMonitor(tg.Client, fallback.MonitorOptions{CommandTimeout: 300 * time.Millisecond})
 	defer m.Close()
 	if m.State() != fallback.StateRedis || !m.Available() || m.Client() != tg.Client {
@@ -248,8 +249,9 @@ func (*timeoutErr) Temporary() bool { return true }
 
 // TestMonitorReport drives the breaker with real outcomes from a live
 // server. Probes are effectively off so that only Report moves the state.
-func TestMonitorReport(t *testing.T) {
-	tg := redistest.New(t)
+func TestMonitorReport(t *testing.T) { redistest.Run(t, testMonitorReport) }
+
+func testMonitorReport(t *testing.T, tg redistest.Target) {
 	tr := &transitions{}
 	m := fallback.NewMonitor(tg.Client, fallback.MonitorOptions{
 		FailureThreshold: 3, ProbeInterval: time.Hour, OnChange: tr.onChange, Observer: tr,
