@@ -56,14 +56,7 @@ func (u *Upstream) Latency(a API) time.Duration {
 func (u *Upstream) call(ctx context.Context, a API) error {
 	u.calls.Add(1)
 	u.byAPI[a].Add(1)
-	t := time.NewTimer(u.Latency(a))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return sleepCtx(ctx, u.Latency(a))
 }
 
 // Weather is the simulated weather API's answer.
