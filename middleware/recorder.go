@@ -124,15 +124,60 @@ func (r *Recorder) flush() {
 		r.WriteHeader(http.StatusOK)
 	}
 	r.flushed = true
-	r.w.(http.Flusher).Flush()
+	if f, ok := r.w.(http.Flusher); ok {
+		f.Flush()
+		return
+	}
+	_ = http.NewResponseController(r.w).Flush() // found through Unwrap
 }
 
 func (r *Recorder) hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := r.w.(http.Hijacker).Hijack()
+	var (
+		c   net.Conn
+		rw  *bufio.ReadWriter
+		err error
+	)
+	if h, ok := r.w.(http.Hijacker); ok {
+		c, rw, err = h.Hijack()
+	} else {
+		c, rw, err = http.NewResponseController(r.w).Hijack() // through Unwrap
+	}
 	if err == nil {
 		r.hijacked = true
 	}
 	return c, rw, err
+}
+
+// maxUnwrap bounds the walk down a chain of Unwrap methods.
+const maxUnwrap = 32
+
+// supports reports whether w, or a writer reached from it through Unwrap
+// (as http.ResponseController looks), has the capability has checks for.
+func supports(w http.ResponseWriter, has func(http.ResponseWriter) bool) bool {
+	for range maxUnwrap {
+		if has(w) {
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+	return false
+}
+
+func canFlush(w http.ResponseWriter) bool {
+	switch w.(type) {
+	case http.Flusher, interface{ FlushError() error }:
+		return true
+	}
+	return false
+}
+
+func canHijack(w http.ResponseWriter) bool {
+	_, ok := w.(http.Hijacker)
+	return ok
 }
 
 type flushRecorder struct{ *Recorder }
@@ -159,11 +204,13 @@ var (
 )
 
 // Writer returns r as an http.ResponseWriter that implements http.Flusher
-// and http.Hijacker exactly when the wrapped writer does. Pass it to the next
-// handler.
+// and http.Hijacker exactly when the wrapped writer does, directly or through
+// its own Unwrap chain (as http.ResponseController would find them). Pass it
+// to the next handler, so that flushes and hijacks go through the Recorder
+// and mark the recording as streamed instead of bypassing it.
 func (r *Recorder) Writer() http.ResponseWriter {
-	_, fl := r.w.(http.Flusher)
-	_, hj := r.w.(http.Hijacker)
+	fl := supports(r.w, canFlush)
+	hj := supports(r.w, canHijack)
 	switch {
 	case fl && hj:
 		return flushHijackRecorder{r}

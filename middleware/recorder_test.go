@@ -278,6 +278,70 @@ func (both) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nil, nil, errors.New("no")
 }
 
+// unwrapOnly is a wrapper from some other middleware that offers nothing
+// but Unwrap, as many modern wrappers do.
+type unwrapOnly struct{ http.ResponseWriter }
+
+func (u unwrapOnly) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// TestRecorderUnderUnwrapOnlyWrapper: when the Recorder wraps a writer that
+// reaches Flush and Hijack only through Unwrap, Writer() still offers them
+// and the flush is recorded; otherwise a streamed response would bypass the
+// Recorder and look complete (and cacheable).
+func TestRecorderUnderUnwrapOnlyWrapper(t *testing.T) {
+	recs := make(chan *middleware.Recorder, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := middleware.NewRecorder(unwrapOnly{w}, -1)
+		defer func() { recs <- rec }()
+		rw := rec.Writer()
+		if _, ok := rw.(http.Flusher); !ok {
+			t.Error("Writer() hides Flush reachable through Unwrap")
+		}
+		if _, ok := rw.(http.Hijacker); !ok {
+			t.Error("Writer() hides Hijack reachable through Unwrap")
+		}
+		_, _ = io.WriteString(rw, "data: 1\n\n")
+		if err := http.NewResponseController(rw).Flush(); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
+	}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "data: 1\n\n" {
+		t.Errorf("body %q", body)
+	}
+	if rec := <-recs; !rec.Streamed() || rec.Complete() {
+		t.Errorf("flush through an Unwrap-only writer not recorded: Streamed %v Complete %v", rec.Streamed(), rec.Complete())
+	}
+	// And a hijack through it.
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := middleware.NewRecorder(unwrapOnly{w}, -1)
+		defer func() { recs <- rec }()
+		conn, brw, err := http.NewResponseController(rec.Writer()).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 204 No Content\r\n\r\n")
+		_ = brw.Flush()
+	}))
+	defer srv2.Close()
+	resp, err = srv2.Client().Get(srv2.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if rec := <-recs; !rec.Hijacked() || resp.StatusCode != 204 {
+		t.Errorf("Hijacked %v, status %d", rec.Hijacked(), resp.StatusCode)
+	}
+}
+
 func TestRecorderWriterInterfaces(t *testing.T) {
 	base := httptest.NewRecorder()
 	tests := []struct {
@@ -290,6 +354,9 @@ func TestRecorderWriterInterfaces(t *testing.T) {
 		{"hijacker", hijackOnly{base}, false, true},
 		{"both", both{base}, true, true},
 		{"httptest.ResponseRecorder", base, true, false},
+		{"unwrap to bare", unwrapOnly{bareWriter{base}}, false, false},
+		{"unwrap to both", unwrapOnly{both{base}}, true, true},
+		{"unwrap twice to flusher", unwrapOnly{unwrapOnly{flushOnly{base}}}, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
