@@ -15,6 +15,11 @@ func fmtf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
 // instance answers.
 func stillWorks(t *testing.T, f *fleet) {
 	t.Helper()
+	for i, a := range f.apps {
+		if s := a.Monitor().State().String(); s != "redis" {
+			t.Errorf("instance %d: backend %s after recovery", i, s)
+		}
+	}
 	loc := fmtf("%d.25&lon=%d.75", time.Now().UnixNano()%80, time.Now().UnixNano()%170)
 	for i := range f.srvs {
 		st, h, b := f.get(t, i, "GET", "/api/weather?lat="+loc, "", nil)

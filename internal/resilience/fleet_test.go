@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -118,6 +119,7 @@ type result struct {
 	status     int // 0: transport error
 	retryAfter string
 	xcache     string
+	limited    bool // carried X-RateLimit-Remaining
 	user, name string // aura creates
 	err        error
 }
@@ -151,6 +153,7 @@ func (f *fleet) do(ctx context.Context, i int, method, path, body string, hdr ma
 	res.status = resp.StatusCode
 	res.retryAfter = resp.Header.Get("Retry-After")
 	res.xcache = resp.Header.Get("X-Cache")
+	res.limited = resp.Header.Get("X-Ratelimit-Remaining") != ""
 	return res
 }
 
@@ -223,19 +226,30 @@ type errHook struct {
 	n           atomic.Int64
 	mu          sync.Mutex
 	first, last time.Time
+	firstErr    string
+	kinds       map[string]int // error text (addresses stripped) → count
 }
 
 func (h *errHook) record(err error) {
-	if err == nil || err == redis.Nil {
+	// NOSCRIPT is go-redis' Script.Run learning that a node lacks the
+	// script (it retries with EVAL); Canceled is the load's own stop.
+	if err == nil || err == redis.Nil || redis.HasErrorPrefix(err, "NOSCRIPT") || errors.Is(err, context.Canceled) {
 		return
 	}
 	h.n.Add(1)
 	now := time.Now()
 	h.mu.Lock()
 	if h.first.IsZero() {
-		h.first = now
+		h.first, h.firstErr = now, err.Error()
 	}
 	h.last = now
+	if h.kinds == nil {
+		h.kinds = map[string]int{}
+	}
+	msg := err.Error()
+	if len(h.kinds) < 20 || h.kinds[msg] > 0 {
+		h.kinds[msg]++
+	}
 	h.mu.Unlock()
 }
 
@@ -244,6 +258,7 @@ func (h *errHook) reset() {
 	h.n.Store(0)
 	h.mu.Lock()
 	h.first, h.last = time.Time{}, time.Time{}
+	h.kinds = nil
 	h.mu.Unlock()
 }
 
@@ -291,6 +306,33 @@ func (f *fleet) redisErrors() (n int64, first, last time.Time) {
 		}
 	}
 	return n, first, last
+}
+
+// errorKinds returns the distinct error texts seen, with counts.
+func (f *fleet) errorKinds() map[string]int {
+	out := map[string]int{}
+	for _, h := range f.hooks {
+		h.mu.Lock()
+		for k, v := range h.kinds {
+			out[k] += v
+		}
+		h.mu.Unlock()
+	}
+	return out
+}
+
+// firstError returns the text of the earliest recorded error.
+func (f *fleet) firstError() string {
+	var at time.Time
+	var msg string
+	for _, h := range f.hooks {
+		h.mu.Lock()
+		if !h.first.IsZero() && (at.IsZero() || h.first.Before(at)) {
+			at, msg = h.first, h.firstErr
+		}
+		h.mu.Unlock()
+	}
+	return msg
 }
 
 func (f *fleet) resetErrors() {
