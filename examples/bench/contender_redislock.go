@@ -21,7 +21,7 @@ func init() {
 			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				l, err := locker.Obtain(r.Context(), e.prefix+strconv.FormatInt(seq.Add(1), 10), 10*time.Second, nil)
 				if err != nil {
-					http.Error(w, "lock", http.StatusConflict)
+					http.Error(w, "lock: "+err.Error(), http.StatusConflict)
 					return
 				}
 				if err := l.Release(context.WithoutCancel(r.Context())); err != nil {
