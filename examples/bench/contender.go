@@ -36,6 +36,11 @@ type contender struct {
 	setup    func(ctx context.Context, e env) (http.Handler, func(), error)
 	check    func(e env, h http.Header, body []byte) error
 	warm     bool
+	// minRT is the fewest Redis round trips per request a contender makes
+	// when it really does its work (1 for a limiter, 2 for a lock). A
+	// median below it means the contender served from memory (a failure
+	// mode, a fallback) and the table flags the row.
+	minRT float64
 }
 
 var registry []contender

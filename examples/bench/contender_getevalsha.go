@@ -20,7 +20,7 @@ import (
 // Age, ETag). The same-work baseline of the full stack.
 func init() {
 	register(contender{
-		order: 13, name: "raw GET + EVALSHA + headers", group: "raw",
+		order: 13, name: "raw GET + EVALSHA + headers", group: "raw", minRT: 2,
 		path: weatherPath, check: checkWeather,
 		setup: func(ctx context.Context, e env) (http.Handler, func(), error) {
 			bodyKey, countKey := e.prefix+"body", e.prefix+"count"

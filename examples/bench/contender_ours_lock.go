@@ -16,7 +16,7 @@ import (
 // a fencing counter; its retention is shortened to a minute here.
 func init() {
 	register(contender{
-		order: 70, name: "ours lock", group: "ours", baseline: "raw lock SET NX + EVALSHA",
+		order: 70, name: "ours lock", group: "ours", baseline: "raw lock SET NX + EVALSHA", minRT: 2,
 		setup: func(_ context.Context, e env) (http.Handler, func(), error) {
 			l, err := lockhttp.New(e.client, lockhttp.Options{
 				Key: middleware.ByHeader("X-Bench-Conn"), Prefix: e.prefix, Route: "bench", FenceRetention: time.Minute,

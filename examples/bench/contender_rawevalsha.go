@@ -18,7 +18,7 @@ return n`)
 // every rate limiter.
 func init() {
 	register(contender{
-		order: 11, name: "raw EVALSHA", group: "raw",
+		order: 11, name: "raw EVALSHA", group: "raw", minRT: 1,
 		setup: func(ctx context.Context, e env) (http.Handler, func(), error) {
 			key := e.prefix + "count"
 			if err := limiterScript.Load(ctx, e.client).Err(); err != nil {

@@ -10,7 +10,7 @@ import (
 // baseline of every cache hit.
 func init() {
 	register(contender{
-		order: 10, name: "raw GET", group: "raw",
+		order: 10, name: "raw GET", group: "raw", minRT: 1,
 		setup: func(ctx context.Context, e env) (http.Handler, func(), error) {
 			key := e.prefix + "body"
 			if err := e.client.Set(ctx, key, e.body, time.Hour).Err(); err != nil {

@@ -23,7 +23,7 @@ return 0`)
 // so locks are uncontended.
 func init() {
 	register(contender{
-		order: 12, name: "raw lock SET NX + EVALSHA", group: "raw",
+		order: 12, name: "raw lock SET NX + EVALSHA", group: "raw", minRT: 2,
 		setup: func(ctx context.Context, e env) (http.Handler, func(), error) {
 			if err := unlockScript.Load(ctx, e.client).Err(); err != nil {
 				return nil, nil, err

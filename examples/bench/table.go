@@ -40,8 +40,12 @@ func printTable(out io.Writer, rs []*running) {
 		for _, res := range r.results {
 			rounds = append(rounds, fmt.Sprintf("%.0f", res.RPS()))
 		}
-		fmt.Fprintf(out, "| %s | %s | %.0f | %s | %s | %.2f | %s | %s | %d | %s |\n",
-			r.c.name, r.c.group, rps, xBare, xRaw, median(rt), fmtDur(p50), fmtDur(p99), failed, strings.Join(rounds, " / "))
+		rtText := fmt.Sprintf("%.2f", median(rt))
+		if median(rt) < r.c.minRT*0.97 {
+			rtText += " ⚠ below its minimum " + fmt.Sprint(r.c.minRT) + ": served without Redis?"
+		}
+		fmt.Fprintf(out, "| %s | %s | %.0f | %s | %s | %s | %s | %s | %d | %s |\n",
+			r.c.name, r.c.group, rps, xBare, xRaw, rtText, fmtDur(p50), fmtDur(p99), failed, strings.Join(rounds, " / "))
 	}
 }
 
