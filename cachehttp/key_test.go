@@ -151,8 +151,7 @@ func TestOptionsValidation(t *testing.T) {
 
 func TestCanonicalRawQueryFastPath(t *testing.T) {
 	for _, raw := range []string{"a=1", "a=1&b=2", "a=&b=x.y", "b=2&a=1", "a=1&a=2", "a", "a=1&", "a=b=c", "a=%20", "a=1;b=2", "=1", "a=+"} {
-		want := url.Values{}
-		want, _ = url.ParseQuery(raw)
+		want, _ := url.ParseQuery(raw)
 		if canonicalRawQuery(raw) && want.Encode() != raw {
 			t.Errorf("fast path for %q, but canonical form is %q", raw, want.Encode())
 		}

@@ -71,7 +71,7 @@ func TestSafetyRules(t *testing.T) {
 			{"404", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404) }, true},
 			{"410", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(410) }, true},
 			{"204", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }, true},
-			{"301", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/x", 301) }, true},
+			{"301", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/x", http.StatusMovedPermanently) }, true},
 			{"flushed", func(w http.ResponseWriter, r *http.Request) {
 				_, _ = w.Write([]byte("data: 1\n\n"))
 				w.(http.Flusher).Flush()
