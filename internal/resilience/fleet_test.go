@@ -119,7 +119,7 @@ type result struct {
 	status     int // 0: transport error
 	retryAfter string
 	xcache     string
-	limited    bool // carried X-RateLimit-Remaining
+	limited    bool   // carried X-RateLimit-Remaining
 	user, name string // aura creates
 	err        error
 }
