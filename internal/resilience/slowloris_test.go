@@ -174,7 +174,10 @@ func testSlowloris(t *testing.T) {
 	if maxCut > srv.ReadHeaderTimeout+2*time.Second {
 		t.Errorf("a slow client was held %v, over ReadHeaderTimeout %v + 2s", maxCut, srv.ReadHeaderTimeout)
 	}
-	if minCut < srv.ReadHeaderTimeout-500*time.Millisecond {
+	// The clock starts when Dial returns, which a busy scheduler can
+	// delay past the server's accept: only a cut far earlier than the
+	// timeout means something else closed the connection.
+	if minCut < srv.ReadHeaderTimeout/2 {
 		t.Errorf("a slow client was cut after %v, before ReadHeaderTimeout %v: something else closed it", minCut, srv.ReadHeaderTimeout)
 	}
 	if perConn > bound {
