@@ -47,4 +47,12 @@ func init() {
 		warm:  true,
 		check: checkCacheHit,
 	})
+	register(contender{
+		order: 51, name: "ours cache hit + L1", group: "ours", baseline: "raw GET",
+		setup: func(_ context.Context, e env) (http.Handler, func(), error) {
+			return oursCache(e, cachehttp.Options{L1Bytes: 64 << 20}, cachehttp.Route{Name: "bench", TTL: 10 * time.Minute})
+		},
+		warm:  true,
+		check: checkCacheHit,
+	})
 }
