@@ -31,6 +31,15 @@
 // SET ... NX GET. Under Redis's noeviction policy with memory full, that
 // command is refused like any write and the request is served by the handler.
 //
+// # Speed
+//
+// Measured side by side (BenchmarkHit, see BENCHMARKS.md): on real Redis a
+// hit reaches 0.91–0.97 of the throughput of a bare handler doing one raw
+// GET of the same bytes when every request reads its own key, and 17x of it
+// on a hot key, where concurrent hits share one read (0.02 Redis round trips
+// per request). A hot hit allocates 5 times, a cold one 22 (the raw GET
+// handler: 8).
+//
 // # Safety
 //
 // Responses with Set-Cookie, Cache-Control private, no-store or no-cache,
