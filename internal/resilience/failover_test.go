@@ -3,6 +3,7 @@ package resilience
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,13 +14,16 @@ import (
 // hotKey returns the Redis key of a cached hot weather entry.
 func hotKey(t *testing.T, c *redis.ClusterClient, prefix string) string {
 	t.Helper()
+	var mu sync.Mutex // ForEachMaster runs the masters concurrently
 	var found string
 	err := c.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
 		iter := m.Scan(ctx, 0, prefix+"cache:*weather*", 100).Iterator()
 		for iter.Next(ctx) {
+			mu.Lock()
 			if found == "" && strings.Contains(iter.Val(), hotLocationKey) {
 				found = iter.Val()
 			}
+			mu.Unlock()
 		}
 		return iter.Err()
 	})

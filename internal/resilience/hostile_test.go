@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aura-platform/redishttp/examples/server/aura"
@@ -318,10 +319,13 @@ func TestHostileInput(t *testing.T) {
 func scanKeys(t *testing.T, tg redistest.Target, fn func(string)) {
 	t.Helper()
 	ctx := context.Background()
+	var mu sync.Mutex // ForEachMaster runs the masters concurrently
 	scan := func(ctx context.Context, c redis.Cmdable) error {
 		iter := c.Scan(ctx, 0, tg.Prefix+"*", 500).Iterator()
 		for iter.Next(ctx) {
+			mu.Lock()
 			fn(iter.Val())
+			mu.Unlock()
 		}
 		return iter.Err()
 	}
