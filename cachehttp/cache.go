@@ -75,6 +75,34 @@ type Options struct {
 	MaxLoadTime time.Duration
 	// Logger receives background errors (refreshes). Default slog.Default().
 	Logger *slog.Logger
+
+	// Schema is a build or payload-schema identifier (a version string, a
+	// hash of the response types): entries stored under one Schema are
+	// never read under another, so a deploy that changes a payload's shape
+	// starts from an empty cache while tag invalidations still reach both.
+	// Default "" (none).
+	Schema string
+	// VersionRefresh is how long a namespace version (BumpVersion) read
+	// from Redis is trusted in-process when no coherence subscription
+	// pushes bumps. Default DefaultVersionRefresh (1s).
+	VersionRefresh time.Duration
+	// L1Bytes enables an in-process L1 of decoded entries in front of
+	// Redis, bounded by this many bytes (W-TinyLFU), so a hot hit costs no
+	// round trip. It turns Coherence on. Default 0 (no L1). Ignored in
+	// embedded mode (nil client), whose store is in-process already.
+	L1Bytes int64
+	// L1TTL is the longest an entry stays in the L1 (never past its
+	// freshness), unless Route.L1TTL says otherwise. Default DefaultL1TTL.
+	L1TTL time.Duration
+	// Coherence subscribes to this cache's invalidation channel on Redis,
+	// so invalidations made by any instance drop this one's L1 entries and
+	// namespace versions are pushed. Invalidations are always published.
+	// Default: on when L1Bytes > 0.
+	Coherence bool
+	// CoherencePing is how often the idle subscription is checked; it is
+	// treated as lost (L1 flushed and bypassed) when neither a message nor
+	// a PONG came within two intervals. Default DefaultCoherencePing (1s).
+	CoherencePing time.Duration
 }
 
 // Cache is a Redis-backed response and data cache. It is safe for
@@ -104,6 +132,13 @@ type Cache struct {
 	cancel     context.CancelFunc
 	closed     atomic.Bool
 	closeOnce  sync.Once
+
+	// Versioning, L1 and coherence (version.go, l1.go, coherence.go).
+	vers         versions
+	schemaSuffix string
+	l1           *l1Cache
+	coh          *coherence
+	cohUp        atomic.Bool
 
 	// Headers precomputed from Name.
 	statusHit, statusStale, statusMiss, statusBypass, statusCollapsed string
@@ -154,11 +189,31 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.VersionRefresh < 0 || o.L1Bytes < 0 || o.L1TTL < 0 || o.CoherencePing < 0 {
+		return nil, fmt.Errorf("%w: negative VersionRefresh, L1Bytes, L1TTL or CoherencePing", ErrBadOptions)
+	}
+	if o.VersionRefresh == 0 {
+		o.VersionRefresh = DefaultVersionRefresh
+	}
+	if o.L1TTL == 0 {
+		o.L1TTL = DefaultL1TTL
+	}
+	if o.CoherencePing == 0 {
+		o.CoherencePing = DefaultCoherencePing
+	}
+	if client == nil {
+		o.L1Bytes, o.Coherence = 0, false
+	}
+	if o.L1Bytes > 0 {
+		o.Coherence = true
+	}
 	c := &Cache{
 		opts: o, l: layout{prefix: o.Prefix, groups: o.Groups}, client: client,
 		flights: newFlights(), memo: newMemo(), now: time.Now, routes: make(map[string]struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.vers.m = make(map[string]nsVersion)
+	c.schemaSuffix = schemaSuffixOf(o.Schema)
 	c.mon = o.Monitor
 	if c.mon == nil {
 		c.mon = fallback.NewMonitor(client, fallback.MonitorOptions{})
@@ -174,6 +229,13 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 		c.redis = &redisBackend{c: client, l: c.l, stampLife: o.MaxLoadTime, now: now}
 	}
 	c.memory = newMemoryBackend(c.mem, c.l, o.MaxLoadTime, now)
+	if o.L1Bytes > 0 {
+		c.l1 = newL1(o.L1Bytes, now)
+	}
+	if o.Coherence {
+		c.redis.channel = c.l.channel()
+		c.startCoherence()
+	}
 	c.statusHit = o.Name + "; hit"
 	c.statusStale = o.Name + "; hit; fwd=stale"
 	c.statusMiss = o.Name + "; fwd=uri-miss"
@@ -194,6 +256,13 @@ func (c *Cache) Close() error {
 		c.closed.Store(true)
 		c.cancel()
 		c.bg.Wait()
+		if c.coh != nil {
+			c.coh.stop()
+		}
+		if c.l1 != nil {
+			c.l1Flush()
+			c.l1.c.StopAllGoroutines()
+		}
 		if c.ownMon {
 			_ = c.mon.Close()
 		}
@@ -306,10 +375,15 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
 	}
 	ks := make([]key, 0, 2*len(keys))
 	for _, k := range keys {
-		esc := escapeKey(k)
+		esc := escapeKey(k) + c.schemaSuffix
 		ks = append(ks, c.l.key(kindData, esc), c.l.key(kindHTTP, esc))
 	}
 	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.delete(ctx, ks) })
+	names := make([]string, len(ks))
+	for i, k := range ks {
+		names[i] = k.name
+	}
+	c.published(ctx, msgKeys, names)
 	c.emitN(middleware.CacheInvalidate, "", int64(n))
 	return n, err
 }
@@ -323,6 +397,7 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error)
 		return 0, nil
 	}
 	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateTags(ctx, tags) })
+	c.published(ctx, msgTags, tags)
 	c.emitN(middleware.CacheInvalidate, "", int64(n))
 	return n, err
 }
@@ -339,18 +414,9 @@ func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int, err
 	if err != nil {
 		return 0, err
 	}
-	all := onlyStars(pattern)
-	keep := func(esc string) bool {
-		if i := strings.IndexByte(esc, '|'); i >= 0 {
-			esc = esc[:i]
-		}
-		logical, ok := unescapeKey(esc)
-		if !ok {
-			return all
-		}
-		return globMatch(pattern, logical)
-	}
+	keep := patternKeep(pattern)
 	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateMatch(ctx, sp, keep) })
+	c.published(ctx, msgPattern, []string{pattern})
 	c.emitN(middleware.CacheInvalidate, "", int64(n))
 	return n, err
 }

@@ -22,12 +22,19 @@ import (
 //
 // A lease placeholder (written by the read that missed, see Backend.Fetch) is
 // magic 0xFE followed by the owner's token.
+//
+// A soft purge (softpurge.go) sets bit 7 of the version byte in place
+// (SETRANGE, keeping the TTL); the checksum is computed with that bit clear,
+// and the entry then decodes as no longer fresh.
 const (
 	entryMagic   = 0xCA
 	leaseMagic   = 0xFE
 	entryVersion = 1
 
 	kindNegative = 'n'
+
+	// purgedBit marks a soft-purged entry in the version byte.
+	purgedBit = 0x80
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -88,11 +95,15 @@ func isLease(v []byte) bool { return len(v) > 0 && v[0] == leaseMagic }
 // the checksum is ErrCorruptEntry.
 func decodeEntry(v []byte) (entry, error) {
 	var e entry
-	if len(v) < 3+1+32+2+4 || v[0] != entryMagic || v[1] != entryVersion {
+	if len(v) < 3+1+32+2+4 || v[0] != entryMagic || v[1]&^purgedBit != entryVersion {
 		return e, ErrCorruptEntry
 	}
 	body := v[:len(v)-4]
-	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(v[len(v)-4:]) {
+	sum := crc32.Checksum(body, castagnoli)
+	if v[1] != entryVersion { // soft-purged: checksummed with the bit clear
+		sum = crc32.Update(crc32.Update(crc32.Checksum(body[:1], castagnoli), castagnoli, []byte{entryVersion}), castagnoli, body[2:])
+	}
+	if sum != binary.BigEndian.Uint32(v[len(v)-4:]) {
 		return e, ErrCorruptEntry
 	}
 	rl := int(v[2])
@@ -127,6 +138,9 @@ func decodeEntry(v []byte) (entry, error) {
 	case kindHTTP, kindData, kindNegative:
 	default:
 		return e, ErrCorruptEntry
+	}
+	if v[1] != entryVersion {
+		e.markPurged()
 	}
 	return e, nil
 }

@@ -22,6 +22,7 @@ type loadOptions struct {
 	negativeTTL  time.Duration
 	staleIfError time.Duration
 	codec        Codec
+	namespace    string
 }
 
 // WithRoute names the call's route for events and LiveKeys (bounded: a data
@@ -90,7 +91,17 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 	if c.opts.Disabled || c.closed.Load() {
 		return loader(ctx)
 	}
-	k := c.l.key(kindData, escapeKey(name))
+	suffix, err := c.keySuffix(ctx, o.namespace)
+	if err != nil {
+		return loader(ctx) // the namespace version is unknown: do not cache
+	}
+	k := c.l.key(kindData, escapeKey(name)+suffix)
+	if it := c.l1Get(k.name); it != nil {
+		if v, err := decodeValue[T](o.codec, &it.sh.e); err == nil || errors.Is(err, ErrNotFound) {
+			c.emit(middleware.CacheHit, o.route)
+			return v, err
+		}
+	}
 	call, leader := c.flights.join(k.name)
 	for attempt := 0; !leader; attempt++ {
 		c.emit(middleware.CacheCoalesced, o.route)
@@ -130,6 +141,7 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 		}
 	}()
 	started := c.now()
+	gen := c.l1Gen()
 	tok := newToken()
 	rctx, cancel := c.redisCtx(ctx)
 	raw, err := bk.fetch(rctx, k, tok, c.opts.LeaseTTL)
@@ -165,6 +177,9 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 				v, err := decodeValue[T](o.codec, &e)
 				if err == nil || errors.Is(err, ErrNotFound) {
 					res = sh
+					if onRedis {
+						c.l1Put(k, sh, gen, c.l1MaxAge(0))
+					}
 					c.emit(middleware.CacheHit, o.route)
 					return v, err
 				}
@@ -243,7 +258,11 @@ func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duratio
 	e := entry{route: o.route, kind: kindData, stored: now.UnixMilli(), tags: o.tags, payload: b}
 	e.fresh = e.stored + ttl.Milliseconds()
 	e.errUntil = e.fresh + o.staleIfError.Milliseconds()
-	k := c.l.key(kindData, escapeKey(key))
+	suffix, err := c.keySuffix(ctx, o.namespace)
+	if err != nil {
+		return err
+	}
+	k := c.l.key(kindData, escapeKey(key)+suffix)
 	bk, onRedis := c.pick()
 	sctx, cancel := c.redisCtx(ctx)
 	defer cancel()

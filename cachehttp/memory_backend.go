@@ -57,6 +57,7 @@ func (m *memoryBackend) store(_ context.Context, w write) (bool, error) {
 			if w.token != nil {
 				m.s.Delete(w.key.name)
 			}
+			m.s.Delete(m.l.lease(w.key)) // as store.lua does: the next refresh may run
 			return false, nil
 		}
 	}

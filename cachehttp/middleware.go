@@ -40,6 +40,7 @@ type request struct {
 	user  string
 	tags  []string
 	body  []byte // POST body read for keying, replayed to the handler
+	ver   string // schema and namespace version suffix (version.go)
 	names []string
 }
 
@@ -90,6 +91,10 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 		base += ":b=" + hex.EncodeToString(sum[:20]) + ":ct=" + middleware.KeyPart(r.Header.Get("Content-Type"))
 	}
 	q.base = base
+	if q.ver, err = rc.c.keySuffix(r.Context(), rc.rt.Namespace); err != nil {
+		rc.bypass(next, w, r)
+		return
+	}
 	q.tags = rc.tagsFor(r)
 	q.names = *rc.vary.Load()
 	rc.lookup(next, w, r, &q, 0)
@@ -132,6 +137,7 @@ func (rc *RouteCache) escKey(q *request, r *http.Request, names []string) string
 	if q.user != "" {
 		esc += "|u" + middleware.KeyPart(q.user)
 	}
+	esc += q.ver
 	if len(names) > 0 {
 		h := sha256.New()
 		for _, n := range names {
@@ -200,6 +206,11 @@ func (rc *RouteCache) direct(next http.Handler, w http.ResponseWriter, r *http.R
 func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, depth int) {
 	c := rc.c
 	k := c.l.key(kindHTTP, rc.escKey(q, r, q.names))
+	if it := c.l1Get(k.name); it != nil && varyOK(&it.sh.e, r) {
+		c.emit(middleware.CacheHit, rc.name)
+		rc.serveEntry(w, r, it.sh, xHit, c.statusHit)
+		return
+	}
 	call, leader := c.flights.join(k.name)
 	for attempt := 0; !leader; attempt++ {
 		c.emit(middleware.CacheCoalesced, rc.name)
@@ -231,6 +242,7 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 
 	bk, onRedis := c.pick()
 	started := c.now()
+	gen := c.l1Gen()
 	token := newToken()
 	// Not detached: if this request ends, its waiters take over (rejoin).
 	ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
@@ -273,6 +285,9 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 			}
 			switch {
 			case fresh:
+				if onRedis {
+					c.l1Put(k, sh, gen, rc.l1MaxAge)
+				}
 				c.flights.finish(k.name, call, sh)
 				c.emit(middleware.CacheHit, rc.name)
 				rc.serveEntry(w, r, sh, xHit, c.statusHit)

@@ -43,6 +43,9 @@ type redisBackend struct {
 	// longest load whose result is still stored.
 	stampLife time.Duration
 	now       func() time.Time
+	// channel is the coherence channel each store publishes its key on
+	// (coherence.go); "" publishes nothing.
+	channel string
 }
 
 // bytesOf returns the bytes of s without copying; callers only read them.
@@ -81,7 +84,7 @@ func (b *redisBackend) store(ctx context.Context, w write) (bool, error) {
 		ttl = 1
 	}
 	n, err := storeScript.Run(ctx, b.c, keys, w.value, ttl, now.UnixMilli(), now.UnixMilli()+ttl,
-		w.token, w.started.UnixMilli()).Int()
+		w.token, w.started.UnixMilli(), b.channel, overwriteMsg(b.channel, w.key.name)).Int()
 	return n == 1, err
 }
 

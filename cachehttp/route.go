@@ -86,6 +86,13 @@ type Route struct {
 	// request's fill in this process before calling the handler itself.
 	// Default 10s.
 	WaitTimeout time.Duration
+	// Namespace puts the route's entries in a namespace that BumpVersion
+	// invalidates as a whole in O(1). Default "" (none).
+	Namespace string
+	// L1TTL is the longest an entry of this route stays in the cache's L1
+	// (Options.L1Bytes), never past its freshness. Default Options.L1TTL;
+	// negative keeps the route out of the L1.
+	L1TTL time.Duration
 }
 
 // RouteCache is a Route bound to a Cache: a middleware.
@@ -98,6 +105,7 @@ type RouteCache struct {
 	statuses   map[int]bool
 	staticTags []string
 	pass       map[string]bool
+	l1MaxAge   time.Duration
 	learnMu    sync.Mutex
 	vary       atomic.Pointer[[]string] // canonical names in the key
 }
@@ -176,6 +184,7 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 	for _, h := range rt.PassHeaders {
 		r.pass[http.CanonicalHeaderKey(h)] = true
 	}
+	r.l1MaxAge = c.l1MaxAge(rt.L1TTL)
 	vary := canonicalNames(rt.Vary)
 	r.vary.Store(&vary)
 	c.register(r.name)

@@ -4,7 +4,8 @@
 -- KEYS[4..] pairs of (tag set, tag invalidation stamp).
 -- ARGV[1] value, ARGV[2] ttl ms, ARGV[3] now ms, ARGV[4] expiry ms,
 -- ARGV[5] lease placeholder held by the writer ("" = unconditional),
--- ARGV[6] when the load started (ms).
+-- ARGV[6] when the load started (ms), ARGV[7] coherence channel ("" = none),
+-- ARGV[8] the overwrite message published on it.
 -- Returns 1 stored, 0 lease lost (the key changed under us), -1 a tag was
 -- invalidated while loading (the write is dropped).
 if ARGV[5] ~= '' then
@@ -38,4 +39,7 @@ for i = 4, #KEYS, 2 do
   extend(KEYS[i])
 end
 redis.call('DEL', KEYS[3])
+if ARGV[7] ~= '' then
+  redis.call('PUBLISH', ARGV[7], ARGV[8])
+end
 return 1

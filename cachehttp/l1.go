@@ -1,0 +1,153 @@
+package cachehttp
+
+import (
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aura-platform/redishttp/middleware"
+	"github.com/maypok86/otter/v2"
+)
+
+// DefaultL1TTL is the longest an entry stays in the in-process L1 unless
+// Options.L1TTL or Route.L1TTL says otherwise. With coherence the L1 is
+// invalidated by messages; the TTL bounds staleness when a message is lost
+// together with a publish failure.
+const DefaultL1TTL = 5 * time.Second
+
+// l1Item is one decoded entry in the L1.
+type l1Item struct {
+	sh      *shared
+	esc     string // escaped key with suffixes, for pattern and namespace drops
+	expires int64  // unix ms: min(fresh-until, stored in L1 + max age)
+	weight  uint32
+}
+
+// l1Cache is the in-process tier in front of Redis: decoded entries, so a
+// hot hit costs neither a round trip nor a decode. It is bounded by bytes
+// and evicts with W-TinyLFU (otter). Coherence: every invalidation message
+// drops matching items; gen counts drops so that a fill racing a drop never
+// leaves an outdated item behind (see l1Put).
+type l1Cache struct {
+	c   *otter.Cache[string, *l1Item]
+	gen atomic.Uint64
+}
+
+func newL1(maxBytes int64, now func() time.Time) *l1Cache {
+	return &l1Cache{c: otter.Must(&otter.Options[string, *l1Item]{
+		MaximumWeight: uint64(maxBytes),
+		Weigher:       func(k string, it *l1Item) uint32 { return it.weight + uint32(min(len(k), 1<<16)) },
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *l1Item]) time.Duration {
+			return max(time.Duration(e.Value.expires-now().UnixMilli())*time.Millisecond, time.Millisecond)
+		}),
+	})}
+}
+
+// l1Usable reports whether the L1 may be read and filled now.
+func (c *Cache) l1Usable() bool { return c.l1 != nil && c.cohUp.Load() }
+
+// l1Gen returns the drop generation to pass to l1Put for a fetch starting
+// now.
+func (c *Cache) l1Gen() uint64 {
+	if c.l1 == nil {
+		return 0
+	}
+	return c.l1.gen.Load()
+}
+
+// l1Get returns the fresh L1 item under name, or nil.
+func (c *Cache) l1Get(name string) *l1Item {
+	if !c.l1Usable() {
+		return nil
+	}
+	it, ok := c.l1.c.GetIfPresent(name)
+	if !ok || c.now().UnixMilli() >= it.expires {
+		return nil
+	}
+	return it
+}
+
+// l1Put stores a fresh entry fetched from Redis. gen is l1Gen from before
+// the fetch: when a drop happened since, the item is removed again, since
+// the fetched value may predate the invalidation.
+func (c *Cache) l1Put(k key, sh *shared, gen uint64, maxAge time.Duration) {
+	if maxAge <= 0 || !c.l1Usable() {
+		return
+	}
+	exp := min(sh.e.fresh, c.now().Add(maxAge).UnixMilli())
+	if exp <= c.now().UnixMilli() {
+		return
+	}
+	w := len(sh.e.payload) + 256
+	for _, t := range sh.e.tags {
+		w += len(t) + 16
+	}
+	it := &l1Item{sh: sh, esc: k.esc, expires: exp, weight: uint32(min(w, 1<<30))}
+	c.l1.c.Set(k.name, it)
+	if c.l1.gen.Load() != gen {
+		c.l1.c.Invalidate(k.name)
+	}
+}
+
+// l1DropNames drops the items under the given physical names.
+func (c *Cache) l1DropNames(names ...string) {
+	if c.l1 == nil {
+		return
+	}
+	c.l1.gen.Add(1)
+	for _, n := range names {
+		c.l1.c.Invalidate(n)
+	}
+}
+
+// l1DropWhere drops the items for which match returns true.
+func (c *Cache) l1DropWhere(match func(name string, it *l1Item) bool) {
+	if c.l1 == nil {
+		return
+	}
+	c.l1.gen.Add(1)
+	for name, it := range c.l1.c.All() {
+		if match(name, it) {
+			c.l1.c.Invalidate(name)
+		}
+	}
+}
+
+func (c *Cache) l1DropTags(tags []string) {
+	c.l1DropWhere(func(_ string, it *l1Item) bool {
+		for _, t := range it.sh.e.tags {
+			for _, x := range tags {
+				if t == x {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
+
+// l1DropNamespace drops the items of every version of namespace ns.
+func (c *Cache) l1DropNamespace(ns string) {
+	mark := "|n" + middleware.KeyPart(ns) + "."
+	c.l1DropWhere(func(_ string, it *l1Item) bool { return strings.Contains(it.esc, mark) })
+}
+
+// l1Flush empties the L1.
+func (c *Cache) l1Flush() {
+	if c.l1 == nil {
+		return
+	}
+	c.l1.gen.Add(1)
+	c.l1.c.InvalidateAll()
+}
+
+// l1MaxAge is the L1 lifetime of a route with Route.L1TTL d.
+func (c *Cache) l1MaxAge(d time.Duration) time.Duration {
+	switch {
+	case c.l1 == nil || d < 0:
+		return 0
+	case d == 0:
+		return c.opts.L1TTL
+	}
+	return d
+}

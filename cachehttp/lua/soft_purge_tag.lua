@@ -1,0 +1,26 @@
+-- Soft-purge one batch of a tag's entries in one hash-tag group: mark them
+-- stale in place (bit 7 of the version byte, TTL kept) instead of deleting
+-- them, so stale-while-revalidate can still serve them while one request
+-- refreshes. Members stay in the tag set, so a later hard invalidation still
+-- reaches them; members whose entry is gone are removed.
+-- KEYS[1] tag set, KEYS[2] tag invalidation stamp.
+-- ARGV[1] now ms, ARGV[2] SSCAN cursor, ARGV[3] batch size,
+-- ARGV[4] minimum stamp lifetime ms.
+-- Returns {entries marked, next cursor}.
+local life = redis.call('PTTL', KEYS[1])
+if life < tonumber(ARGV[4]) then
+  life = tonumber(ARGV[4])
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', life)
+local r = redis.call('SSCAN', KEYS[1], ARGV[2], 'COUNT', tonumber(ARGV[3]))
+local n = 0
+for _, k in ipairs(r[2]) do
+  local h = redis.call('GETRANGE', k, 0, 1)
+  if h == '' then
+    redis.call('SREM', KEYS[1], k)
+  elseif string.byte(h, 1) == 0xCA and #h == 2 and string.byte(h, 2) < 0x80 then
+    redis.call('SETRANGE', k, 1, string.char(string.byte(h, 2) + 0x80))
+    n = n + 1
+  end
+end
+return {n, r[1]}

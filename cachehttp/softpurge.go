@@ -1,0 +1,148 @@
+package cachehttp
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/aura-platform/redishttp/middleware"
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed lua/soft_purge_tag.lua
+	softPurgeTagLua    string
+	softPurgeTagScript = redis.NewScript(softPurgeTagLua)
+)
+
+// markPurged makes a decoded soft-purged entry no longer fresh. It stays
+// servable stale only within its stale-while-revalidate window (which then
+// triggers one refresh) and for stale-if-error.
+func (e *entry) markPurged() {
+	if e.stale <= e.fresh { // no stale-while-revalidate window
+		e.stale = e.stored
+	}
+	e.fresh = e.stored
+}
+
+// purgedCopy returns v with the soft-purge bit set (a copy), or nil when v
+// is not an unpurged entry.
+func purgedCopy(v []byte) []byte {
+	if len(v) < 2 || v[0] != entryMagic || v[1]&purgedBit != 0 {
+		return nil
+	}
+	cp := append([]byte(nil), v...)
+	cp[1] |= purgedBit
+	return cp
+}
+
+// SoftPurgeTags marks every entry carrying any of tags as stale instead of
+// deleting it, and returns how many were marked. A route with
+// StaleWhileRevalidate keeps serving a purged entry (X-Cache: STALE) while
+// one request per key, across all instances, refreshes it; elsewhere a
+// purged entry is a miss (still usable for stale-if-error). Entries stay
+// members of their tags, so a later InvalidateTags still removes them. Like
+// InvalidateTags, a load that started before the purge does not store its
+// result.
+func (c *Cache) SoftPurgeTags(ctx context.Context, tags ...string) (int, error) {
+	if len(tags) == 0 {
+		return 0, nil
+	}
+	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) {
+		switch b := b.(type) {
+		case *redisBackend:
+			return b.softPurgeTags(ctx, tags)
+		case *memoryBackend:
+			return b.softPurgeTags(tags), nil
+		}
+		return 0, nil
+	})
+	c.published(ctx, msgTags, tags)
+	c.emitN(middleware.CacheInvalidate, "", int64(n))
+	return n, err
+}
+
+func (b *redisBackend) softPurgeTags(ctx context.Context, tags []string) (int, error) {
+	total := 0
+	now := b.now().UnixMilli()
+	life := b.stampLife.Milliseconds()
+	for _, t := range tags {
+		cursors := make(map[int]string, b.l.groups)
+		for g := 0; g < b.l.groups; g++ {
+			cursors[g] = "0"
+		}
+		for len(cursors) > 0 {
+			groups := make([]int, 0, len(cursors))
+			calls := make([]scriptCall, 0, len(cursors))
+			for g, cur := range cursors {
+				groups = append(groups, g)
+				calls = append(calls, scriptCall{
+					keys: []string{b.l.tagSet(g, t), b.l.tagStamp(g, t)},
+					args: []any{now, cur, tagBatch, life},
+				})
+			}
+			cmds, err := b.runScripts(ctx, softPurgeTagScript, calls)
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return total, err
+			}
+			for i, cmd := range cmds {
+				vs, err := cmd.Slice()
+				if err != nil || len(vs) != 2 {
+					return total, err
+				}
+				n, _ := vs[0].(int64)
+				total += int(n)
+				next, _ := vs[1].(string)
+				if next == "0" || next == "" {
+					delete(cursors, groups[i])
+				} else {
+					cursors[groups[i]] = next
+				}
+			}
+		}
+	}
+	return total, nil
+}
+
+func (m *memoryBackend) softPurgeTags(tags []string) int {
+	now := m.now()
+	want := make(map[string]bool, len(tags))
+	m.mu.Lock()
+	for _, t := range tags {
+		m.stamps[t] = now.Truncate(time.Millisecond)
+		want[t] = true
+	}
+	m.mu.Unlock()
+	var names []string
+	m.s.DeleteFunc(func(name string) bool { // collects only: never deletes
+		if _, _, ok := m.l.parse(name); ok {
+			names = append(names, name)
+		}
+		return false
+	})
+	n := 0
+	for _, name := range names {
+		v, ok := m.s.Get(name)
+		if !ok {
+			continue
+		}
+		e, err := decodeEntry(v)
+		if err != nil {
+			continue
+		}
+		hit := false
+		for _, t := range e.tags {
+			hit = hit || want[t]
+		}
+		ttl, ok := m.s.TTL(name)
+		if cp := purgedCopy(v); hit && ok && cp != nil {
+			m.s.Set(name, cp, ttl)
+			n++
+		}
+	}
+	return n
+}
+
+var _ = strconv.Itoa
