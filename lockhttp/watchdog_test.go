@@ -55,7 +55,7 @@ func do2(h http.Handler, r *http.Request) result {
 func TestWatchdogKeepsLock(t *testing.T) {
 	forEachDeployment(t, func(t *testing.T, d deployment) {
 		d.advance(t)
-		const ttl = 400 * time.Millisecond
+		const ttl = time.Second
 		obs := newCounter()
 		o := lockhttp.Options{Key: middleware.Static("aura"), TTL: ttl, Observer: obs, CommandTimeout: time.Second}
 		store := &FencedStore{token: map[string]int64{}, value: map[string]string{}}
@@ -64,7 +64,7 @@ func TestWatchdogKeepsLock(t *testing.T) {
 		hb := d.newLocker(t, o).Handler(&slowWriter{store: store})
 		done := make(chan result, 1)
 		go func() { done <- get(ha, "a") }()
-		<-a.started
+		waitStarted(t, a.started, done)
 		// For 4 TTLs, the other instance keeps finding the lock held.
 		for end := time.Now().Add(4 * ttl); time.Now().Before(end); time.Sleep(ttl / 5) {
 			if r := get(hb, "b"); r.status != http.StatusConflict {
@@ -93,7 +93,7 @@ func TestWatchdogKeepsLock(t *testing.T) {
 func TestWatchdogDisabledFencingRejectsStaleWrite(t *testing.T) {
 	forEachDeployment(t, func(t *testing.T, d deployment) {
 		d.advance(t)
-		const ttl = 300 * time.Millisecond
+		const ttl = time.Second
 		o := lockhttp.Options{Key: middleware.Static("aura"), TTL: ttl, DisableWatchdog: true, CommandTimeout: time.Second}
 		store := &FencedStore{token: map[string]int64{}, value: map[string]string{}}
 		a := &slowWriter{store: store, started: make(chan int64, 1), release: make(chan struct{}), result: make(chan error, 1)}
@@ -102,7 +102,7 @@ func TestWatchdogDisabledFencingRejectsStaleWrite(t *testing.T) {
 		hb := d.newLocker(t, o).Handler(bw)
 		done := make(chan result, 1)
 		go func() { done <- get(ha, "a") }()
-		tokA := <-a.started
+		tokA := waitStarted(t, a.started, done)
 		// Without the watchdog the lock expires under the slow handler and
 		// the other instance gets in.
 		var rb result
@@ -125,7 +125,7 @@ func TestWatchdogDisabledFencingRejectsStaleWrite(t *testing.T) {
 
 func TestWatchdogLossCancelsHandler(t *testing.T) {
 	forEachDeployment(t, func(t *testing.T, d deployment) {
-		const ttl = 300 * time.Millisecond
+		const ttl = time.Second
 		obs := newCounter()
 		prefix := d.prefix + "loss:"
 		o := lockhttp.Options{Key: middleware.Static("aura"), TTL: ttl, Observer: obs, Prefix: prefix, CommandTimeout: time.Second}
@@ -161,4 +161,17 @@ func TestWatchdogLossCancelsHandler(t *testing.T) {
 			t.Fatalf("LockExpired = %d", obs.get(middleware.LockExpired))
 		}
 	})
+}
+
+// waitStarted waits for the holder's handler to start, failing the test
+// if its request ends without running it.
+func waitStarted(t *testing.T, started chan int64, done chan result) int64 {
+	t.Helper()
+	select {
+	case tok := <-started:
+		return tok
+	case r := <-done:
+		t.Fatalf("holder's request ended without running the handler: %d %s", r.status, r.body)
+	}
+	return 0
 }
