@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -123,6 +124,11 @@ func (c Config) String() string {
 	return "embedded in-memory (no REDIS_URL, UPSTASH_REDIS_URL or REDIS_CLUSTER_ADDRS)"
 }
 
+// ClusterStateReloadInterval is how often a cluster client built by
+// NewClient refreshes its slot map, bounding how long it keeps sending a
+// failed master's slots to it after a replica took over.
+const ClusterStateReloadInterval = time.Second
+
 // NewClient builds the client the configuration names: a *redis.Client for a
 // URL, a *redis.ClusterClient for cluster addresses, and nil (with a nil
 // error) for embedded mode. It does not connect; hand the client to
@@ -142,6 +148,11 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 			o.Username, o.Password, o.TLSConfig = u.Username, u.Password, u.TLSConfig
 		}
 		o.ContextTimeoutEnabled = true
+		// A dead master answers no MOVED, so go-redis would keep routing its
+		// slots to it until the next periodic reload (60s by default): the
+		// breaker would flap for a minute after every failover. Reload the
+		// slot map every second instead (one CLUSTER SLOTS, cheap).
+		o.ClusterStateReloadInterval = ClusterStateReloadInterval
 		return redis.NewClusterClient(o), nil
 	case "redis":
 		o, err := redis.ParseURL(c.URL)

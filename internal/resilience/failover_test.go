@@ -126,14 +126,15 @@ func testFailover(t *testing.T) {
 		}
 	}
 	if nerr > 0 && last.After(window) {
-		// KNOWN BUG (fallback.Config.NewClient): the cluster client keeps
-		// go-redis' default ClusterStateReloadInterval (60s), and a dead
-		// master answers no MOVED, so each instance keeps sending the
-		// dead master's slots to it until its slot map is reloaded:
-		// errors and breaker trips continue after the failover. Logged
-		// with its figures instead of failing; the lead fixes it.
-		t.Logf("KNOWN BUG: redis errors continue %v after all instances were back (window ended %v after the kill); %d dials to the dead master; %d breaker trips in the 3s after recovery",
+		// fallback.Config.NewClient reloads the cluster slot map every
+		// second, so errors must stop soon after the failover; a single
+		// late timeout can come from machine load alone, a flapping
+		// breaker cannot.
+		t.Logf("redis errors continue %v after all instances were back (window ended %v after the kill); %d dials to the dead master; %d breaker trips in the 3s after recovery",
 			last.Sub(backAt), window.Sub(killedAt), deadDials, flapTrips)
+		if flapTrips > 1 {
+			t.Errorf("the breaker flapped %d times after the failover: instances still use a stale slot map", flapTrips)
+		}
 	}
 	for st, n := range posts.byStatus {
 		if st >= 500 && st != 503 || st == 0 {
@@ -152,7 +153,5 @@ func testFailover(t *testing.T) {
 	if recovery < 0 {
 		t.Error("backend never back to redis after the failover")
 	}
-	if flapTrips == 0 {
-		stillWorks(t, f)
-	}
+	stillWorks(t, f)
 }
