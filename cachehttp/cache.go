@@ -234,6 +234,10 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	}
 	if o.Coherence {
 		c.redis.channel = c.l.channel()
+		c.redis.origin = newOrigin()
+		if c.l1 != nil {
+			c.redis.stored = func(name string) { c.l1DropNames(name) }
+		}
 		c.startCoherence()
 	}
 	c.statusHit = o.Name + "; hit"

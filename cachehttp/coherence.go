@@ -67,7 +67,13 @@ func (c *Cache) applyMsg(msg []byte) {
 	}
 	kind := msg[0]
 	if kind == msgOverwrite {
-		c.l1DropNames(string(msg[1:]))
+		if len(msg) < 1+originLen {
+			c.l1Flush()
+			return
+		}
+		if c.redis == nil || string(msg[1:1+originLen]) != c.redis.origin {
+			c.l1DropNames(string(msg[1+originLen:]))
+		}
 		return
 	}
 	items, rest, ok := readStrings(msg[1:])
@@ -225,9 +231,24 @@ func patternKeep(pattern string) func(esc string) bool {
 }
 
 // overwriteMsg is the message store.lua publishes for a store of name.
-func overwriteMsg(channel, name string) string {
+// This instance drops its own L1 copy right after the store returns
+// (redisBackend.stored), so the message carries the origin to be skipped
+// here: a copy this instance reads back after its own store is new.
+func overwriteMsg(channel, origin, name string) string {
 	if channel == "" {
 		return ""
 	}
-	return string(msgOverwrite) + name
+	return string(msgOverwrite) + origin + name
+}
+
+// originLen is the length of an instance's origin tag.
+const originLen = 12
+
+func newOrigin() string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	b := newToken()[1 : 1+originLen]
+	for i := range b {
+		b[i] = digits[int(b[i])%len(digits)]
+	}
+	return string(b)
 }

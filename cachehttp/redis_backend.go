@@ -44,8 +44,11 @@ type redisBackend struct {
 	stampLife time.Duration
 	now       func() time.Time
 	// channel is the coherence channel each store publishes its key on
-	// (coherence.go); "" publishes nothing.
+	// (coherence.go); "" publishes nothing. origin tags the messages so
+	// this instance skips its own, and stored runs after each write.
 	channel string
+	origin  string
+	stored  func(name string)
 }
 
 // bytesOf returns the bytes of s without copying; callers only read them.
@@ -84,7 +87,10 @@ func (b *redisBackend) store(ctx context.Context, w write) (bool, error) {
 		ttl = 1
 	}
 	n, err := storeScript.Run(ctx, b.c, keys, w.value, ttl, now.UnixMilli(), now.UnixMilli()+ttl,
-		w.token, w.started.UnixMilli(), b.channel, overwriteMsg(b.channel, w.key.name)).Int()
+		w.token, w.started.UnixMilli(), b.channel, overwriteMsg(b.channel, b.origin, w.key.name)).Int()
+	if n == 1 && b.stored != nil {
+		b.stored(w.key.name)
+	}
 	return n == 1, err
 }
 
