@@ -68,12 +68,22 @@ type redisStore struct {
 	prefix string
 }
 
+// storeTimeout bounds each call to the data store, so a hung Redis costs a
+// request at most this long per call (the client's own read timeout is 3s).
+const storeTimeout = time.Second
+
+func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, storeTimeout)
+}
+
 // userKey hash-tags every key of one user so they live on one cluster slot.
 func (s *redisStore) userKey(kind, user string) string {
 	return s.prefix + "data:{" + middleware.KeyPart(user) + "}:" + kind
 }
 
 func (s *redisStore) Plan(ctx context.Context, user string) (string, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	p, err := s.c.Get(ctx, s.userKey("plan", user)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "free", nil
@@ -82,6 +92,8 @@ func (s *redisStore) Plan(ctx context.Context, user string) (string, error) {
 }
 
 func (s *redisStore) SetPlan(ctx context.Context, user, plan string) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	return s.c.Set(ctx, s.userKey("plan", user), plan, 0).Err()
 }
 
@@ -100,7 +112,9 @@ return 1`)
 
 func (s *redisStore) CreateAura(ctx context.Context, a Aura, fence int64, slow time.Duration) error {
 	names := s.userKey("aura-names", a.UserID)
-	exists, err := s.c.HExists(ctx, names, a.Name).Result()
+	cctx, cancel := bounded(ctx)
+	exists, err := s.c.HExists(cctx, names, a.Name).Result()
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -111,6 +125,8 @@ func (s *redisStore) CreateAura(ctx context.Context, a Aura, fence int64, slow t
 		return err
 	}
 	body, _ := json.Marshal(a)
+	ctx, cancel = bounded(ctx)
+	defer cancel()
 	ok, err := writeAura.Run(ctx, s.c, []string{s.userKey("auras", a.UserID), names, s.userKey("aura-fence", a.UserID)},
 		a.ID, a.Name, fence, body).Int()
 	if err != nil {
@@ -123,6 +139,8 @@ func (s *redisStore) CreateAura(ctx context.Context, a Aura, fence int64, slow t
 }
 
 func (s *redisStore) Auras(ctx context.Context, user string) ([]Aura, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	m, err := s.c.HGetAll(ctx, s.userKey("auras", user)).Result()
 	if err != nil {
 		return nil, err
@@ -147,6 +165,8 @@ if redis.call('HGET', KEYS[2], a['name']) == ARGV[1] then redis.call('HDEL', KEY
 return 1`)
 
 func (s *redisStore) DeleteAura(ctx context.Context, user, id string) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
 	n, err := deleteAura.Run(ctx, s.c, []string{s.userKey("auras", user), s.userKey("aura-names", user)}, id).Int()
 	if err != nil {
 		return err
