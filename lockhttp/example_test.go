@@ -162,4 +162,3 @@ func ExampleNew_localMutex() {
 	// fenced: true
 	// lockhttp: no redis client and no local fallback chosen
 }
-

@@ -147,10 +147,8 @@ func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration
 		case errors.Is(err, errSplit) && splits < splitRetries:
 			d = splitDelay(splits)
 			splits++
-		case errors.Is(err, errSplit):
-			err = ErrTaken
-			fallthrough
-		case errors.Is(err, ErrTaken):
+		case errors.Is(err, errSplit), errors.Is(err, ErrTaken):
+			// Held, or still split after the retries: contention.
 			left := time.Until(deadline)
 			if wait <= 0 || left <= 0 {
 				return nil, retry, ErrTaken
