@@ -150,7 +150,7 @@ func newTarget(t testing.TB, kind string) Target {
 		tg.Mini = m
 		addr := m.Addr()
 		tg.newClient = func() redis.UniversalClient {
-			return redis.NewClient(&redis.Options{Addr: addr})
+			return redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 		}
 	case NameRedis:
 		url := os.Getenv(EnvRedisURL)
@@ -159,13 +159,14 @@ func newTarget(t testing.TB, kind string) Target {
 		}
 		tg.newClient = func() redis.UniversalClient {
 			opt, _ := redis.ParseURL(url) // validated above
+			opt.ContextTimeoutEnabled = true
 			return redis.NewClient(opt)
 		}
 	case NameCluster:
 		addrs := clusterAddrs()
 		tg.Cluster = true
 		tg.newClient = func() redis.UniversalClient {
-			return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+			return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true})
 		}
 	}
 	tg.Client = tg.newClient()
