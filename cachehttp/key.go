@@ -1,12 +1,9 @@
 package cachehttp
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/aura-platform/redishttp/middleware"
@@ -43,77 +40,11 @@ const (
 // and "-._~@/=,+" pass through; every other byte becomes %XX. The mapping is
 // injective; results longer than MaxKeyLen become "%h"+hex(SHA-256) ("%h" can
 // never come out of the escaping).
-func escapeKey(s string) string {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if keyByteSafe(s[i]) {
-			n++
-		} else {
-			n += 3
-		}
-	}
-	if n > MaxKeyLen {
-		sum := sha256.Sum256([]byte(s))
-		return "%h" + hex.EncodeToString(sum[:20])
-	}
-	if n == len(s) {
-		return s
-	}
-	const hexd = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(n)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if keyByteSafe(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexd[c>>4])
-		b.WriteByte(hexd[c&15])
-	}
-	return b.String()
-}
-
-func keyByteSafe(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '-', '.', '_', '~', '@', '/', '=', ',', '+', ':':
-		return true
-	}
-	return false
-}
+func escapeKey(s string) string { return middleware.Escape(s, ":", MaxKeyLen) }
 
 // unescapeKey reverses escapeKey for the base part of a stored key. ok is
 // false for hashed keys and malformed input.
-func unescapeKey(s string) (string, bool) {
-	if strings.HasPrefix(s, "%h") {
-		return "", false
-	}
-	if strings.IndexByte(s, '%') < 0 {
-		return s, true
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b = append(b, s[i])
-			continue
-		}
-		if i+2 >= len(s) {
-			return "", false
-		}
-		v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", false
-		}
-		b = append(b, byte(v))
-		i += 2
-	}
-	return string(b), true
-}
+func unescapeKey(s string) (string, bool) { return middleware.Unescape(s) }
 
 // groupOf returns the hash-tag group of an escaped key.
 func groupOf(esc string, groups int) int {
@@ -184,16 +115,7 @@ func scanPattern(p string) (string, error) {
 			b.WriteByte('*')
 		}
 	}
-	lit := func(c byte) {
-		if keyByteSafe(c) {
-			b.WriteByte(c)
-			return
-		}
-		const hexd = "0123456789ABCDEF"
-		b.WriteByte('%')
-		b.WriteByte(hexd[c>>4])
-		b.WriteByte(hexd[c&15])
-	}
+	lit := func(c byte) { b.WriteString(escapeKey(string(c))) }
 	for i := 0; i < len(p); i++ {
 		switch c := p[i]; c {
 		case '*', '?':

@@ -1,8 +1,6 @@
 package middleware
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -35,49 +33,7 @@ const MaxKeyPart = 128
 // a glob character or a Redis Cluster hash tag. Results longer than
 // MaxKeyPart become "%h" followed by the hex SHA-256 of s; "%h" cannot come
 // out of the escaping, so hashed and verbatim parts never collide.
-func KeyPart(s string) string {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if keySafe(s[i]) {
-			n++
-		} else {
-			n += 3
-		}
-	}
-	if n > MaxKeyPart {
-		sum := sha256.Sum256([]byte(s))
-		return "%h" + hex.EncodeToString(sum[:20])
-	}
-	if n == len(s) {
-		return s
-	}
-	const hexd = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(n)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if keySafe(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexd[c>>4])
-		b.WriteByte(hexd[c&15])
-	}
-	return b.String()
-}
-
-func keySafe(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '-', '.', '_', '~', '@', '/', '=', ',', '+':
-		return true
-	}
-	return false
-}
+func KeyPart(s string) string { return Escape(s, "", MaxKeyPart) }
 
 // ByUser keys a request by the authenticated user ("u:<id>"), and fails with
 // ErrNoUser for anonymous requests.
