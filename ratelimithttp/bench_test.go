@@ -87,6 +87,7 @@ func BenchmarkRateLimit(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(25) // 50 concurrent requests on 2 cores
 			cpu0, cpuOK := redisCPU(b, client)
+			cmd0, cmdOK := redisCommandTime(b, client)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				w := &benchWriter{h: http.Header{}}
@@ -106,6 +107,11 @@ func BenchmarkRateLimit(b *testing.B) {
 				// Redis server CPU per request: the cost every other client
 				// of the same Redis pays for this contender.
 				b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/1e3/float64(b.N), "redis-cpu-us/op")
+			}
+			if cmd1, ok := redisCommandTime(b, client); ok && cmdOK {
+				// Time Redis spent executing this contender's commands
+				// (scripts included), per request: INFO commandstats.
+				b.ReportMetric((cmd1-cmd0)/float64(b.N), "redis-cmd-us/op")
 			}
 		})
 	}
@@ -131,6 +137,33 @@ func redisCPU(b *testing.B, c redis.UniversalClient) (time.Duration, bool) {
 		}
 	}
 	return time.Duration(total * float64(time.Second)), found == 2
+}
+
+// redisCommandTime returns the microseconds the server spent executing
+// commands (INFO commandstats, all commands but the INFO and PING of the
+// benchmark and the health monitor); false on miniredis.
+func redisCommandTime(b *testing.B, c redis.UniversalClient) (float64, bool) {
+	info, err := c.Info(b.Context(), "commandstats").Result()
+	if err != nil {
+		return 0, false
+	}
+	var total float64
+	found := false
+	for _, line := range strings.Split(info, "\n") {
+		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" || name == "cmdstat_ping" {
+			continue
+		}
+		for _, kv := range strings.Split(stats, ",") {
+			if v, ok := strings.CutPrefix(kv, "usec="); ok {
+				if f, err := strconv.ParseFloat(v, 64); err == nil {
+					total += f
+					found = true
+				}
+			}
+		}
+	}
+	return total, found
 }
 
 // benchWriter is a minimal ResponseWriter, reused across requests so the

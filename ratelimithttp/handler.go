@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"unsafe"
 
 	"github.com/aura-platform/redishttp/middleware"
 )
@@ -121,28 +122,63 @@ func outerTighter(h http.Header, s *State) bool {
 	return t >= seconds(s.ResetAfter)
 }
 
+// headerValues backs the per-request header values of one response in a
+// single allocation: the bytes are written once, then only read through
+// the strings made over them.
+type headerValues struct {
+	vals [5]string
+	buf  [160]byte
+}
+
 // writeHeaders sets the five rate-limit headers for s, replacing any set
-// before, with one allocation for all values.
+// before. The limit and policy values are the policy's precomputed shared
+// strings; the other three cost one allocation together.
 func writeHeaders(h http.Header, s *State) {
-	var b [160]byte
-	buf := strconv.AppendInt(b[:0], s.Limit, 10)
+	hv := new(headerValues)
+	buf := strconv.AppendInt(hv.buf[:0], s.Remaining, 10)
 	e1 := len(buf)
-	buf = strconv.AppendInt(buf, s.Remaining, 10)
-	e2 := len(buf)
 	reset := s.Reset.Unix()
 	if s.Reset.Nanosecond() > 0 {
 		reset++ // round up: never announce a reset before it happens
 	}
 	buf = strconv.AppendInt(buf, reset, 10)
+	e2 := len(buf)
+	pc := s.pc
+	if pc != nil && pc.p.Name == s.Policy && pc.p.Rate.Limit == s.Limit {
+		buf = append(buf, pc.rlPrefix...)
+		buf = strconv.AppendInt(buf, max(s.Remaining, 0), 10)
+		buf = append(buf, ";t="...)
+		buf = strconv.AppendInt(buf, seconds(s.ResetAfter), 10)
+	} else {
+		pc = nil
+		buf = AppendRateLimitField(buf, s.Policy, s.Remaining, s.ResetAfter)
+	}
 	e3 := len(buf)
-	buf = AppendPolicyField(buf, s.Policy, s.Limit, s.Window)
+	if pc == nil {
+		buf = strconv.AppendInt(buf, s.Limit, 10)
+	}
 	e4 := len(buf)
-	buf = AppendRateLimitField(buf, s.Policy, s.Remaining, s.ResetAfter)
-	all := string(buf)
-	vals := [5]string{all[:e1], all[e1:e2], all[e2:e3], all[e3:e4], all[e4:]}
-	h[HeaderLimit] = vals[0:1:1]
-	h[HeaderRemaining] = vals[1:2:2]
-	h[HeaderReset] = vals[2:3:3]
-	h[HeaderPolicy] = vals[3:4:4]
-	h[HeaderRateLimit] = vals[4:5:5]
+	if pc == nil {
+		buf = AppendPolicyField(buf, s.Policy, s.Limit, s.Window)
+	}
+	var all string
+	if len(buf) <= len(hv.buf) {
+		// buf never grew past hv.buf, which nothing writes again.
+		all = unsafe.String(&hv.buf[0], len(buf))
+	} else {
+		all = string(buf)
+	}
+	v := &hv.vals
+	v[0], v[1], v[2] = all[:e1], all[e1:e2], all[e2:e3]
+	h[HeaderRemaining] = v[0:1:1]
+	h[HeaderReset] = v[1:2:2]
+	h[HeaderRateLimit] = v[2:3:3]
+	if pc != nil {
+		h[HeaderLimit] = pc.limitHdr[:1:1]
+		h[HeaderPolicy] = pc.policyHdr[:1:1]
+		return
+	}
+	v[3], v[4] = all[e3:e4], all[e4:]
+	h[HeaderLimit] = v[3:4:4]
+	h[HeaderPolicy] = v[4:5:5]
 }

@@ -59,6 +59,8 @@ type State struct {
 	// RetryAfter is how long the request must wait for this policy to have
 	// room (0 when it has room or Never).
 	RetryAfter time.Duration
+
+	pc *compiled // the policy, for its precomputed header values; nil in a hand-built State
 }
 
 // Result is the outcome of checking one request against its policies.

@@ -1,4 +1,6 @@
--- Checks and counts every policy of one request atomically, on Redis's clock.
+-- Checks and counts every policy of one request atomically, on Redis's
+-- clock, when at least one of them is a sliding window (fixed-window-only
+-- requests run the smaller fixed.lua).
 --
 -- KEYS: per policy, in order: a fixed window uses one key (its counter); a
 --       sliding window uses two (the log, a sorted set of admitted requests
