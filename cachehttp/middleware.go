@@ -206,7 +206,7 @@ func (rc *RouteCache) direct(next http.Handler, w http.ResponseWriter, r *http.R
 func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, depth int) {
 	c := rc.c
 	k := c.l.key(kindHTTP, rc.escKey(q, r, q.names))
-	if it := c.l1Get(k.name); it != nil && varyOK(&it.sh.e, r) {
+	if it := c.l1Get(k.name); it != nil && varyOK(&it.sh.e, r) && !rc.refreshAheadDue(it.sh.e.fresh, c.now().UnixMilli()) {
 		c.emit(middleware.CacheHit, rc.name)
 		rc.serveEntry(w, r, it.sh, xHit, c.statusHit)
 		return
@@ -291,13 +291,16 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 				c.flights.finish(k.name, call, sh)
 				c.emit(middleware.CacheHit, rc.name)
 				rc.serveEntry(w, r, sh, xHit, c.statusHit)
+				if rc.refreshAheadDue(sh.e.fresh, now) {
+					rc.refresh(next, r, q, k, sh.e.stored)
+				}
 				return
 			case swr:
 				sh = sh.withStale(true)
 				c.flights.finish(k.name, call, sh)
 				c.emit(middleware.CacheStale, rc.name)
 				rc.serveEntry(w, r, sh, xStale, c.statusStale)
-				rc.refresh(next, r, q, k)
+				rc.refresh(next, r, q, k, sh.e.stored)
 				return
 			case now < sh.e.errUntil:
 				f.staleIfErr = sh.withStale(true)
@@ -648,7 +651,9 @@ func equalValues(a, b []string) bool {
 
 // refresh replaces a stale entry in the background (stale-while-revalidate):
 // once per key in this process and, through a lease, across instances.
-func (rc *RouteCache) refresh(next http.Handler, r *http.Request, q *request, k key) {
+// seen is when the entry that prompted it was stored: an entry stored
+// later means another instance has refreshed it already.
+func (rc *RouteCache) refresh(next http.Handler, r *http.Request, q *request, k key, seen int64) {
 	c := rc.c
 	if c.closed.Load() {
 		return
@@ -673,6 +678,9 @@ func (rc *RouteCache) refresh(next http.Handler, r *http.Request, q *request, k 
 		lcancel()
 		c.report(lctx, onRedis, rc.name, err)
 		if err != nil || !ok {
+			return
+		}
+		if rc.refreshedSince(ctx, bk, k, seen) {
 			return
 		}
 		f := &fill{k: k, bk: bk, onRedis: onRedis, started: c.now()}

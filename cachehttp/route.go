@@ -89,6 +89,11 @@ type Route struct {
 	// Namespace puts the route's entries in a namespace that BumpVersion
 	// invalidates as a whole in O(1). Default "" (none).
 	Namespace string
+	// RefreshAhead refreshes an entry in the background (once per key
+	// across instances) when a hit finds it this close to its expiry, so
+	// hot entries never expire into a miss. Default 0 (off; Warm sets a
+	// tenth of the TTL). Must be shorter than TTL.
+	RefreshAhead time.Duration
 	// L1TTL is the longest an entry of this route stays in the cache's L1
 	// (Options.L1Bytes), never past its freshness. Default Options.L1TTL;
 	// negative keeps the route out of the L1.
@@ -105,9 +110,12 @@ type RouteCache struct {
 	statuses   map[int]bool
 	staticTags []string
 	pass       map[string]bool
-	l1MaxAge   time.Duration
 	learnMu    sync.Mutex
 	vary       atomic.Pointer[[]string] // canonical names in the key
+
+	// L1 and refresh-ahead (l1.go, warm.go).
+	l1MaxAge     time.Duration
+	refreshAhead atomic.Int64 // ms
 }
 
 // NewRoute validates rt and returns its middleware.
@@ -185,6 +193,10 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 		r.pass[http.CanonicalHeaderKey(h)] = true
 	}
 	r.l1MaxAge = c.l1MaxAge(rt.L1TTL)
+	if rt.RefreshAhead < 0 || rt.RefreshAhead >= r.rt.TTL {
+		return nil, fmt.Errorf("%w: route %q: RefreshAhead must be in [0, TTL)", ErrBadOptions, r.name)
+	}
+	r.refreshAhead.Store(rt.RefreshAhead.Milliseconds())
 	vary := canonicalNames(rt.Vary)
 	r.vary.Store(&vary)
 	c.register(r.name)

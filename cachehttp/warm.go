@@ -1,0 +1,118 @@
+package cachehttp
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Cache warming and refresh-ahead.
+//
+// A route with RefreshAhead refreshes an entry in the background when a hit
+// finds it within RefreshAhead of its expiry: one refresh per key across all
+// instances (the same lease as stale-while-revalidate), so hot entries are
+// replaced before they expire and never show a miss. Warm fills a list of
+// targets at startup and then requests them periodically (twice per
+// RefreshAhead window) so that they are refreshed ahead even without
+// traffic.
+
+// refreshAheadDue reports whether an entry fresh until fresh (unix ms) is
+// within the route's refresh-ahead window at now.
+func (rc *RouteCache) refreshAheadDue(fresh, now int64) bool {
+	ra := rc.refreshAhead.Load()
+	return ra > 0 && fresh-now <= ra
+}
+
+// WarmOptions adjusts Warm.
+type WarmOptions struct {
+	// Host is the Host of the warming requests for targets given as paths.
+	// Default "localhost".
+	Host string
+	// Header is added to every warming request (only headers the route
+	// keys on or passes to the handler matter). Default none.
+	Header http.Header
+}
+
+// Warm fills the route's entries for targets (request URIs such as
+// "/api/weather?lat=1&lon=2", or absolute URLs) by running GET requests
+// through the route's middleware in front of next, and keeps them warm
+// until the cache is closed or ctx ends: each is requested again twice per
+// refresh-ahead window (Route.RefreshAhead, default a tenth of the TTL when
+// the route has none), which refreshes it in the background before it
+// expires, once per key across all instances. It returns after the first
+// fill; an error names a target that is not a valid URI.
+func (rc *RouteCache) Warm(ctx context.Context, next http.Handler, targets []string, o WarmOptions) error {
+	c := rc.c
+	if o.Host == "" {
+		o.Host = "localhost"
+	}
+	reqs := make([]*http.Request, 0, len(targets))
+	for _, t := range targets {
+		u, err := url.ParseRequestURI(t)
+		if err != nil {
+			return fmt.Errorf("%w: warm target %q: %w", ErrBadOptions, t, err)
+		}
+		r := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: o.Header.Clone(),
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, RequestURI: t, Body: http.NoBody}
+		if r.Header == nil {
+			r.Header = http.Header{}
+		}
+		if r.Host == "" {
+			r.Host = o.Host
+		}
+		reqs = append(reqs, r)
+	}
+	if rc.refreshAhead.Load() == 0 {
+		rc.refreshAhead.Store(max(rc.rt.TTL.Milliseconds()/10, 1))
+	}
+	h := rc.Handler(next)
+	warmAll := func() {
+		for _, r := range reqs {
+			if ctx.Err() != nil || c.ctx.Err() != nil {
+				return
+			}
+			h.ServeHTTP(&bufferWriter{max: 0}, r.WithContext(ctx))
+		}
+	}
+	warmAll()
+	period := max(time.Duration(rc.refreshAhead.Load())*time.Millisecond/2, time.Millisecond)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.ctx.Done():
+				return
+			case <-t.C:
+				warmAll()
+			}
+		}
+	}()
+	return nil
+}
+
+// refreshedSince reports whether the entry under k was stored after seen
+// (unix ms): another instance refreshed it between our read and our lease,
+// so refreshing again would run the handler twice for one expiry. The
+// lease is released then.
+func (rc *RouteCache) refreshedSince(ctx context.Context, bk backend, k key, seen int64) bool {
+	c := rc.c
+	rctx, cancel := c.redisCtx(ctx)
+	defer cancel()
+	v, err := bk.fetch(rctx, k, nil, 0)
+	if err != nil || v == nil || isLease(v) {
+		return false
+	}
+	e, err := decodeEntry(v)
+	if err != nil || e.stored <= seen {
+		return false
+	}
+	_, _ = bk.delete(rctx, []key{{name: c.l.lease(k), group: k.group}}) // give the lease back
+	return true
+}

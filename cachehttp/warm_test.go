@@ -1,0 +1,77 @@
+package cachehttp
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aura-platform/redishttp/internal/redistest"
+)
+
+// Warmed routes never show a miss: two instances warm the same targets at
+// startup and keep them refreshed ahead of expiry, one refresh per key per
+// cycle across both (the lease), while requests on both only ever hit.
+func TestWarmNeverMisses(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var mu sync.Mutex
+		runs := map[string]int{}
+		h := &counter{h: func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			runs[r.URL.RawQuery]++
+			n := runs[r.URL.RawQuery]
+			mu.Unlock()
+			fmt.Fprintf(w, "forecast %s #%d", r.URL.RawQuery, n)
+		}}
+		const ttl = 2 * time.Second
+		rt := Route{Name: "weather", TTL: ttl, Jitter: -1, RefreshAhead: 600 * time.Millisecond}
+		targets := []string{"/api/weather?city=1", "/api/weather?city=2", "/api/weather?city=3"}
+		var srv []http.Handler
+		for i := range 2 {
+			o := Options{}
+			if i == 1 {
+				o.L1Bytes = 1 << 20
+			}
+			c := newTestCache(t, tg.NewClient(t), tg.Prefix, o)
+			rc := mustRoute(t, c, rt)
+			if err := rc.Warm(ctx, h, targets, WarmOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			srv = append(srv, rc.Handler(h))
+		}
+		if err := mustRoute(t, newTestCache(t, tg.Client, tg.Prefix, Options{}), rt).Warm(ctx, h, []string{"::bad"}, WarmOptions{}); err == nil {
+			t.Fatal("a malformed target was accepted")
+		}
+		start := time.Now()
+		requests := 0
+		for time.Since(start) < 3*ttl {
+			for _, s := range srv {
+				for _, tgt := range targets {
+					got := do(s, "GET", "http://localhost"+tgt)
+					requests++
+					if got.header.Get("X-Cache") != "HIT" {
+						t.Fatalf("after %v: %s answered %s (%q)", time.Since(start), tgt, got.header.Get("X-Cache"), got.body)
+					}
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		elapsed := time.Since(start)
+		mu.Lock()
+		defer mu.Unlock()
+		// One fill plus one refresh per (TTL - RefreshAhead) cycle, shared by
+		// both instances; independent refreshes would double it.
+		limit := int(elapsed/(ttl-rt.RefreshAhead)) + 2
+		for _, tgt := range targets {
+			q := tgt[len("/api/weather?"):]
+			if runs[q] < 3 || runs[q] > limit {
+				t.Fatalf("%s: %d handler runs in %v; want 3..%d", tgt, runs[q], elapsed, limit)
+			}
+		}
+		t.Logf("%d requests, all hits; handler runs per target %v (limit %d)", requests, runs, limit)
+	})
+}
