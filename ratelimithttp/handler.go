@@ -127,7 +127,7 @@ func outerTighter(h http.Header, s *State) bool {
 // the strings made over them.
 type headerValues struct {
 	vals [5]string
-	buf  [160]byte
+	buf  [112]byte
 }
 
 // writeHeaders sets the five rate-limit headers for s, replacing any set

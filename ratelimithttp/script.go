@@ -62,21 +62,30 @@ type processor interface {
 	Process(ctx context.Context, cmd redis.Cmder) error
 }
 
-// inlineKeys and inlineArgs size the per-call argument block; requests
+// inlineKeys and inlineArgs size the per-call argument blocks; requests
 // needing more (over four sliding policies, over eight fixed ones) get
-// plain slices.
+// plain slices. smallKeys and smallArgs fit the common calls (up to two
+// fixed policies, or one sliding) in a smaller block.
 const (
 	inlineKeys = 8
 	inlineArgs = 3 + inlineKeys + 2 + 3*4
+	smallKeys  = 2
+	smallArgs  = 3 + smallKeys + 2 + 3
 )
 
-// callArgs holds one script call's keys and command arguments in a single
-// allocation. It is never reused: go-redis keeps the command's arguments
-// (and the keys they point to) for as long as it holds the command, which
-// may outlive the request (an autopipeliner whose caller timed out).
+// callArgs and smallCallArgs hold one script call's keys and command
+// arguments in a single allocation. They are never reused: go-redis keeps
+// the command's arguments (and the keys they point to) for as long as it
+// holds the command, which may outlive the request (an autopipeliner whose
+// caller timed out).
 type callArgs struct {
 	keys [inlineKeys]string
 	args [inlineArgs]any
+}
+
+type smallCallArgs struct {
+	keys [smallKeys]string
+	args [smallArgs]any
 }
 
 // compiled is a validated policy with its key suffixes, script arguments
@@ -155,10 +164,14 @@ func runScript(ctx context.Context, c processor, prefix, key string, cost int64,
 	}
 	var keys []string
 	var args []any
-	if nk <= inlineKeys && na <= inlineArgs {
+	switch {
+	case nk <= smallKeys && na <= smallArgs:
+		ca := new(smallCallArgs)
+		keys, args = ca.keys[:nk], ca.args[:0]
+	case nk <= inlineKeys && na <= inlineArgs:
 		ca := new(callArgs)
 		keys, args = ca.keys[:nk], ca.args[:0]
-	} else {
+	default:
 		keys, args = make([]string, nk), make([]any, 0, na)
 	}
 
@@ -212,7 +225,7 @@ func runScript(ctx context.Context, c processor, prefix, key string, cost int64,
 
 	cmd := redis.NewIntSliceCmd(ctx, args...)
 	_ = c.Process(ctx, cmd)
-	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") { // HasErrorPrefix allocates
 		args[0], args[1] = argEval, s.src
 		cmd = redis.NewIntSliceCmd(ctx, args...)
 		_ = c.Process(ctx, cmd)
