@@ -141,7 +141,7 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 		}
 	}()
 	started := c.now()
-	gen := c.l1Gen()
+	gen := c.l1Gen(k.name)
 	tok := newToken()
 	rctx, cancel := c.redisCtx(ctx)
 	raw, err := bk.fetch(rctx, k, tok, c.opts.LeaseTTL)

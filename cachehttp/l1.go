@@ -1,6 +1,7 @@
 package cachehttp
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,14 +28,23 @@ type l1Item struct {
 // hot hit costs neither a round trip nor a decode. It is bounded by bytes
 // and evicts with W-TinyLFU (otter). Coherence: every invalidation message
 // drops matching items; gen counts drops so that a fill racing a drop never
-// leaves an outdated item behind (see l1Put).
+// leaves an outdated item behind (see l1Put): gen for drops that may touch
+// any key (tags, patterns, flushes), stripes for drops of named keys
+// (overwrites, deletes), so a store of one key does not void concurrent
+// fills of others.
 type l1Cache struct {
-	c   *otter.Cache[string, *l1Item]
-	gen atomic.Uint64
+	c       *otter.Cache[string, *l1Item]
+	gen     atomic.Uint64
+	seed    maphash.Seed
+	stripes [256]atomic.Uint64
+}
+
+func (l *l1Cache) stripe(name string) *atomic.Uint64 {
+	return &l.stripes[maphash.String(l.seed, name)%uint64(len(l.stripes))]
 }
 
 func newL1(maxBytes int64, now func() time.Time) *l1Cache {
-	return &l1Cache{c: otter.Must(&otter.Options[string, *l1Item]{
+	return &l1Cache{seed: maphash.MakeSeed(), c: otter.Must(&otter.Options[string, *l1Item]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher:       func(k string, it *l1Item) uint32 { return it.weight + uint32(min(len(k), 1<<16)) },
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *l1Item]) time.Duration {
@@ -46,13 +56,13 @@ func newL1(maxBytes int64, now func() time.Time) *l1Cache {
 // l1Usable reports whether the L1 may be read and filled now.
 func (c *Cache) l1Usable() bool { return c.l1 != nil && c.cohUp.Load() }
 
-// l1Gen returns the drop generation to pass to l1Put for a fetch starting
-// now.
-func (c *Cache) l1Gen() uint64 {
+// l1Gen returns the drop generation of name to pass to l1Put for a fetch
+// starting now.
+func (c *Cache) l1Gen(name string) uint64 {
 	if c.l1 == nil {
 		return 0
 	}
-	return c.l1.gen.Load()
+	return c.l1.gen.Load() + c.l1.stripe(name).Load()
 }
 
 // l1Get returns the fresh L1 item under name, or nil.
@@ -84,7 +94,7 @@ func (c *Cache) l1Put(k key, sh *shared, gen uint64, maxAge time.Duration) {
 	}
 	it := &l1Item{sh: sh, esc: k.esc, expires: exp, weight: uint32(min(w, 1<<30))}
 	c.l1.c.Set(k.name, it)
-	if c.l1.gen.Load() != gen {
+	if c.l1Gen(k.name) != gen {
 		c.l1.c.Invalidate(k.name)
 	}
 }
@@ -94,8 +104,8 @@ func (c *Cache) l1DropNames(names ...string) {
 	if c.l1 == nil {
 		return
 	}
-	c.l1.gen.Add(1)
 	for _, n := range names {
+		c.l1.stripe(n).Add(1)
 		c.l1.c.Invalidate(n)
 	}
 }

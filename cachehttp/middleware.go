@@ -59,7 +59,8 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	case http.MethodPost:
 		mi = 2
 	}
-	if mi < 0 || !rc.methods[mi] || r.Header.Get("Range") != "" || r.Header.Get("Upgrade") != "" {
+	if mi < 0 || !rc.methods[mi] || r.Header.Get("Range") != "" || r.Header.Get("Upgrade") != "" ||
+		rc.rt.RFC9111 && rfcRequestBypass(r) {
 		rc.bypass(next, w, r)
 		return
 	}
@@ -242,7 +243,7 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 
 	bk, onRedis := c.pick()
 	started := c.now()
-	gen := c.l1Gen()
+	gen := c.l1Gen(k.name)
 	token := newToken()
 	// Not detached: if this request ends, its waiters take over (rejoin).
 	ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
@@ -428,7 +429,9 @@ func (rc *RouteCache) missHeaders(status string) func(int, http.Header) {
 	return func(_ int, h http.Header) {
 		h["X-Cache"] = xMiss
 		h["Cache-Status"] = rc.c.statusValue(status)
-		h["Age"] = ageZero
+		if _, ok := h["Age"]; !ok || !rc.rt.RFC9111 { // a proxied response keeps its Age
+			h["Age"] = ageZero
+		}
 	}
 }
 
@@ -608,6 +611,10 @@ func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status
 	e.fresh = e.stored + max(ttl.Milliseconds(), 1)
 	e.stale = e.fresh + rc.rt.StaleWhileRevalidate.Milliseconds()
 	e.errUntil = e.fresh + rc.rt.StaleIfError.Milliseconds()
+	if rc.rt.RFC9111 && !rc.applyRFC(&e, status, sent, now) {
+		c.emit(middleware.CacheBypass, rc.name)
+		return nil
+	}
 	for _, n := range names {
 		e.vary = append(e.vary, n, varyValue(r, n))
 	}

@@ -89,6 +89,13 @@ type Route struct {
 	// Namespace puts the route's entries in a namespace that BumpVersion
 	// invalidates as a whole in O(1). Default "" (none).
 	Namespace string
+	// RFC9111 takes each entry's freshness from the response as an RFC
+	// 9111 shared cache does (s-maxage, max-age, Expires, Age, heuristic
+	// freshness where allowed; see rfc9111.go) instead of TTL, which then
+	// only caps heuristic lifetimes; StaleWhileRevalidate and StaleIfError
+	// come from the response too. Wrap an httputil.ReverseProxy with such
+	// a route for a standards-conforming shared cache. Default false.
+	RFC9111 bool
 	// RefreshAhead refreshes an entry in the background (once per key
 	// across instances) when a hit finds it this close to its expiry, so
 	// hot entries never expire into a miss. Default 0 (off; Warm sets a
