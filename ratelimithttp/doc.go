@@ -23,8 +23,9 @@
 // names the client; X-Forwarded-For is only followed through trusted
 // proxies, IPv6 clients are grouped by /64, and keys are length-capped and
 // hashed. The matching policies (limiter.Rate values, or ulule/limiter's
-// "100-H" strings) are checked by one Lua script over keys that share the
-// hash tag {client key}, so it runs on one Redis Cluster slot. The script
+// "100-H" strings) are checked by one Lua script call (a minimal one when
+// all are fixed windows) over keys that share the hash tag {client key},
+// so it runs on one Redis Cluster slot. The script
 // decides on Redis's clock (key expiry, and TIME for sliding windows),
 // admits the request only when every policy has room for its cost, and then
 // counts it in all of them: a refused request consumes nothing.
