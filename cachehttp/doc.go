@@ -62,6 +62,50 @@
 // load that started before the invalidation never stores its result after it.
 // InvalidatePattern uses SCAN + UNLINK on every master.
 //
+// # Invalidation, versions and soft purge
+//
+// InvalidateOnSuccess wraps mutation routes: after a 2xx, and before its
+// status line reaches the client, it invalidates the tags computed from the
+// request (or soft-purges them, or bumps namespaces). SoftPurgeTags marks
+// entries stale in place instead of deleting them, so routes with
+// StaleWhileRevalidate keep serving them while one request refreshes.
+// BumpVersion retires a namespace (Route.Namespace, WithNamespace) with one
+// INCR: the version is part of every key of the namespace. Options.Schema
+// puts a build or payload-schema digest into every key, so a deploy that
+// changes a payload's shape never reads old entries; tag sets are shared by
+// all versions and schemas, so tag invalidation reaches them all.
+//
+// # L1 and coherence
+//
+// With Options.L1Bytes an in-process L1 of decoded entries (W-TinyLFU,
+// bounded by bytes, Route.L1TTL) sits in front of Redis: a hot hit costs no
+// round trip. Every invalidation (tags, soft purge, pattern, delete, version
+// bump) is published on "<prefix>inv" and every store publishes an overwrite
+// of its key from inside the store script; each instance drops the matching
+// L1 entries. While the subscription is down (or unconfirmed, or silent past
+// two Options.CoherencePing intervals) the L1 is flushed and bypassed. The
+// window in which an instance can serve a value older than an invalidation
+// is the pub/sub delivery time: a few milliseconds on loopback
+// (TestL1StalenessWindow measures it with three instances), bounded by two
+// CoherencePing intervals when the connection dies silently and by the L1
+// TTL if a publish itself fails.
+//
+// # Warming and refresh-ahead
+//
+// RouteCache.Warm fills a list of targets at startup and keeps them warm;
+// Route.RefreshAhead refreshes a hit entry in the background shortly before
+// it expires, once per key across instances (the refresh lease), so warmed
+// and hot routes never show a miss.
+//
+// # RFC 9111 shared-cache mode
+//
+// A Route with RFC9111 takes freshness from each response (s-maxage,
+// max-age, Expires, Age, heuristic freshness only where RFC 9111 §4.2.2
+// allows it) and honours no-store, private, no-cache, must-revalidate,
+// Vary and the request's no-cache/no-store, so wrapping an
+// httputil.ReverseProxy gives a standards-conforming shared cache backed by
+// Redis. See rfc9111.go for the rules and where this cache is stricter.
+//
 // # Degradation
 //
 // The cache consults a fallback.Monitor: while Redis is unavailable it uses a

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/aura-platform/redishttp/middleware"
@@ -144,5 +143,3 @@ func (m *memoryBackend) softPurgeTags(tags []string) int {
 	}
 	return n
 }
-
-var _ = strconv.Itoa
