@@ -166,4 +166,3 @@ func readStrings(p []byte) ([]string, []byte, bool) {
 	return ss, p, true
 }
 
-func unixMs(t time.Time) int64 { return t.UnixMilli() }

@@ -22,7 +22,6 @@ const (
 	kindCount
 )
 
-var kindNames = [kindCount]string{"GET /api/weather", "GET /api/news", "POST /api/auras"}
 
 // Hot set the load cycles through: few keys, so most GETs are cache hits.
 var (
