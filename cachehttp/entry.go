@@ -3,7 +3,6 @@ package cachehttp
 import (
 	"encoding/binary"
 	"hash/crc32"
-	"time"
 )
 
 // An entry is one value in a backend: metadata and payload in a single
