@@ -164,4 +164,3 @@ func readStrings(p []byte) ([]string, []byte, bool) {
 	}
 	return ss, p, true
 }
-
