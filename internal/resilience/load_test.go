@@ -22,7 +22,6 @@ const (
 	kindCount
 )
 
-
 // Hot set the load cycles through: few keys, so most GETs are cache hits.
 var (
 	hotLocations = []string{"48.86&lon=2.35", "51.51&lon=-0.13", "40.71&lon=-74.01", "35.68&lon=139.69", "-33.87&lon=151.21", "55.76&lon=37.62"}
