@@ -42,6 +42,7 @@ type request struct {
 	body  []byte // POST body read for keying, replayed to the handler
 	ver   string // schema and namespace version suffix (version.go)
 	names []string
+	pk    *key // memoised physical key for names == nil (keymemo.go)
 }
 
 func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
@@ -74,6 +75,34 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 		// A shared entry is never served to (nor filled by) a request
 		// carrying credentials.
 		rc.bypass(next, w, r)
+		return
+	}
+	if rc.defKey && mi != 2 {
+		// DefaultKey never fails: resolve the version first so the memo
+		// can hand back both keys without building them again.
+		var err error
+		if q.ver, err = rc.c.keySuffix(r.Context(), rc.rt.Namespace); err != nil {
+			rc.bypass(next, w, r)
+			return
+		}
+		mk, memo := memoKeyOf(r, q.user, q.ver)
+		var v *memoVal
+		if memo {
+			v = rc.keys.get(mk)
+		}
+		if v == nil {
+			q.base, _ = DefaultKey(r)
+			if memo {
+				v = &memoVal{base: q.base, k: rc.c.l.key(kindHTTP, rc.escKey(&q, r, nil))}
+				rc.keys.put(mk, v)
+			}
+		}
+		if v != nil {
+			q.base, q.pk = v.base, &v.k
+		}
+		q.tags = rc.tagsFor(r)
+		q.names = *rc.vary.Load()
+		rc.lookup(next, w, r, &q, 0)
 		return
 	}
 	base, err := rc.keyFunc(r)
@@ -206,7 +235,12 @@ func (rc *RouteCache) direct(next http.Handler, w http.ResponseWriter, r *http.R
 // backend, or by filling the entry.
 func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, depth int) {
 	c := rc.c
-	k := c.l.key(kindHTTP, rc.escKey(q, r, q.names))
+	var k key
+	if q.pk != nil && len(q.names) == 0 {
+		k = *q.pk
+	} else {
+		k = c.l.key(kindHTTP, rc.escKey(q, r, q.names))
+	}
 	if it := c.l1Get(k.name); it != nil && varyOK(&it.sh.e, r) && !rc.refreshAheadDue(it.sh.e.fresh, c.now().UnixMilli()) {
 		c.emit(middleware.CacheHit, rc.name)
 		rc.serveEntry(w, r, it.sh, xHit, c.statusHit)

@@ -113,6 +113,8 @@ type RouteCache struct {
 	rt         Route
 	name       string
 	keyFunc    middleware.KeyFunc
+	defKey     bool    // keyFunc is DefaultKey: keys are memoised
+	keys       keyMemo // request → keys memo for DefaultKey (keymemo.go)
 	methods    [3]bool // GET, HEAD, POST
 	statuses   map[int]bool
 	staticTags []string
@@ -153,6 +155,7 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 	}
 	if r.keyFunc == nil {
 		r.keyFunc = DefaultKey
+		r.defKey = true
 	}
 	methods := rt.Methods
 	if len(methods) == 0 {
