@@ -70,8 +70,16 @@ func (c *Cache) l1Get(name string) *l1Item {
 	if !c.l1Usable() {
 		return nil
 	}
+	return c.l1GetAt(name, c.now().UnixMilli())
+}
+
+// l1GetAt is l1Get at a clock reading (Unix ms) the caller already took.
+func (c *Cache) l1GetAt(name string, now int64) *l1Item {
+	if !c.l1Usable() {
+		return nil
+	}
 	it, ok := c.l1.c.GetIfPresent(name)
-	if !ok || c.now().UnixMilli() >= it.expires {
+	if !ok || now >= it.expires {
 		return nil
 	}
 	return it

@@ -60,7 +60,7 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	case http.MethodPost:
 		mi = 2
 	}
-	if mi < 0 || !rc.methods[mi] || r.Header.Get("Range") != "" || r.Header.Get("Upgrade") != "" ||
+	if mi < 0 || !rc.methods[mi] || headerValue(r.Header, "Range") != "" || headerValue(r.Header, "Upgrade") != "" ||
 		rc.rt.RFC9111 && rfcRequestBypass(r) {
 		rc.bypass(next, w, r)
 		return
@@ -71,7 +71,7 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 			rc.bypass(next, w, r)
 			return
 		}
-	} else if r.Header.Get("Authorization") != "" {
+	} else if headerValue(r.Header, "Authorization") != "" {
 		// A shared entry is never served to (nor filled by) a request
 		// carrying credentials.
 		rc.bypass(next, w, r)
@@ -241,10 +241,13 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 	} else {
 		k = c.l.key(kindHTTP, rc.escKey(q, r, q.names))
 	}
-	if it := c.l1Get(k.name); it != nil && varyOK(&it.sh.e, r) && !rc.refreshAheadDue(it.sh.e.fresh, c.now().UnixMilli()) {
-		c.emit(middleware.CacheHit, rc.name)
-		rc.serveEntry(w, r, it.sh, xHit, c.statusHit)
-		return
+	if c.l1Usable() {
+		now := c.now().UnixMilli()
+		if it := c.l1GetAt(k.name, now); it != nil && varyOK(&it.sh.e, r) && !rc.refreshAheadDue(it.sh.e.fresh, now) {
+			c.emit(middleware.CacheHit, rc.name)
+			rc.serveEntryAt(w, r, it.sh, xHit, c.statusHit, now)
+			return
+		}
 	}
 	call, leader := c.flights.join(k.name)
 	for attempt := 0; !leader; attempt++ {
@@ -325,7 +328,7 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 				}
 				c.flights.finish(k.name, call, sh)
 				c.emit(middleware.CacheHit, rc.name)
-				rc.serveEntry(w, r, sh, xHit, c.statusHit)
+				rc.serveEntryAt(w, r, sh, xHit, c.statusHit, now)
 				if rc.refreshAheadDue(sh.e.fresh, now) {
 					rc.refresh(next, r, q, k, sh.e.stored)
 				}
@@ -334,7 +337,7 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 				sh = sh.withStale(true)
 				c.flights.finish(k.name, call, sh)
 				c.emit(middleware.CacheStale, rc.name)
-				rc.serveEntry(w, r, sh, xStale, c.statusStale)
+				rc.serveEntryAt(w, r, sh, xStale, c.statusStale, now)
 				rc.refresh(next, r, q, k, sh.e.stored)
 				return
 			case now < sh.e.errUntil:
@@ -388,11 +391,17 @@ func (rc *RouteCache) decode(v []byte, k key, bk backend, onRedis bool) (*shared
 // serveEntry writes a stored response (or a 304 for a matching
 // If-None-Match) with the cache headers.
 func (rc *RouteCache) serveEntry(w http.ResponseWriter, r *http.Request, sh *shared, x []string, status string) {
+	rc.serveEntryAt(w, r, sh, x, status, rc.c.now().UnixMilli())
+}
+
+// serveEntryAt is serveEntry at a clock reading (Unix ms) the caller already
+// took: reading the clock is a measurable share of an L1 hit.
+func (rc *RouteCache) serveEntryAt(w http.ResponseWriter, r *http.Request, sh *shared, x []string, status string, now int64) {
 	h := w.Header()
 	h["X-Cache"] = x
 	h["Cache-Status"] = rc.c.statusValue(status)
-	h["Age"] = ageHeader((rc.c.now().UnixMilli() - sh.e.stored) / 1000)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && sh.e.etag != "" && etagMatch(inm, sh.e.etag) {
+	h["Age"] = ageHeader((now - sh.e.stored) / 1000)
+	if inm := headerValue(r.Header, "If-None-Match"); inm != "" && sh.e.etag != "" && etagMatch(inm, sh.e.etag) {
 		for _, n := range notModifiedHeaders {
 			if vs, ok := sh.resp.Header[n]; ok {
 				h[n] = vs
