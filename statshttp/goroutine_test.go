@@ -12,8 +12,12 @@ func goroutines(fn string) int {
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, fn) {
-			n++
+		// Only frames count: "created by <fn>" names a child's parent.
+		for _, line := range strings.Split(g, "\n") {
+			if strings.Contains(line, fn) && !strings.HasPrefix(line, "created by ") {
+				n++
+				break
+			}
 		}
 	}
 	return n
