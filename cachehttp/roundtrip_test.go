@@ -27,7 +27,7 @@ func (c *cmdCounter) DialHook(next redis.DialHook) redis.DialHook {
 
 func (c *cmdCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() == "ping" { // the fallback monitor's health probe
+		if cmd.Name() == "ping" || redistest.ConnSetup(cmd) { // health probe, connection set-up
 			return next(ctx, cmd)
 		}
 		c.mu.Lock()
@@ -40,6 +40,9 @@ func (c *cmdCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (c *cmdCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if redistest.ConnSetupPipeline(cmds) {
+			return next(ctx, cmds)
+		}
 		c.mu.Lock()
 		c.trips++
 		names := make([]string, len(cmds))

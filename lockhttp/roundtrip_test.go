@@ -24,6 +24,9 @@ func (h *rtHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *rtHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if redistest.ConnSetup(cmd) {
+			return next(ctx, cmd)
+		}
 		h.mu.Lock()
 		h.cmds = append(h.cmds, strings.ToLower(cmd.Name()))
 		h.mu.Unlock()
@@ -33,6 +36,9 @@ func (h *rtHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h *rtHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if redistest.ConnSetupPipeline(cmds) {
+			return next(ctx, cmds)
+		}
 		h.mu.Lock()
 		h.cmds = append(h.cmds, "pipeline")
 		h.mu.Unlock()

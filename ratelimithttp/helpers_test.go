@@ -127,6 +127,9 @@ func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return n
 
 func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if redistest.ConnSetup(cmd) {
+			return next(ctx, cmd)
+		}
 		c.trips.Add(1)
 		c.mu.Lock()
 		c.names = append(c.names, cmd.Name())
@@ -137,6 +140,9 @@ func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if redistest.ConnSetupPipeline(cmds) {
+			return next(ctx, cmds)
+		}
 		c.trips.Add(1)
 		return next(ctx, cmds)
 	}
