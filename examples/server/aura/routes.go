@@ -1,6 +1,7 @@
 package aura
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -230,7 +231,7 @@ func aiKey(r *http.Request) (string, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
 	_ = r.Body.Close()
-	r.Body = io.NopCloser(strings.NewReader(string(b)))
+	r.Body = io.NopCloser(bytes.NewReader(b))
 	if err != nil || len(b) > maxJSONBody {
 		return "", middleware.ErrNoKey
 	}
