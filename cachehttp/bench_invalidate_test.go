@@ -73,7 +73,7 @@ func BenchmarkInvalidate(b *testing.B) {
 	for _, tg := range targets {
 		lat := &maxLatency{}
 		tg.client.AddHook(lat)
-		mon := fallback.NewMonitor(tg.client, fallback.MonitorOptions{CommandTimeout: 10 * time.Second, Logger: quiet})
+		mon := mustMonitor(fallback.NewMonitor(tg.client, fallback.MonitorOptions{CommandTimeout: 10 * time.Second, Logger: quiet}))
 		prefix := fmt.Sprintf("benchinv:%d:", time.Now().UnixNano())
 		c, err := New(tg.client, Options{Prefix: prefix, Monitor: mon, Logger: quiet})
 		if err != nil {

@@ -23,7 +23,7 @@ func BenchmarkL1Hit(b *testing.B) {
 		defer client.Close()
 		trips := &tripCounter{}
 		client.AddHook(trips)
-		mon := fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 5 * time.Second, Logger: quiet})
+		mon := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 5 * time.Second, Logger: quiet}))
 		defer mon.Close()
 		prefix := fmt.Sprintf("benchl1:%d:", time.Now().UnixNano())
 		c, err := New(client, Options{Prefix: prefix, Monitor: mon, L1Bytes: 64 << 20, L1TTL: time.Hour})

@@ -83,7 +83,7 @@ func BenchmarkHit(b *testing.B) {
 		defer client.Close()
 		trips := &tripCounter{}
 		client.AddHook(trips)
-		mon := fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 5 * time.Second, Logger: quiet})
+		mon := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 5 * time.Second, Logger: quiet}))
 		defer mon.Close()
 		prefix := fmt.Sprintf("bench:%d:", time.Now().UnixNano())
 		c, err := New(client, Options{Prefix: prefix, Monitor: mon})

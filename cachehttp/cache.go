@@ -216,7 +216,11 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	c.schemaSuffix = schemaSuffixOf(o.Schema)
 	c.mon = o.Monitor
 	if c.mon == nil {
-		c.mon = fallback.NewMonitor(client, fallback.MonitorOptions{})
+		mon, err := fallback.NewMonitor(client, fallback.MonitorOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+		}
+		c.mon = mon
 		c.ownMon = true
 	}
 	c.mem = o.Memory

@@ -20,7 +20,7 @@ import (
 func TestRedisKilledMidTest(t *testing.T) {
 	srv := redistest.StartServer(t)
 	client := srv.Client(t)
-	mon := fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 100 * time.Millisecond, ProbeInterval: 50 * time.Millisecond, Logger: quiet})
+	mon := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 100 * time.Millisecond, ProbeInterval: 50 * time.Millisecond, Logger: quiet}))
 	defer mon.Close()
 	c := newTestCache(t, client, "kill:", Options{Monitor: mon})
 	h := textHandler("ok")
@@ -85,7 +85,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 func TestRedisPaused(t *testing.T) {
 	srv := redistest.StartServer(t)
 	client := srv.Client(t)
-	mon := fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 100 * time.Millisecond, Logger: quiet})
+	mon := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 100 * time.Millisecond, Logger: quiet}))
 	defer mon.Close()
 	c := newTestCache(t, client, "pause:", Options{Monitor: mon})
 	handler := mustRoute(t, c, Route{Name: "pause"}).Handler(textHandler("ok"))

@@ -26,7 +26,7 @@ func newTestCache(t testing.TB, client redis.UniversalClient, prefix string, o O
 	t.Helper()
 	o.Prefix = prefix
 	if o.Monitor == nil && client != nil {
-		mon := fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 2 * time.Second, Logger: quiet})
+		mon := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 2 * time.Second, Logger: quiet}))
 		t.Cleanup(func() { _ = mon.Close() })
 		o.Monitor = mon
 	}
@@ -127,3 +127,12 @@ func trunc(s string) string {
 
 var _ = strings.Contains
 var _ = redistest.Run
+
+// mustMonitor returns m, panicking on a constructor error (the options in
+// these tests are valid).
+func mustMonitor(m *fallback.Monitor, err error) *fallback.Monitor {
+	if err != nil {
+		panic(err)
+	}
+	return m
+}

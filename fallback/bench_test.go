@@ -14,7 +14,7 @@ import (
 // the bare GET, against the target redistest picks (REDIS_URL or miniredis).
 func BenchmarkMonitorDo(b *testing.B) {
 	tg := redistest.New(b)
-	m := fallback.NewMonitor(tg.Client, fallback.MonitorOptions{})
+	m := mustMonitor(fallback.NewMonitor(tg.Client, fallback.MonitorOptions{}))
 	defer m.Close()
 	ctx := context.Background()
 	key := tg.Prefix + "k"
@@ -33,7 +33,7 @@ func BenchmarkMonitorDo(b *testing.B) {
 	})
 	b.Run("Do degraded", func(b *testing.B) {
 		b.ReportAllocs()
-		mem := fallback.NewMonitor(nil, fallback.MonitorOptions{})
+		mem := mustMonitor(fallback.NewMonitor(nil, fallback.MonitorOptions{}))
 		for b.Loop() {
 			_ = mem.Do(ctx, func(context.Context) error { return nil })
 		}

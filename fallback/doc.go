@@ -11,7 +11,10 @@
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//	mon := fallback.NewMonitor(client, fallback.MonitorOptions{})
+//	mon, err := fallback.NewMonitor(client, fallback.MonitorOptions{})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
 //	defer mon.Close()
 //	log.Printf("backend: %s", mon.State()) // redis, degraded or memory
 //

@@ -39,13 +39,16 @@ func ExampleLoadConfig() {
 func ExampleMonitor() {
 	cfg, _ := fallback.LoadConfig(func(string) (string, bool) { return "", false })
 	client, _ := cfg.NewClient() // nil: embedded mode
-	mon := fallback.NewMonitor(client, fallback.MonitorOptions{})
+	mon, err := fallback.NewMonitor(client, fallback.MonitorOptions{})
+	if err != nil {
+		panic(err)
+	}
 	defer mon.Close()
 
 	store := fallback.NewMemoryStore(1 << 20)
 	defer store.Close()
 
-	err := mon.Do(context.Background(), func(ctx context.Context) error {
+	err = mon.Do(context.Background(), func(ctx context.Context) error {
 		return client.Set(ctx, "k", "v", time.Minute).Err() // not called
 	})
 	if errors.Is(err, fallback.ErrUnavailable) {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
@@ -18,6 +19,10 @@ import (
 // Redis is configured: the caller should use its in-memory backend or fail
 // closed, without touching Redis.
 var ErrUnavailable = errors.New("fallback: redis unavailable")
+
+// ErrInvalidOptions is wrapped by every error NewMonitor returns for bad
+// MonitorOptions or a typed-nil client; the message names the field.
+var ErrInvalidOptions = errors.New("fallback: invalid options")
 
 // MonitorOptions configures a Monitor. The zero value works; every field
 // documents its default. NewMonitor never writes into the caller's struct.
@@ -66,7 +71,20 @@ type Monitor struct {
 // probes Redis once before returning (bounded by CommandTimeout), so a server
 // that is down at startup is reported as degraded at once, and starts one
 // background probe goroutine that Close stops.
-func NewMonitor(client redis.UniversalClient, opts MonitorOptions) *Monitor {
+//
+// It returns an error wrapping ErrInvalidOptions, naming the field, for a
+// negative option or a typed-nil client (a nil *redis.Client stored in the
+// interface).
+func NewMonitor(client redis.UniversalClient, opts MonitorOptions) (*Monitor, error) {
+	if err := optcheck.First(
+		optcheck.Client(ErrInvalidOptions, "client", client),
+		optcheck.Duration(ErrInvalidOptions, "CommandTimeout", opts.CommandTimeout),
+		optcheck.NonNegative(ErrInvalidOptions, "FailureThreshold", opts.FailureThreshold),
+		optcheck.Duration(ErrInvalidOptions, "ProbeInterval", opts.ProbeInterval),
+		optcheck.NonNegative(ErrInvalidOptions, "RecoverySuccesses", opts.RecoverySuccesses),
+	); err != nil {
+		return nil, err
+	}
 	o := opts
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = 150 * time.Millisecond
@@ -87,7 +105,7 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) *Monitor {
 	if client == nil {
 		m.state.Store(int32(StateMemory))
 		close(m.done)
-		return m
+		return m, nil
 	}
 	if !honoursContext(client) {
 		o.Logger.Warn("redis client ignores context deadlines (ContextTimeoutEnabled is false): " +
@@ -100,7 +118,7 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) *Monitor {
 			"error", SafeError(err))
 	}
 	go m.run()
-	return m
+	return m, nil
 }
 
 // honoursContext reports whether client bounds each command by its

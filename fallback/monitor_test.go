@@ -102,7 +102,7 @@ func plainClient(t *testing.T, addr string, mod ...func(*redis.Options)) *redis.
 
 func TestMonitorNilClient(t *testing.T) {
 	tr := &transitions{}
-	m := fallback.NewMonitor(nil, fallback.MonitorOptions{OnChange: tr.onChange, Observer: tr})
+	m := mustMonitor(fallback.NewMonitor(nil, fallback.MonitorOptions{OnChange: tr.onChange, Observer: tr}))
 	if m.State() != fallback.StateMemory || m.Available() || m.Client() != nil {
 		t.Fatalf("state %s, available %v", m.State(), m.Available())
 	}
@@ -133,7 +133,7 @@ func TestMonitorNilClient(t *testing.T) {
 }
 
 func TestMonitorDefaults(t *testing.T) {
-	m := fallback.NewMonitor(nil, fallback.MonitorOptions{})
+	m := mustMonitor(fallback.NewMonitor(nil, fallback.MonitorOptions{}))
 	defer m.Close()
 	if m.CommandTimeout() != 150*time.Millisecond {
 		t.Errorf("CommandTimeout %v", m.CommandTimeout())
@@ -143,9 +143,9 @@ func TestMonitorDefaults(t *testing.T) {
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 150*time.Millisecond {
 		t.Errorf("WithTimeout deadline %v %v", dl, ok)
 	}
-	opts := fallback.MonitorOptions{CommandTimeout: -1}
-	fallback.NewMonitor(nil, opts).Close()
-	if opts.CommandTimeout != -1 {
+	opts := fallback.MonitorOptions{ProbeInterval: 0}
+	mustMonitor(fallback.NewMonitor(nil, opts)).Close()
+	if opts.ProbeInterval != 0 {
 		t.Error("NewMonitor wrote into the caller's options")
 	}
 }
@@ -153,7 +153,7 @@ func TestMonitorDefaults(t *testing.T) {
 func TestMonitorDo(t *testing.T) { redistest.Run(t, testMonitorDo) }
 
 func testMonitorDo(t *testing.T, tg redistest.Target) {
-	m := fallback.NewMonitor(tg.Client, fallback.MonitorOptions{CommandTimeout: 300 * time.Millisecond})
+	m := mustMonitor(fallback.NewMonitor(tg.Client, fallback.MonitorOptions{CommandTimeout: 300 * time.Millisecond}))
 	defer m.Close()
 	if m.State() != fallback.StateRedis || !m.Available() || m.Client() != tg.Client {
 		t.Fatalf("state %s", m.State())
@@ -253,9 +253,9 @@ func TestMonitorReport(t *testing.T) { redistest.Run(t, testMonitorReport) }
 
 func testMonitorReport(t *testing.T, tg redistest.Target) {
 	tr := &transitions{}
-	m := fallback.NewMonitor(tg.Client, fallback.MonitorOptions{
+	m := mustMonitor(fallback.NewMonitor(tg.Client, fallback.MonitorOptions{
 		FailureThreshold: 3, ProbeInterval: time.Hour, OnChange: tr.onChange, Observer: tr,
-	})
+	}))
 	defer m.Close()
 	ctx := context.Background()
 
@@ -315,7 +315,7 @@ func TestMonitorConcurrentFailuresOneTransition(t *testing.T) {
 	tg := redistest.New(t)
 	tr := &transitions{}
 	var inChange atomic.Int32
-	m := fallback.NewMonitor(tg.Client, fallback.MonitorOptions{
+	m := mustMonitor(fallback.NewMonitor(tg.Client, fallback.MonitorOptions{
 		ProbeInterval: time.Hour, Observer: tr,
 		OnChange: func(from, to fallback.State) {
 			if inChange.Add(1) != 1 {
@@ -325,7 +325,7 @@ func TestMonitorConcurrentFailuresOneTransition(t *testing.T) {
 			tr.onChange(from, to)
 			inChange.Add(-1)
 		},
-	})
+	}))
 	defer m.Close()
 	var wg sync.WaitGroup
 	for range 200 {
@@ -345,7 +345,7 @@ func TestMonitorRedisKilled(t *testing.T) {
 	client := plainClient(t, srv.Addr)
 	tr := &transitions{}
 	logger, logs := testLogger()
-	m := fallback.NewMonitor(client, fallback.MonitorOptions{OnChange: tr.onChange, Observer: tr, Logger: logger})
+	m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{OnChange: tr.onChange, Observer: tr, Logger: logger}))
 	defer m.Close()
 	waitState(t, m, fallback.StateRedis, time.Second)
 
@@ -441,7 +441,7 @@ func TestMonitorRedisPaused(t *testing.T) {
 			}
 			tr := &transitions{}
 			logger, logs := testLogger()
-			m := fallback.NewMonitor(client, fallback.MonitorOptions{OnChange: tr.onChange, Logger: logger})
+			m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{OnChange: tr.onChange, Logger: logger}))
 			defer m.Close()
 			if warned := strings.Contains(logs.String(), "ContextTimeoutEnabled"); warned != (kind == "plain client") {
 				t.Errorf("ContextTimeoutEnabled warning = %v for %s:\n%s", warned, kind, logs.String())
@@ -483,7 +483,7 @@ func TestMonitorUnreachableAtStartup(t *testing.T) {
 	logger, logs := testLogger()
 	tr := &transitions{}
 	start := time.Now()
-	m := fallback.NewMonitor(client, fallback.MonitorOptions{Logger: logger, OnChange: tr.onChange})
+	m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{Logger: logger, OnChange: tr.onChange}))
 	defer m.Close()
 	if m.State() != fallback.StateDegraded {
 		t.Fatalf("state %s right after NewMonitor, want degraded", m.State())
@@ -509,7 +509,7 @@ func TestMonitorUnreachableHostComesUp(t *testing.T) {
 	srv := redistest.StartServer(t)
 	client := plainClient(t, srv.Addr)
 	srv.Kill()
-	m := fallback.NewMonitor(client, fallback.MonitorOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	defer m.Close()
 	if m.State() != fallback.StateDegraded {
 		t.Fatalf("state %s", m.State())
@@ -538,7 +538,7 @@ func TestMonitorWrongPassword(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			client := plainClient(t, srv.Addr, func(o *redis.Options) { o.Password = tc.password })
 			logger, logs := testLogger()
-			m := fallback.NewMonitor(client, fallback.MonitorOptions{Logger: logger})
+			m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{Logger: logger}))
 			defer m.Close()
 			if m.State() != tc.want {
 				t.Fatalf("state %s, want %s", m.State(), tc.want)
@@ -567,7 +567,7 @@ func TestMonitorCloseStopsProbes(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	ignore := goleak.IgnoreCurrent()
 	tr := &transitions{}
-	m := fallback.NewMonitor(client, fallback.MonitorOptions{ProbeInterval: 10 * time.Millisecond, OnChange: tr.onChange})
+	m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{ProbeInterval: 10 * time.Millisecond, OnChange: tr.onChange}))
 	time.Sleep(50 * time.Millisecond)
 	done := make(chan struct{})
 	go func() {
@@ -591,4 +591,37 @@ func TestMonitorCloseStopsProbes(t *testing.T) {
 	}
 	_ = client.Close()
 	goleak.VerifyNone(t, ignore)
+}
+
+// mustMonitor returns m, panicking on a constructor error (the options in
+// these tests are valid).
+func mustMonitor(m *fallback.Monitor, err error) *fallback.Monitor {
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func TestNewMonitorRejects(t *testing.T) {
+	var typed *redis.Client
+	cases := []struct {
+		name   string
+		client redis.UniversalClient
+		opts   fallback.MonitorOptions
+		field  string
+	}{
+		{"typed nil client", typed, fallback.MonitorOptions{}, "client"},
+		{"negative CommandTimeout", nil, fallback.MonitorOptions{CommandTimeout: -time.Millisecond}, "CommandTimeout"},
+		{"negative FailureThreshold", nil, fallback.MonitorOptions{FailureThreshold: -1}, "FailureThreshold"},
+		{"negative ProbeInterval", nil, fallback.MonitorOptions{ProbeInterval: -1}, "ProbeInterval"},
+		{"negative RecoverySuccesses", nil, fallback.MonitorOptions{RecoverySuccesses: -2}, "RecoverySuccesses"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := fallback.NewMonitor(tc.client, tc.opts)
+			if m != nil || !errors.Is(err, fallback.ErrInvalidOptions) || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("NewMonitor = %v, %v; want ErrInvalidOptions naming %s", m, err, tc.field)
+			}
+		})
+	}
 }

@@ -93,7 +93,7 @@ func TestMonitorUnavailableFailsFast(t *testing.T) {
 	s := redistest.StartServer(t)
 	c := redis.NewClient(redistest.FaultOptions(s.Addr))
 	t.Cleanup(func() { _ = c.Close() })
-	mon := fallback.NewMonitor(c, fallback.MonitorOptions{ProbeInterval: 20 * time.Millisecond, FailureThreshold: 1})
+	mon := mustMonitor(fallback.NewMonitor(c, fallback.MonitorOptions{ProbeInterval: 20 * time.Millisecond, FailureThreshold: 1}))
 	t.Cleanup(func() { _ = mon.Close() })
 	var runs atomic.Int64
 	l, err := lockhttp.New(c, lockhttp.Options{Key: middleware.Static("k"), Monitor: mon})

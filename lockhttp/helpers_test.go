@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/internal/redistest"
 	"github.com/aura-platform/redishttp/lockhttp"
 	"github.com/aura-platform/redishttp/middleware"
@@ -261,3 +262,12 @@ func waitFor(d time.Duration, cond func() bool) error {
 }
 
 func newRec() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// mustMonitor returns m, panicking on a constructor error (the options in
+// these tests are valid).
+func mustMonitor(m *fallback.Monitor, err error) *fallback.Monitor {
+	if err != nil {
+		panic(err)
+	}
+	return m
+}

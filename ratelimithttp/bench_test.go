@@ -40,7 +40,7 @@ func BenchmarkRateLimit(b *testing.B) {
 	tg := redistest.New(b)
 	client := tg.Client
 	big := limiter.Rate{Limit: 1 << 40, Period: time.Hour}
-	mon := fallback.NewMonitor(tg.NewClient(b), fallback.MonitorOptions{Logger: quiet(), CommandTimeout: 5 * time.Second})
+	mon := mustMonitor(fallback.NewMonitor(tg.NewClient(b), fallback.MonitorOptions{Logger: quiet(), CommandTimeout: 5 * time.Second}))
 	b.Cleanup(func() { _ = mon.Close() })
 	mk := func(ps ...Policy) http.Handler {
 		l, err := New(client, Options{Policies: ps, Prefix: tg.Prefix, Monitor: mon, Logger: quiet(), Key: middleware.ByUser()})

@@ -74,9 +74,9 @@ func TestRedisKilledMidTest(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			srv := redistest.StartServer(t)
 			logs := &logCounter{}
-			mon := fallback.NewMonitor(srv.Client(t), fallback.MonitorOptions{
+			mon := mustMonitor(fallback.NewMonitor(srv.Client(t), fallback.MonitorOptions{
 				ProbeInterval: 50 * time.Millisecond, CommandTimeout: 200 * time.Millisecond, Logger: quiet(),
-			})
+			}))
 			t.Cleanup(func() { _ = mon.Close() })
 			events := &eventCounter{}
 			l, err := New(srv.Client(t), Options{

@@ -41,7 +41,7 @@ func newLimiter(t testing.TB, tg redistest.Target, client redis.UniversalClient,
 		o.Logger = quiet()
 	}
 	if o.Monitor == nil && client != nil {
-		mon := fallback.NewMonitor(tg.NewClient(t), fallback.MonitorOptions{Logger: quiet(), CommandTimeout: 5 * time.Second})
+		mon := mustMonitor(fallback.NewMonitor(tg.NewClient(t), fallback.MonitorOptions{Logger: quiet(), CommandTimeout: 5 * time.Second}))
 		t.Cleanup(func() { _ = mon.Close() })
 		o.Monitor = mon
 	}
@@ -153,4 +153,13 @@ func (c *commandCounter) reset() {
 	c.mu.Lock()
 	c.names = nil
 	c.mu.Unlock()
+}
+
+// mustMonitor returns m, panicking on a constructor error (the options in
+// these tests are valid).
+func mustMonitor(m *fallback.Monitor, err error) *fallback.Monitor {
+	if err != nil {
+		panic(err)
+	}
+	return m
 }

@@ -107,7 +107,11 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	}
 	l.mon = o.Monitor
 	if l.mon == nil && client != nil {
-		l.mon = fallback.NewMonitor(client, fallback.MonitorOptions{Logger: o.Logger})
+		mon, err := fallback.NewMonitor(client, fallback.MonitorOptions{Logger: o.Logger})
+		if err != nil {
+			return nil, err
+		}
+		l.mon = mon
 		l.ownMon = true
 	}
 	o.Policies = nil

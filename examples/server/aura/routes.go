@@ -65,7 +65,9 @@ func (a *App) build() error {
 	}
 	a.closers = append(a.closers, a.stats.Close)
 
-	a.mon = fallback.NewMonitor(a.client, fallback.MonitorOptions{Logger: a.log, Observer: a.stats, CommandTimeout: a.cfg.CommandTimeout})
+	if a.mon, err = fallback.NewMonitor(a.client, fallback.MonitorOptions{Logger: a.log, Observer: a.stats, CommandTimeout: a.cfg.CommandTimeout}); err != nil {
+		return err
+	}
 	a.closers = append(a.closers, a.mon.Close)
 	if a.client != nil {
 		a.store = &redisStore{c: a.client, prefix: a.cfg.KeyPrefix}
