@@ -36,7 +36,8 @@ func tokenEqual(got, want string) bool {
 
 // Protect wraps h with the Recorder's authentication (the bearer token, else
 // Options.Auth), so an application's own admin routes (a cache invalidation
-// endpoint, say) take the same credentials as the stats handlers.
+// endpoint, say) take the same credentials as the stats handlers, and share
+// their count of failed attempts per client (Options.AuthFailureLimit).
 func (r *Recorder) Protect(h http.Handler) http.Handler { return r.protect(h, false) }
 
 // BearerAuth returns a middleware that serves requests carrying
@@ -59,26 +60,46 @@ func BearerAuth(token string) middleware.Middleware {
 
 // protect wraps h with the configured authentication: a valid bearer token
 // (or, when allowQuery, a valid ?token= parameter) is served; anything else
-// goes through Options.Auth when set, or gets 401.
+// goes through Options.Auth when set, or gets 401. Failures are counted per
+// client, and a client past Options.AuthFailureLimit gets 429 whatever it
+// sends until its window ends.
 func (r *Recorder) protect(h http.Handler, allowQuery bool) http.Handler {
-	var fallback http.Handler = http.HandlerFunc(unauthorized)
-	if r.cfg.Auth != nil {
-		fallback = r.cfg.Auth(h)
-	}
-	if r.cfg.Token == "" {
-		return fallback
-	}
 	allowQuery = allowQuery && !r.cfg.DisableQueryToken
+	var auth http.Handler
+	if r.cfg.Auth != nil {
+		auth = r.cfg.Auth(h)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if tok, ok := bearer(req); ok && r.tokenOK(tok) {
-			h.ServeHTTP(w, req)
+		client := r.cfg.ClientIP.Key(req)
+		if wait, blocked := r.authFails.blocked(client); blocked {
+			middleware.WriteProblem(w, middleware.Problem{
+				Status:     http.StatusTooManyRequests,
+				Detail:     "too many failed authentication attempts from this address",
+				Instance:   req.URL.Path,
+				RetryAfter: wait.Seconds(),
+			})
 			return
 		}
-		if allowQuery && r.tokenOK(req.URL.Query().Get("token")) {
-			h.ServeHTTP(w, req)
+		if r.cfg.Token != "" {
+			if tok, ok := bearer(req); ok && r.tokenOK(tok) {
+				h.ServeHTTP(w, req)
+				return
+			}
+			if allowQuery && r.tokenOK(req.URL.Query().Get("token")) {
+				h.ServeHTTP(w, req)
+				return
+			}
+		}
+		if auth == nil {
+			r.authFails.fail(client)
+			unauthorized(w, req)
 			return
 		}
-		fallback.ServeHTTP(w, req)
+		rec := middleware.NewRecorder(w, 0)
+		auth.ServeHTTP(rec.Writer(), req)
+		if st := rec.Status(); st == http.StatusUnauthorized || st == http.StatusForbidden {
+			r.authFails.fail(client)
+		}
 	})
 }
 

@@ -14,8 +14,10 @@ import (
 // Every handler refuses requests without valid credentials with 401, a
 // Bearer challenge and a problem body; the dashboard alone takes ?token=.
 func TestHandlersRequireAuth(t *testing.T) {
-	rec := newRecorder(t, nil, statshttp.Options{})
-	quiet := newRecorder(t, nil, statshttp.Options{DisableQueryToken: true})
+	// Every case comes from one test address: lift the failure limit, which
+	// TestAuthFailureLimit covers.
+	rec := newRecorder(t, nil, statshttp.Options{AuthFailureLimit: 1000})
+	quiet := newRecorder(t, nil, statshttp.Options{DisableQueryToken: true, AuthFailureLimit: 1000})
 	handlers := map[string]func(*statshttp.Recorder) http.Handler{
 		"stats":     (*statshttp.Recorder).StatsHandler,
 		"metrics":   (*statshttp.Recorder).MetricsHandler,

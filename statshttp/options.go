@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -58,6 +59,29 @@ type Options struct {
 	// application's Auth (a session cookie, say) authenticates the page, so
 	// that tokens never appear in URLs. Default false.
 	DisableQueryToken bool
+
+	// AuthFailureLimit is how many failed authentication attempts one
+	// client may make per AuthFailureWindow on the handlers and on routes
+	// wrapped by Protect. A failed attempt is a request that neither the
+	// token nor Auth lets through (Auth answering 401 or 403). Once a client
+	// reaches the limit, every request it sends gets 429 Too Many Requests
+	// with Retry-After and a problem body until the window that began with
+	// its first failure ends, even a request with valid credentials, so an
+	// attacker learns nothing from a guess made while blocked. Requests that
+	// authenticate never count. Clients are told apart by ClientIP; IPv6
+	// addresses by their /64. The counts are kept in memory per instance
+	// (N instances allow N times the limit), at most 10,000 clients at a
+	// time: beyond that, failures from clients not yet tracked share one
+	// allowance, so an attacker spreading guesses over many addresses is
+	// throttled as one. Default 10.
+	AuthFailureLimit int
+	// AuthFailureWindow is the window of AuthFailureLimit. Default 1m.
+	AuthFailureWindow time.Duration
+	// ClientIP resolves the client address that AuthFailureLimit counts
+	// by. Pass the resolver your rate limiter uses, built with your trusted
+	// proxies (middleware.NewClientIP). Default: the TCP peer, trusting no
+	// proxy (behind a reverse proxy, all clients then share one count).
+	ClientIP *middleware.ClientIP
 
 	// FlushInterval is how often the Recorder adds its new counts to the
 	// cluster-wide totals in Redis, in one transaction. Default 1s.
@@ -127,24 +151,20 @@ func newConfig(opts Options) (config, error) {
 		return c, ErrNoAuth
 	}
 	if c.Token != "" && len(c.Token) < MinTokenLength {
-		return c, fmt.Errorf("%w: %d bytes, need at least %d", ErrWeakToken, len(c.Token), MinTokenLength)
+		return c, fmt.Errorf("%w: Token is %d bytes, need at least %d", ErrWeakToken, len(c.Token), MinTokenLength)
 	}
-	neg := func(name string, d time.Duration) error {
-		if d < 0 {
-			return fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, name, d)
-		}
-		return nil
-	}
-	for name, d := range map[string]time.Duration{
-		"FlushInterval": c.FlushInterval, "InstanceTTL": c.InstanceTTL, "Retention": c.Retention,
-		"ReadTimeout": c.ReadTimeout, "RefreshInterval": c.RefreshInterval,
-	} {
-		if err := neg(name, d); err != nil {
-			return c, err
-		}
-	}
-	if c.MaxRoutes < 0 {
-		return c, fmt.Errorf("%w: MaxRoutes is negative (%d)", ErrInvalidOptions, c.MaxRoutes)
+	if err := optcheck.First(
+		optcheck.Duration(ErrInvalidOptions, "FlushInterval", c.FlushInterval),
+		optcheck.Duration(ErrInvalidOptions, "InstanceTTL", c.InstanceTTL),
+		optcheck.Duration(ErrInvalidOptions, "Retention", c.Retention),
+		optcheck.Duration(ErrInvalidOptions, "ReadTimeout", c.ReadTimeout),
+		optcheck.Prefix(ErrInvalidOptions, "KeyPrefix", c.KeyPrefix),
+		optcheck.NonNegative(ErrInvalidOptions, "MaxRoutes", c.MaxRoutes),
+		optcheck.Duration(ErrInvalidOptions, "RefreshInterval", c.RefreshInterval),
+		optcheck.NonNegative(ErrInvalidOptions, "AuthFailureLimit", c.AuthFailureLimit),
+		optcheck.Duration(ErrInvalidOptions, "AuthFailureWindow", c.AuthFailureWindow),
+	); err != nil {
+		return c, err
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = time.Second
@@ -185,6 +205,15 @@ func newConfig(opts Options) (config, error) {
 	}
 	if c.RefreshInterval == 0 {
 		c.RefreshInterval = 2 * time.Second
+	}
+	if c.AuthFailureLimit == 0 {
+		c.AuthFailureLimit = 10
+	}
+	if c.AuthFailureWindow == 0 {
+		c.AuthFailureWindow = time.Minute
+	}
+	if c.ClientIP == nil {
+		c.ClientIP = &middleware.ClientIP{}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
@@ -29,6 +30,8 @@ type Recorder struct {
 	flushes     atomic.Int64
 	flushErrors atomic.Int64
 
+	authFails *failureLimiter // failed authentications per client
+
 	page []byte // the dashboard, built once
 	csp  string
 
@@ -50,8 +53,13 @@ var backendStates = []string{"redis", "degraded", "memory"}
 // New returns a Recorder. client may be nil: the Recorder then counts
 // locally only (embedded mode) and starts no goroutine. Otherwise it starts
 // one flush goroutine that Close stops. New returns ErrNoAuth,
-// ErrWeakToken or an error wrapping ErrInvalidOptions for bad options.
+// ErrWeakToken or an error wrapping ErrInvalidOptions for bad options and
+// for a typed-nil client (a nil *redis.Client stored in the interface),
+// naming the field.
 func New(client redis.UniversalClient, opts Options) (*Recorder, error) {
+	if err := optcheck.Client(ErrInvalidOptions, "client", client); err != nil {
+		return nil, err
+	}
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
@@ -65,6 +73,7 @@ func New(client redis.UniversalClient, opts Options) (*Recorder, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	r.authFails = newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, maxAuthClients)
 	r.page, r.csp = buildDashboard(cfg)
 	if client == nil {
 		close(r.done)

@@ -15,6 +15,7 @@ import (
 	"github.com/aura-platform/redishttp/internal/redistest"
 	mw "github.com/aura-platform/redishttp/middleware"
 	"github.com/aura-platform/redishttp/statshttp"
+	"github.com/redis/go-redis/v9"
 )
 
 // wantRate formats a hit rate the way the seed did: a percentage with at
@@ -220,26 +221,56 @@ func TestCloseFlushesAndStops(t *testing.T) {
 }
 
 func TestOptionsValidation(t *testing.T) {
+	var nilClient *redis.Client
+	var nilCluster *redis.ClusterClient
 	for _, tc := range []struct {
-		name string
-		opts statshttp.Options
-		want error
+		name   string
+		client redis.UniversalClient
+		opts   statshttp.Options
+		want   error
+		field  string // the field the error must name
 	}{
-		{"no auth", statshttp.Options{}, statshttp.ErrNoAuth},
-		{"short token", statshttp.Options{Token: "short"}, statshttp.ErrWeakToken},
-		{"negative interval", statshttp.Options{Token: testToken, FlushInterval: -1}, statshttp.ErrInvalidOptions},
-		{"ttl below two flushes", statshttp.Options{Token: testToken, FlushInterval: time.Second, InstanceTTL: time.Second}, statshttp.ErrInvalidOptions},
-		{"too many patterns", statshttp.Options{Token: testToken, MaxRoutes: 2, Patterns: []string{"a", "b"}}, statshttp.ErrInvalidOptions},
-		{"bad instance id", statshttp.Options{Token: testToken, InstanceID: "a\nb"}, statshttp.ErrInvalidOptions},
-		{"auth only", statshttp.Options{Auth: func(h http.Handler) http.Handler { return h }}, nil},
+		{"no auth", nil, statshttp.Options{}, statshttp.ErrNoAuth, ""},
+		{"short token", nil, statshttp.Options{Token: "short"}, statshttp.ErrWeakToken, "Token"},
+		{"typed-nil client", nilClient, statshttp.Options{Token: testToken}, statshttp.ErrInvalidOptions, "client"},
+		{"typed-nil cluster client", nilCluster, statshttp.Options{Token: testToken}, statshttp.ErrInvalidOptions, "client"},
+		{"negative FlushInterval", nil, statshttp.Options{Token: testToken, FlushInterval: -1}, statshttp.ErrInvalidOptions, "FlushInterval"},
+		{"negative InstanceTTL", nil, statshttp.Options{Token: testToken, InstanceTTL: -time.Second}, statshttp.ErrInvalidOptions, "InstanceTTL"},
+		{"negative Retention", nil, statshttp.Options{Token: testToken, Retention: -time.Hour}, statshttp.ErrInvalidOptions, "Retention"},
+		{"negative ReadTimeout", nil, statshttp.Options{Token: testToken, ReadTimeout: -1}, statshttp.ErrInvalidOptions, "ReadTimeout"},
+		{"negative RefreshInterval", nil, statshttp.Options{Token: testToken, RefreshInterval: -1}, statshttp.ErrInvalidOptions, "RefreshInterval"},
+		{"negative AuthFailureWindow", nil, statshttp.Options{Token: testToken, AuthFailureWindow: -1}, statshttp.ErrInvalidOptions, "AuthFailureWindow"},
+		{"negative AuthFailureLimit", nil, statshttp.Options{Token: testToken, AuthFailureLimit: -1}, statshttp.ErrInvalidOptions, "AuthFailureLimit"},
+		{"negative MaxRoutes", nil, statshttp.Options{Token: testToken, MaxRoutes: -1}, statshttp.ErrInvalidOptions, "MaxRoutes"},
+		{"KeyPrefix with a brace", nil, statshttp.Options{Token: testToken, KeyPrefix: "app:{x}:"}, statshttp.ErrInvalidOptions, "KeyPrefix"},
+		{"KeyPrefix with a glob", nil, statshttp.Options{Token: testToken, KeyPrefix: "app*:"}, statshttp.ErrInvalidOptions, "KeyPrefix"},
+		{"KeyPrefix with a newline", nil, statshttp.Options{Token: testToken, KeyPrefix: "app\n"}, statshttp.ErrInvalidOptions, "KeyPrefix"},
+		{"two bad fields name the first", nil, statshttp.Options{Token: testToken, FlushInterval: -1, RefreshInterval: -1}, statshttp.ErrInvalidOptions, "FlushInterval"},
+		{"ttl below two flushes", nil, statshttp.Options{Token: testToken, FlushInterval: time.Second, InstanceTTL: time.Second}, statshttp.ErrInvalidOptions, "InstanceTTL"},
+		{"too many patterns", nil, statshttp.Options{Token: testToken, MaxRoutes: 2, Patterns: []string{"a", "b"}}, statshttp.ErrInvalidOptions, "MaxRoutes"},
+		{"bad instance id", nil, statshttp.Options{Token: testToken, InstanceID: "a\nb"}, statshttp.ErrInvalidOptions, "InstanceID"},
+		{"auth only", nil, statshttp.Options{Auth: func(h http.Handler) http.Handler { return h }}, nil, ""},
+		{"plain prefix", nil, statshttp.Options{Token: testToken, KeyPrefix: "app:v2:stats:"}, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec, err := statshttp.New(nil, tc.opts)
+			rec, err := statshttp.New(tc.client, tc.opts)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
 			if rec != nil {
 				_ = rec.Close()
+			}
+			if err == nil {
+				return
+			}
+			if rec != nil {
+				t.Error("a Recorder returned with an error")
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("error %q does not name %s", err, tc.field)
+			}
+			if tc.name == "two bad fields name the first" && strings.Contains(err.Error(), "RefreshInterval") {
+				t.Errorf("error %q names two fields", err)
 			}
 		})
 	}
