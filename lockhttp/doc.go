@@ -32,7 +32,8 @@
 //     LocalMutex uses a process-local mutex instead, which protects nothing
 //     across instances and so has to be chosen explicitly.
 //   - An unkeyable request: 401 when Options.Key needs a user and there is
-//     none, 400 otherwise.
+//     none, 413 when its body is over the key function's limit
+//     (ErrBodyTooLarge), 400 otherwise. The handler does not run.
 //
 // # Idempotency
 //

@@ -1,6 +1,7 @@
 package lockhttp_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -161,4 +162,32 @@ func ExampleNew_localMutex() {
 	// Output:
 	// fenced: true
 	// lockhttp: no redis client and no local fallback chosen
+}
+
+// JSONKey decodes the body as the handler does (into the same struct, with
+// encoding/json's case-insensitive field names and last-duplicate-wins) and
+// normalises the name as the handler does before it writes, so every
+// variant of one name takes the same lock.
+func ExampleJSONKey() {
+	type createAura struct {
+		Name string `json:"name"`
+	}
+	key := lockhttp.JSONKey(1<<20, func(in createAura) (string, error) {
+		name := strings.ToLower(strings.TrimSpace(in.Name))
+		if name == "" {
+			return "", errors.New("no name")
+		}
+		return name, nil
+	})
+	for _, body := range []string{`{"name":"dup"}`, `{"NAME":" Dup "}`, `{"name":"x","name":"dup"}`} {
+		r := httptest.NewRequest(http.MethodPost, "/api/auras", strings.NewReader(body))
+		k, err := key(r)
+		var in createAura
+		_ = json.NewDecoder(r.Body).Decode(&in) // the handler still reads the whole body
+		fmt.Printf("%-28s locks %s (err %v), handler sees %q\n", body, k, err, in.Name)
+	}
+	// Output:
+	// {"name":"dup"}               locks j:dup (err <nil>), handler sees "dup"
+	// {"NAME":" Dup "}             locks j:dup (err <nil>), handler sees " Dup "
+	// {"name":"x","name":"dup"}    locks j:dup (err <nil>), handler sees "dup"
 }

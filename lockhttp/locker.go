@@ -91,11 +91,14 @@ type idemState struct {
 func (l *Locker) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
 	key, err := l.o.Key(r)
 	if err != nil {
-		if errors.Is(err, middleware.ErrNoUser) {
+		switch {
+		case errors.Is(err, middleware.ErrNoUser):
 			middleware.Error(w, r, http.StatusUnauthorized, "authentication required")
-			return
+		case errors.Is(err, ErrBodyTooLarge):
+			middleware.Error(w, r, http.StatusRequestEntityTooLarge, "request body too large")
+		default:
+			middleware.Error(w, r, http.StatusBadRequest, "the request does not name what to lock")
 		}
-		middleware.Error(w, r, http.StatusBadRequest, "the request does not name what to lock")
 		return
 	}
 	idem, ok := l.idempotency(w, r)
@@ -142,7 +145,7 @@ func (l *Locker) idempotency(w http.ResponseWriter, r *http.Request) (*idemState
 	}
 	body, err := readBody(r, l.o.MaxBodyBytes)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
+		if errors.Is(err, ErrBodyTooLarge) {
 			middleware.Error(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		} else {
 			middleware.Error(w, r, http.StatusBadRequest, "request body could not be read")
