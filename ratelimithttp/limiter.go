@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
@@ -25,8 +26,14 @@ var (
 	ErrUnavailable = errors.New("ratelimithttp: rate-limit backend unavailable")
 	// ErrKey wraps the key function's error when a request cannot be keyed.
 	ErrKey = errors.New("ratelimithttp: cannot key request")
-	// ErrNoClient is returned by NewStore for a nil client.
+	// ErrNoClient is returned by NewStore for a nil client, and by New
+	// and NewStore for a typed-nil one (a nil *redis.Client stored in the
+	// interface), together with ErrInvalidOptions.
 	ErrNoClient = errors.New("ratelimithttp: nil redis client")
+	// ErrInvalidOptions is wrapped by every error New and NewStore return
+	// for a bad option; the message names the field. Errors about the
+	// policies also wrap ErrNoPolicies or ErrBadPolicy.
+	ErrInvalidOptions = errors.New("ratelimithttp: invalid options")
 )
 
 // maxKey bounds the client key embedded in Redis keys.
@@ -55,15 +62,26 @@ var epoch0 = time.Now()
 
 // New returns a Limiter over client. A nil client is embedded mode: all
 // counting happens in this process's memory.
+//
+// New validates the options once and returns an error wrapping
+// ErrInvalidOptions that names the first bad field: a typed-nil client
+// (also ErrNoClient), no policies (also ErrNoPolicies), an invalid policy
+// (also ErrBadPolicy), a Prefix with braces or glob characters (they would
+// break the Cluster hash tags), an unknown FailureMode or a negative
+// FailClosedRetryAfter.
 func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	o := opts
+	if optcheck.TypedNil(client) {
+		return nil, fmt.Errorf("%w: %w: client is a nil %T; pass a connected client, or an untyped nil for embedded mode",
+			ErrInvalidOptions, ErrNoClient, client)
+	}
 	if len(o.Policies) == 0 && len(o.Tiers) == 0 {
-		return nil, ErrNoPolicies
+		return nil, fmt.Errorf("%w: %w: set Policies or Tiers", ErrInvalidOptions, ErrNoPolicies)
 	}
 	l := &Limiter{client: client}
 	if len(o.Policies) > 0 {
 		if err := validatePolicies(o.Policies); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: Policies: %w", ErrInvalidOptions, err)
 		}
 		l.base = compileAll(o.Policies)
 	}
@@ -71,10 +89,10 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 		l.tiers = make(map[string][]*compiled, len(o.Tiers))
 		for name, ps := range o.Tiers {
 			if len(ps) == 0 {
-				return nil, fmt.Errorf("%w: tier %q", ErrNoPolicies, name)
+				return nil, fmt.Errorf("%w: %w: Tiers[%q] is empty", ErrInvalidOptions, ErrNoPolicies, name)
 			}
 			if err := validatePolicies(ps); err != nil {
-				return nil, fmt.Errorf("tier %q: %w", name, err)
+				return nil, fmt.Errorf("%w: Tiers[%q]: %w", ErrInvalidOptions, name, err)
 			}
 			l.tiers[name] = compileAll(ps)
 			l.maxPols = max(l.maxPols, len(ps))
@@ -82,8 +100,12 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 		o.Tiers = nil // compiled; do not keep the caller's map
 	}
 	l.maxPols = max(l.maxPols, len(l.base))
-	if o.FailureMode > PassThrough {
-		return nil, fmt.Errorf("ratelimithttp: unknown failure mode %d", o.FailureMode)
+	if err := optcheck.First(
+		optcheck.Prefix(ErrInvalidOptions, "Prefix", o.Prefix),
+		failureMode(o.FailureMode),
+		optcheck.Duration(ErrInvalidOptions, "FailClosedRetryAfter", o.FailClosedRetryAfter),
+	); err != nil {
+		return nil, err
 	}
 	if o.Prefix == "" {
 		o.Prefix = "rl:"
@@ -103,7 +125,7 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	}
 	l.mem = o.Memory
 	if l.mem == nil {
-		l.mem = fallback.NewMemoryLimiter()
+		l.mem = fallback.NewMemoryLimiter(0)
 	}
 	l.mon = o.Monitor
 	if l.mon == nil && client != nil {
@@ -117,6 +139,13 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	o.Policies = nil
 	l.opts = o
 	return l, nil
+}
+
+func failureMode(m FailureMode) error {
+	if m > PassThrough {
+		return fmt.Errorf("%w: FailureMode %d is unknown; use FailOpen, FailClosed or PassThrough", ErrInvalidOptions, m)
+	}
+	return nil
 }
 
 func compileAll(ps []Policy) []*compiled {

@@ -2,8 +2,10 @@ package ratelimithttp
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
+	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/redis/go-redis/v9"
 	"github.com/ulule/limiter/v3"
 )
@@ -22,19 +24,26 @@ type Store struct {
 // with prefix "rl:".
 type StoreOptions struct {
 	// Prefix starts every key. Default "rl:". Keys look like
-	// "<Prefix>{<key>}:s:<limit>-<period ms>:log".
+	// "<Prefix>{<key>}:s:<limit>-<period ms>:log". It must not contain
+	// braces, glob characters, backslashes or control bytes.
 	Prefix string
 	// Algorithm is FixedWindow (default) or SlidingWindow.
 	Algorithm Algorithm
 }
 
-// NewStore returns a Store over client, which must not be nil.
+// NewStore returns a Store over client, which must not be nil. Bad options
+// give an error wrapping ErrInvalidOptions that names the field: a nil or
+// typed-nil client (also ErrNoClient), a Prefix with braces or glob
+// characters, an unknown Algorithm (also ErrBadPolicy).
 func NewStore(client redis.UniversalClient, opts StoreOptions) (*Store, error) {
-	if client == nil {
-		return nil, ErrNoClient
+	if optcheck.NilClient(client) {
+		return nil, fmt.Errorf("%w: %w: client is a nil %T; NewStore needs a connected client", ErrInvalidOptions, ErrNoClient, client)
+	}
+	if err := optcheck.Prefix(ErrInvalidOptions, "Prefix", opts.Prefix); err != nil {
+		return nil, err
 	}
 	if opts.Algorithm > SlidingWindow {
-		return nil, ErrBadPolicy
+		return nil, fmt.Errorf("%w: %w: Algorithm %d is unknown; use FixedWindow or SlidingWindow", ErrInvalidOptions, ErrBadPolicy, opts.Algorithm)
 	}
 	p := opts.Prefix
 	if p == "" {
