@@ -3,6 +3,7 @@ package fallback_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func BenchmarkMonitorDo(b *testing.B) {
 }
 
 func BenchmarkMemoryLimiterTake(b *testing.B) {
-	l := fallback.NewMemoryLimiter()
+	l := fallback.NewMemoryLimiter(0)
 	b.Run("one window, parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -65,6 +66,39 @@ func BenchmarkMemoryLimiterTake(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkMemoryLimiterFlood: a flood of distinct identities (one new
+// client address per request) at the default bound. Each sub-benchmark
+// first sends n identities, then measures a Take by one more new identity
+// (B/op) and reports the live heap the limiter holds after a collection
+// (live-MiB) and the counters it keeps.
+func BenchmarkMemoryLimiterFlood(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("identities=%dk", n/1000), func(b *testing.B) {
+			base := liveHeap()
+			l := fallback.NewMemoryLimiter(0)
+			next := 0
+			take := func() {
+				key := fmt.Sprintf("rl:{198.%d.%d.%d}:f:api", next>>16&0xff, next>>8&0xff, next&0xff)
+				next++
+				l.Take(1, []fallback.Window{{Key: key, Limit: 100, Period: time.Hour}})
+			}
+			for range n {
+				take()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				take()
+			}
+			b.StopTimer()
+			h := liveHeap()
+			b.ReportMetric(float64(h-min(h, base))/(1<<20), "live-MiB")
+			runtime.KeepAlive(l)
+			b.ReportMetric(float64(l.Len()), "counters")
+		})
+	}
 }
 
 func BenchmarkMemoryStore(b *testing.B) {

@@ -63,7 +63,7 @@ func ExampleMonitor() {
 // Take checks several windows at once and counts a request only when every
 // window has room for it.
 func ExampleMemoryLimiter_Take() {
-	l := fallback.NewMemoryLimiter()
+	l := fallback.NewMemoryLimiter(0)
 	windows := []fallback.Window{
 		{Key: "user:42:minute", Limit: 2, Period: time.Minute},
 		{Key: "user:42:hour", Limit: 100, Period: time.Hour},

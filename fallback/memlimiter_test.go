@@ -3,6 +3,7 @@ package fallback_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,7 +16,7 @@ import (
 
 func TestMemoryLimiterStore(t *testing.T) {
 	ctx := context.Background()
-	l := fallback.NewMemoryLimiter()
+	l := fallback.NewMemoryLimiter(0)
 	var _ limiter.Store = l
 	rate := limiter.Rate{Period: time.Minute, Limit: 3}
 	before := time.Now()
@@ -71,7 +72,7 @@ func TestMemoryLimiterStore(t *testing.T) {
 // TestMemoryLimiterWithULule runs ulule's own middleware logic over the
 // store: the limiter.Limiter it builds must allow exactly Limit requests.
 func TestMemoryLimiterWithULule(t *testing.T) {
-	lim := limiter.New(fallback.NewMemoryLimiter(), limiter.Rate{Period: time.Hour, Limit: 10})
+	lim := limiter.New(fallback.NewMemoryLimiter(0), limiter.Rate{Period: time.Hour, Limit: 10})
 	allowed := 0
 	for range 25 {
 		c, err := lim.Get(context.Background(), "client")
@@ -89,7 +90,7 @@ func TestMemoryLimiterWithULule(t *testing.T) {
 
 func TestMemoryLimiterWindowReset(t *testing.T) {
 	ctx := context.Background()
-	l := fallback.NewMemoryLimiter()
+	l := fallback.NewMemoryLimiter(0)
 	rate := limiter.Rate{Period: 100 * time.Millisecond, Limit: 2}
 	for range 3 {
 		_, _ = l.Get(ctx, "k", rate)
@@ -115,7 +116,7 @@ func TestMemoryLimiterWindowReset(t *testing.T) {
 }
 
 func TestMemoryLimiterTake(t *testing.T) {
-	l := fallback.NewMemoryLimiter()
+	l := fallback.NewMemoryLimiter(0)
 	perUser := fallback.Window{Key: "user:1", Limit: 5, Period: time.Minute}
 	global := fallback.Window{Key: "global", Limit: 3, Period: time.Hour}
 	start := time.Now()
@@ -165,7 +166,7 @@ func TestMemoryLimiterTake(t *testing.T) {
 
 func TestMemoryLimiterConcurrent(t *testing.T) {
 	t.Run("1000 goroutines, limit 100", func(t *testing.T) {
-		l := fallback.NewMemoryLimiter()
+		l := fallback.NewMemoryLimiter(0)
 		var allowed atomic.Int64
 		var wg sync.WaitGroup
 		for range 1000 {
@@ -184,7 +185,7 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 		}
 	})
 	t.Run("Get via limiter.Store, limit 100", func(t *testing.T) {
-		l := fallback.NewMemoryLimiter()
+		l := fallback.NewMemoryLimiter(0)
 		rate := limiter.Rate{Period: time.Hour, Limit: 100}
 		var allowed atomic.Int64
 		var wg sync.WaitGroup
@@ -204,7 +205,7 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 		// Half the goroutines list the windows in the opposite order: the
 		// shard locks must still be taken without deadlock, and both limits
 		// hold exactly.
-		l := fallback.NewMemoryLimiter()
+		l := fallback.NewMemoryLimiter(0)
 		var allowed atomic.Int64
 		perUser := make([]atomic.Int64, 5)
 		var wg sync.WaitGroup
@@ -241,7 +242,7 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 		}
 	})
 	t.Run("many keys", func(t *testing.T) {
-		l := fallback.NewMemoryLimiter()
+		l := fallback.NewMemoryLimiter(0)
 		var wg sync.WaitGroup
 		var allowed atomic.Int64
 		for g := range 50 {
@@ -260,4 +261,81 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 			t.Errorf("allowed %d, want 200", allowed.Load())
 		}
 	})
+}
+
+// TestMemoryLimiterFloodBounded: a flood of distinct identities keeps the
+// accounted bytes within the bound, and the identities that keep sending
+// (the most recently used) keep exact counts.
+func TestMemoryLimiterFloodBounded(t *testing.T) {
+	const bound = 1 << 20
+	l := fallback.NewMemoryLimiter(bound)
+	hot := make([]string, 20)
+	for i := range hot {
+		hot[i] = fmt.Sprintf("hot:%02d", i)
+	}
+	const rounds, flood = 40, 5_000
+	for r := range rounds {
+		for _, k := range hot {
+			if _, ok := l.Take(1, []fallback.Window{{Key: k, Limit: 1 << 30, Period: time.Hour}}); !ok {
+				t.Fatalf("%s refused", k)
+			}
+		}
+		for i := range flood {
+			l.Take(1, []fallback.Window{{Key: fmt.Sprintf("flood:%d:%d", r, i), Limit: 10, Period: time.Hour}})
+		}
+		if b := l.Bytes(); b > bound {
+			t.Fatalf("round %d: %d bytes accounted, bound %d", r, b, bound)
+		}
+	}
+	for _, k := range hot {
+		st, _ := l.Take(0, []fallback.Window{{Key: k, Limit: 1 << 30, Period: time.Hour}})
+		if st[0].Count != rounds {
+			t.Errorf("%s: count %d after %d requests: evicted under the flood", k, st[0].Count, rounds)
+		}
+	}
+	t.Logf("%d identities sent, %d counters held, %d bytes accounted (bound %d)", rounds*(flood+len(hot)), l.Len(), l.Bytes(), bound)
+}
+
+// liveHeap returns the live heap after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestMemoryLimiterFloodHeapFlat: the live heap after a flood of a million
+// distinct identities is within twice what it was after 100,000 (measured
+// against the heap before the flood): the bound holds for real memory, not
+// only for the accounting.
+func TestMemoryLimiterFloodHeapFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods a million identities")
+	}
+	const bound = 4 << 20
+	base := liveHeap()
+	l := fallback.NewMemoryLimiter(bound)
+	key := make([]byte, 0, 32)
+	flood := func(from, to int) {
+		for i := from; i < to; i++ {
+			key = fmt.Appendf(key[:0], "rl:{203.0.%d.%d}:f:api", i>>8, i&0xff)
+			l.Take(1, []fallback.Window{{Key: string(key), Limit: 100, Period: time.Hour}})
+		}
+	}
+	overBase := func() uint64 { h := liveHeap(); return h - min(h, base) }
+	flood(0, 100_000)
+	at100k := overBase()
+	n100k := l.Len()
+	flood(100_000, 1_000_000)
+	at1M := overBase()
+	t.Logf("live heap over the baseline: %.1f MiB at 100k identities (%d counters), %.1f MiB at 1M (%d counters); %d bytes accounted, bound %d",
+		float64(at100k)/(1<<20), n100k, float64(at1M)/(1<<20), l.Len(), l.Bytes(), bound)
+	if at1M >= 2*at100k {
+		t.Errorf("live heap grew from %d to %d bytes between 100k and 1M identities: not bounded", at100k, at1M)
+	}
+	if l.Bytes() > bound {
+		t.Errorf("%d bytes accounted, bound %d", l.Bytes(), bound)
+	}
+	runtime.KeepAlive(l)
 }

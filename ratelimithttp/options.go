@@ -73,13 +73,14 @@ type Options struct {
 
 	// Prefix starts every Redis key. Default "rl:". Keys look like
 	// "<Prefix>{<client key>}:f:<policy>" (the braces are a hash tag: all
-	// keys of one client share a cluster slot).
+	// keys of one client share a cluster slot). It must not contain
+	// braces, glob characters (* ? [ ]), backslashes or control bytes.
 	Prefix string
 
 	// FailureMode applies while Redis is failing. Default FailOpen.
 	FailureMode FailureMode
 	// FailClosedRetryAfter is the Retry-After sent with 503 responses in
-	// FailClosed mode. Default 1s.
+	// FailClosed mode. Default 1s; negative is an error.
 	FailClosedRetryAfter time.Duration
 
 	// Monitor is the shared health monitor for the Redis client. While it
@@ -88,8 +89,12 @@ type Options struct {
 	// monitor over the client (Close stops it).
 	Monitor *fallback.Monitor
 	// Memory holds the in-memory counters used in embedded mode and while
-	// failing open. Default: a new fallback.MemoryLimiter. Share one
-	// between limiters to share local counters.
+	// failing open. Default: fallback.NewMemoryLimiter(0), bounded to
+	// fallback.DefaultLimiterBytes; pass your own for another bound, or
+	// share one between limiters to share local counters. A flood of
+	// distinct clients cannot grow it past its bound: the least recently
+	// used counters are evicted, and an evicted client starts a fresh
+	// window.
 	Memory *fallback.MemoryLimiter
 
 	// Route names this limiter in events (RateAllowed, RateDenied,
