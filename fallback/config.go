@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -23,6 +24,8 @@ const (
 	EnvRedisURL        = "REDIS_URL"
 	EnvUpstashRedisURL = "UPSTASH_REDIS_URL"
 	EnvClusterAddrs    = "REDIS_CLUSTER_ADDRS"
+	EnvSentinelAddrs   = "REDIS_SENTINEL_ADDRS"
+	EnvSentinelMaster  = "REDIS_SENTINEL_MASTER"
 	EnvEnableCache     = "ENABLE_REDIS_CACHE"
 )
 
@@ -35,9 +38,20 @@ type Config struct {
 	// URLVar names the variable URL came from, for messages.
 	URLVar string
 	// ClusterAddrs, when not empty, selects a Redis Cluster with these seed
-	// nodes; it takes precedence over URL. The URL's password, username and
-	// TLS settings, when one is also given, apply to the cluster.
+	// nodes; it takes precedence over URL and Sentinel. The URL's password,
+	// username and TLS settings, when one is also given, apply to the
+	// cluster.
 	ClusterAddrs []string
+	// SentinelAddrs (host:port of the sentinels) and SentinelMaster (the
+	// name they monitor the primary under), set together, select a primary
+	// managed by Redis Sentinel; they take precedence over URL and yield to
+	// ClusterAddrs. The URL's username, password, TLS settings and database
+	// number, when one is also given, apply to the primary (its host is not
+	// used). The sentinels are asked without a password and with the same
+	// TLS settings: a sentinel that requires a password needs a client
+	// built with redis.FailoverOptions.SentinelPassword.
+	SentinelAddrs  []string
+	SentinelMaster string
 	// CacheDisabled is true when ENABLE_REDIS_CACHE=false: callers should
 	// not cache at all (rate limits and locks still work).
 	CacheDisabled bool
@@ -47,9 +61,12 @@ type Config struct {
 func ConfigFromEnv() (Config, error) { return LoadConfig(os.LookupEnv) }
 
 // LoadConfig reads the configuration through lookup (os.LookupEnv or a map
-// in tests). REDIS_URL wins over UPSTASH_REDIS_URL; REDIS_CLUSTER_ADDRS is a
-// comma-separated list of host:port. A malformed value is an error wrapping
-// ErrConfig that names the variable and never contains a password.
+// in tests). REDIS_URL wins over UPSTASH_REDIS_URL; REDIS_CLUSTER_ADDRS and
+// REDIS_SENTINEL_ADDRS are comma-separated lists of host:port, and
+// REDIS_SENTINEL_MASTER names the primary the sentinels monitor. A malformed
+// value, or one of the two Sentinel variables set without the other, is an
+// error wrapping ErrConfig that names the variable and never contains a
+// password.
 func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	var c Config
 	for _, name := range []string{EnvRedisURL, EnvUpstashRedisURL} {
@@ -72,25 +89,36 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	if v, ok := lookup(EnvClusterAddrs); ok && strings.TrimSpace(v) != "" {
-		if strings.Contains(v, "@") {
-			// Credentials in the list: echo none of it.
-			return Config{}, fmt.Errorf("%w: %s must list host:port entries without credentials "+
-				"(give the password in REDIS_URL)", ErrConfig, EnvClusterAddrs)
+		addrs, err := parseAddrs(EnvClusterAddrs, v)
+		if err != nil {
+			return Config{}, err
 		}
-		for _, a := range strings.Split(v, ",") {
-			a = strings.TrimSpace(a)
-			if a == "" {
-				continue
-			}
-			host, port, err := net.SplitHostPort(a)
-			if err != nil || host == "" || strings.ContainsAny(host, "/ \t") {
-				return Config{}, fmt.Errorf("%w: %s entry %q is not host:port", ErrConfig, EnvClusterAddrs, a)
-			}
-			if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-				return Config{}, fmt.Errorf("%w: %s entry %q has an invalid port", ErrConfig, EnvClusterAddrs, a)
-			}
-			c.ClusterAddrs = append(c.ClusterAddrs, a)
+		c.ClusterAddrs = addrs
+	}
+	sentinelAddrs, _ := lookup(EnvSentinelAddrs)
+	sentinelMaster, _ := lookup(EnvSentinelMaster)
+	sentinelAddrs, sentinelMaster = strings.TrimSpace(sentinelAddrs), strings.TrimSpace(sentinelMaster)
+	switch {
+	case sentinelAddrs != "" && sentinelMaster == "":
+		return Config{}, fmt.Errorf("%w: %s is set but %s is not: set both (the sentinels and the name "+
+			"they monitor the primary under) or neither", ErrConfig, EnvSentinelAddrs, EnvSentinelMaster)
+	case sentinelAddrs == "" && sentinelMaster != "":
+		return Config{}, fmt.Errorf("%w: %s is set but %s is not: set both (the sentinels and the name "+
+			"they monitor the primary under) or neither", ErrConfig, EnvSentinelMaster, EnvSentinelAddrs)
+	case sentinelAddrs != "":
+		addrs, err := parseAddrs(EnvSentinelAddrs, sentinelAddrs)
+		if err != nil {
+			return Config{}, err
 		}
+		if len(addrs) == 0 {
+			return Config{}, fmt.Errorf("%w: %s lists no host:port", ErrConfig, EnvSentinelAddrs)
+		}
+		if strings.ContainsFunc(sentinelMaster, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			// Not echoed: a value pasted into the wrong variable may be a secret.
+			return Config{}, fmt.Errorf("%w: %s must be a master name without spaces or control characters",
+				ErrConfig, EnvSentinelMaster)
+		}
+		c.SentinelAddrs, c.SentinelMaster = addrs, sentinelMaster
 	}
 	if v, ok := lookup(EnvEnableCache); ok && strings.TrimSpace(v) != "" {
 		on, err := strconv.ParseBool(strings.TrimSpace(v))
@@ -102,11 +130,40 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
-// Mode returns "cluster", "redis" or "memory": what NewClient will build.
+// parseAddrs splits a comma-separated list of host:port for the variable
+// name; empty entries are skipped.
+func parseAddrs(name, v string) ([]string, error) {
+	if strings.Contains(v, "@") {
+		// Credentials in the list: echo none of it.
+		return nil, fmt.Errorf("%w: %s must list host:port entries without credentials "+
+			"(give the password in REDIS_URL)", ErrConfig, name)
+	}
+	var addrs []string
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" || strings.ContainsAny(host, "/ \t") {
+			return nil, fmt.Errorf("%w: %s entry %q is not host:port", ErrConfig, name, a)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("%w: %s entry %q has an invalid port", ErrConfig, name, a)
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
+}
+
+// Mode returns "cluster", "sentinel", "redis" or "memory": what NewClient
+// will build.
 func (c Config) Mode() string {
 	switch {
 	case len(c.ClusterAddrs) > 0:
 		return "cluster"
+	case len(c.SentinelAddrs) > 0 && c.SentinelMaster != "":
+		return "sentinel"
 	case c.URL != "":
 		return "redis"
 	}
@@ -118,10 +175,12 @@ func (c Config) String() string {
 	switch c.Mode() {
 	case "cluster":
 		return "redis cluster " + strings.Join(c.ClusterAddrs, ",")
+	case "sentinel":
+		return "redis sentinel master " + strconv.Quote(c.SentinelMaster) + " via " + strings.Join(c.SentinelAddrs, ",")
 	case "redis":
 		return "redis " + RedactURL(c.URL) + " (from " + c.URLVar + ")"
 	}
-	return "embedded in-memory (no REDIS_URL, UPSTASH_REDIS_URL or REDIS_CLUSTER_ADDRS)"
+	return "embedded in-memory (no REDIS_URL, UPSTASH_REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS)"
 }
 
 // ClusterStateReloadInterval is how often a cluster client built by
@@ -129,13 +188,32 @@ func (c Config) String() string {
 // failed master's slots to it after a replica took over.
 const ClusterStateReloadInterval = time.Second
 
+// Settings of the Sentinel client NewClient builds; see NewClient.
+const (
+	sentinelMinRetryBackoff = 8 * time.Millisecond
+	sentinelMaxRetryBackoff = 64 * time.Millisecond
+	sentinelDialTimeout     = time.Second
+	sentinelPoolTimeout     = time.Second
+)
+
 // NewClient builds the client the configuration names: a *redis.Client for a
-// URL, a *redis.ClusterClient for cluster addresses, and nil (with a nil
+// URL, a *redis.ClusterClient for cluster addresses, a failover
+// *redis.Client (redis.NewFailoverClient) for Sentinel, and nil (with a nil
 // error) for embedded mode. It does not connect; hand the client to
 // NewMonitor to learn whether it answers. The client has
 // ContextTimeoutEnabled set, so the Monitor's per-command timeouts bound
 // every call (go-redis otherwise ignores context deadlines on the socket and
 // a hung server holds each call for its ReadTimeout).
+//
+// The Sentinel client asks the sentinels for the primary's address when it
+// dials and subscribes to their +switch-master announcements: on a failover
+// it closes its connections to the old primary at once and dials the new
+// one. A command that meets the switch (a connection closed under it, a
+// READONLY or NOREPLICAS reply from the demoted primary) is retried up to
+// three times after 8 to 64 ms, so the retry lands on the new primary within
+// a request's command budget instead of after go-redis' default 512 ms
+// backoff; dials and waits for a pooled connection give up after a second
+// when no context deadline is shorter.
 func (c Config) NewClient() (redis.UniversalClient, error) {
 	switch c.Mode() {
 	case "cluster":
@@ -154,6 +232,23 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 		// slot map every second instead (one CLUSTER SLOTS, cheap).
 		o.ClusterStateReloadInterval = ClusterStateReloadInterval
 		return redis.NewClusterClient(o), nil
+	case "sentinel":
+		o := &redis.FailoverOptions{
+			MasterName:    c.SentinelMaster,
+			SentinelAddrs: append([]string(nil), c.SentinelAddrs...),
+		}
+		if c.URL != "" {
+			u, err := redis.ParseURL(c.URL)
+			if err != nil {
+				return nil, urlError(c.URLVar, c.URL, err)
+			}
+			o.Username, o.Password, o.TLSConfig, o.DB = u.Username, u.Password, u.TLSConfig, u.DB
+		}
+		o.ContextTimeoutEnabled = true
+		o.MaxRetries = 3
+		o.MinRetryBackoff, o.MaxRetryBackoff = sentinelMinRetryBackoff, sentinelMaxRetryBackoff
+		o.DialTimeout, o.PoolTimeout = sentinelDialTimeout, sentinelPoolTimeout
+		return redis.NewFailoverClient(o), nil
 	case "redis":
 		o, err := redis.ParseURL(c.URL)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -56,6 +57,39 @@ func TestLoadConfig(t *testing.T) {
 
 const secret = "Zq9xK7wVb2jR"
 
+func TestLoadConfigSentinel(t *testing.T) {
+	tests := []struct {
+		name       string
+		env        map[string]string
+		wantMode   string
+		wantAddrs  string // SentinelAddrs joined by spaces
+		wantMaster string
+		wantURL    string
+	}{
+		{"sentinel", map[string]string{"REDIS_SENTINEL_ADDRS": "10.0.0.1:26379, 10.0.0.2:26379,,10.0.0.3:26379 ", "REDIS_SENTINEL_MASTER": " mymaster\n"},
+			"sentinel", "10.0.0.1:26379 10.0.0.2:26379 10.0.0.3:26379", "mymaster", ""},
+		{"one sentinel, IPv6", map[string]string{"REDIS_SENTINEL_ADDRS": "[::1]:26379", "REDIS_SENTINEL_MASTER": "m"}, "sentinel", "[::1]:26379", "m", ""},
+		{"sentinel over URL, URL kept for credentials", map[string]string{"REDIS_SENTINEL_ADDRS": "s:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_URL": "redis://:pw@x:1/2"},
+			"sentinel", "s:26379", "m", "redis://:pw@x:1/2"},
+		{"sentinel over UPSTASH", map[string]string{"REDIS_SENTINEL_ADDRS": "s:26379", "REDIS_SENTINEL_MASTER": "m", "UPSTASH_REDIS_URL": "rediss://b:2"},
+			"sentinel", "s:26379", "m", "rediss://b:2"},
+		{"cluster over sentinel", map[string]string{"REDIS_CLUSTER_ADDRS": "c:7001", "REDIS_SENTINEL_ADDRS": "s:26379", "REDIS_SENTINEL_MASTER": "m"},
+			"cluster", "s:26379", "m", ""},
+		{"both blank: not sentinel", map[string]string{"REDIS_SENTINEL_ADDRS": " ", "REDIS_SENTINEL_MASTER": "", "REDIS_URL": "redis://a:1"}, "redis", "", "", "redis://a:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := fallback.LoadConfig(env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Mode() != tt.wantMode || strings.Join(c.SentinelAddrs, " ") != tt.wantAddrs || c.SentinelMaster != tt.wantMaster || c.URL != tt.wantURL {
+				t.Errorf("got %+v (mode %s)", c, c.Mode())
+			}
+		})
+	}
+}
+
 func TestLoadConfigErrors(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -80,6 +114,19 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"cluster no host", map[string]string{"REDIS_CLUSTER_ADDRS": ":7001"}, "REDIS_CLUSTER_ADDRS"},
 		{"cluster URL", map[string]string{"REDIS_CLUSTER_ADDRS": "redis://:" + secret + "@127.0.0.1:7001"}, "REDIS_CLUSTER_ADDRS"},
 		{"cluster userinfo", map[string]string{"REDIS_CLUSTER_ADDRS": secret + "@127.0.0.1:7001"}, "REDIS_CLUSTER_ADDRS"},
+		{"sentinel addrs without master", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379"}, "REDIS_SENTINEL_MASTER"},
+		{"sentinel master without addrs", map[string]string{"REDIS_SENTINEL_MASTER": "mymaster", "REDIS_URL": "redis://:" + secret + "@h:1"}, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel blank master", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379", "REDIS_SENTINEL_MASTER": " \t"}, "REDIS_SENTINEL_MASTER"},
+		{"sentinel half set under cluster", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1:7001", "REDIS_SENTINEL_ADDRS": "127.0.0.1:26379"}, "REDIS_SENTINEL_MASTER"},
+		{"sentinel no port", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel bad port", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379,127.0.0.1:265790", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel no host", map[string]string{"REDIS_SENTINEL_ADDRS": ":26379", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel only commas", map[string]string{"REDIS_SENTINEL_ADDRS": " , ,", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel URL", map[string]string{"REDIS_SENTINEL_ADDRS": "redis://:" + secret + "@127.0.0.1:26379", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel userinfo", map[string]string{"REDIS_SENTINEL_ADDRS": "u:" + secret + "@127.0.0.1:26379", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{"sentinel master with space", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379", "REDIS_SENTINEL_MASTER": "my " + secret}, "REDIS_SENTINEL_MASTER"},
+		{"sentinel master with newline", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379", "REDIS_SENTINEL_MASTER": secret + "\nx"}, "REDIS_SENTINEL_MASTER"},
+		{"sentinel with bad URL", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_URL": "redis://:" + secret + "@h:x"}, "REDIS_URL"},
 		{"cache bogus", map[string]string{"ENABLE_REDIS_CACHE": "nope"}, "ENABLE_REDIS_CACHE"},
 	}
 	for _, tt := range tests {
@@ -132,6 +179,7 @@ func TestConfigStringRedacts(t *testing.T) {
 		{fallback.Config{URL: "rediss://default:" + secret + "@eu1.upstash.io:6379", URLVar: "UPSTASH_REDIS_URL"}, "redis rediss://default:xxxxx@eu1.upstash.io:6379 (from UPSTASH_REDIS_URL)"},
 		{fallback.Config{URL: "redis://u:1/" + secret + "@h:6379", URLVar: "REDIS_URL"}, "redis redis://xxxxx@h:6379 (from REDIS_URL)"},
 		{fallback.Config{URL: "redis://:" + secret + "@h:6379", ClusterAddrs: []string{"a:1", "b:2"}}, "redis cluster a:1,b:2"},
+		{fallback.Config{URL: "redis://:" + secret + "@h:6379", SentinelAddrs: []string{"a:1", "b:2"}, SentinelMaster: "mymaster"}, `redis sentinel master "mymaster" via a:1,b:2`},
 	}
 	for _, tt := range tests {
 		s := tt.c.String()
@@ -220,10 +268,54 @@ func TestNewClient(t *testing.T) {
 			t.Errorf("cluster options %+v", o)
 		}
 	})
+	t.Run("sentinel", func(t *testing.T) {
+		cfg, err := fallback.LoadConfig(env(map[string]string{
+			"REDIS_SENTINEL_ADDRS":  "127.0.0.1:26379,127.0.0.1:26380",
+			"REDIS_SENTINEL_MASTER": "mymaster",
+			"REDIS_URL":             "rediss://u:" + secret + "@redis.internal:1/4",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := cfg.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		rc, ok := c.(*redis.Client)
+		if !ok {
+			t.Fatalf("client is %T, want a failover *redis.Client", c)
+		}
+		o := rc.Options()
+		// go-redis names a failover client's address "FailoverClient": it
+		// dials whatever the sentinels name as the primary.
+		if o.Addr != "FailoverClient" || o.Username != "u" || o.Password != secret || o.DB != 4 ||
+			o.TLSConfig == nil || o.TLSConfig.ServerName != "redis.internal" || !o.ContextTimeoutEnabled {
+			t.Errorf("failover options %+v", o)
+		}
+		if o.MaxRetries != 3 || o.MinRetryBackoff != 8*time.Millisecond || o.MaxRetryBackoff != 64*time.Millisecond ||
+			o.DialTimeout != time.Second || o.PoolTimeout != time.Second {
+			t.Errorf("failover retry and timeout settings: retries %d, backoff %v-%v, dial %v, pool %v",
+				o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff, o.DialTimeout, o.PoolTimeout)
+		}
+	})
+	t.Run("sentinel without URL", func(t *testing.T) {
+		cfg, _ := fallback.LoadConfig(env(map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379", "REDIS_SENTINEL_MASTER": "m"}))
+		c, err := cfg.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		o := c.(*redis.Client).Options()
+		if o.Password != "" || o.TLSConfig != nil || o.DB != 0 || !o.ContextTimeoutEnabled {
+			t.Errorf("failover options %+v", o)
+		}
+	})
 	t.Run("hand-made bad URL", func(t *testing.T) {
 		for _, cfg := range []fallback.Config{
 			{URL: "redis://:" + secret + "@h:x", URLVar: "REDIS_URL"},
 			{URL: "redis://u:1/" + secret + "@h:1", URLVar: "REDIS_URL", ClusterAddrs: []string{"a:1"}},
+			{URL: "redis://u:1/" + secret + "@h:1", URLVar: "REDIS_URL", SentinelAddrs: []string{"a:1"}, SentinelMaster: "m"},
 		} {
 			c, err := cfg.NewClient()
 			if c != nil || !errors.Is(err, fallback.ErrConfig) || strings.Contains(err.Error(), secret[:4]) {
@@ -243,8 +335,12 @@ func FuzzLoadConfigNoPasswordLeak(f *testing.F) {
 		if !strings.Contains(raw, "@") {
 			return
 		}
-		for _, name := range []string{"REDIS_URL", "REDIS_CLUSTER_ADDRS"} {
-			c, err := fallback.LoadConfig(env(map[string]string{name: raw}))
+		for _, name := range []string{"REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS"} {
+			vars := map[string]string{name: raw}
+			if name == "REDIS_SENTINEL_ADDRS" {
+				vars["REDIS_SENTINEL_MASTER"] = "m"
+			}
+			c, err := fallback.LoadConfig(env(vars))
 			var out string
 			if err != nil {
 				out = err.Error()

@@ -55,6 +55,7 @@ type Server struct {
 
 	t    testing.TB
 	args []string // extra arguments
+	conf string   // config file given first on the command line, if any (Sentinel)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -143,6 +144,9 @@ func (s *Server) launch() error {
 		"--logfile", "",
 	}
 	args = append(args, s.args...)
+	if s.conf != "" {
+		args = append([]string{s.conf}, args...)
+	}
 	log, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
