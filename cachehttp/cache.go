@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
@@ -153,14 +154,20 @@ func (c *Cache) statusValue(s string) []string {
 	return []string{s}
 }
 
-// New returns a cache over client (nil: embedded in-memory mode).
+// New returns a cache over client (nil: embedded in-memory mode). A bad
+// option is reported as an error wrapping ErrBadOptions that names the
+// field; a typed-nil client (a nil *redis.Client passed as
+// redis.UniversalClient) is reported the same way, naming client.
 func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	o := opts
+	if err := optcheck.First(
+		optcheck.Client(ErrBadOptions, "client", client),
+		optcheck.Prefix(ErrBadOptions, "Prefix", o.Prefix),
+	); err != nil {
+		return nil, err
+	}
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
-	}
-	if strings.ContainsAny(o.Prefix, "{}*?[]\\") || strings.ContainsFunc(o.Prefix, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return nil, fmt.Errorf("%w: Prefix %q must not contain braces, glob characters or control bytes", ErrBadOptions, o.Prefix)
 	}
 	if o.Name == "" {
 		o.Name = DefaultName
@@ -168,8 +175,18 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	if strings.ContainsAny(o.Name, ";,\"\r\n") {
 		return nil, fmt.Errorf("%w: Name %q is not a valid Cache-Status token", ErrBadOptions, o.Name)
 	}
-	if o.Groups < 0 || o.LeaseTTL < 0 || o.FillWait < 0 || o.MaxLoadTime < 0 || o.MemoryBytes < 0 {
-		return nil, fmt.Errorf("%w: negative Groups, LeaseTTL, FillWait, MaxLoadTime or MemoryBytes", ErrBadOptions)
+	if err := optcheck.First(
+		optcheck.NonNegative(ErrBadOptions, "MemoryBytes", o.MemoryBytes),
+		optcheck.NonNegative(ErrBadOptions, "Groups", o.Groups),
+		optcheck.Duration(ErrBadOptions, "LeaseTTL", o.LeaseTTL),
+		optcheck.Duration(ErrBadOptions, "FillWait", o.FillWait),
+		optcheck.Duration(ErrBadOptions, "MaxLoadTime", o.MaxLoadTime),
+		optcheck.Duration(ErrBadOptions, "VersionRefresh", o.VersionRefresh),
+		optcheck.NonNegative(ErrBadOptions, "L1Bytes", o.L1Bytes),
+		optcheck.Duration(ErrBadOptions, "L1TTL", o.L1TTL),
+		optcheck.Duration(ErrBadOptions, "CoherencePing", o.CoherencePing),
+	); err != nil {
+		return nil, err
 	}
 	if o.Groups == 0 {
 		o.Groups = 1
@@ -188,9 +205,6 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.VersionRefresh < 0 || o.L1Bytes < 0 || o.L1TTL < 0 || o.CoherencePing < 0 {
-		return nil, fmt.Errorf("%w: negative VersionRefresh, L1Bytes, L1TTL or CoherencePing", ErrBadOptions)
 	}
 	if o.VersionRefresh == 0 {
 		o.VersionRefresh = DefaultVersionRefresh
@@ -274,6 +288,7 @@ func (c *Cache) Close() error {
 		if c.ownMon {
 			_ = c.mon.Close()
 		}
+		c.memory.close()
 		if c.ownMem {
 			_ = c.mem.Close()
 		}
@@ -356,9 +371,14 @@ func newToken() []byte {
 
 // both runs f on the Redis backend (when configured and available) and on
 // the memory backend, adding up the counts. The memory backend is always
-// cleared; a Redis failure is returned wrapped in ErrUnavailable.
+// cleared; a Redis failure is returned wrapped in ErrUnavailable. When ctx
+// ends during the memory step, its error is returned and Redis is not
+// tried.
 func (c *Cache) both(ctx context.Context, f func(ctx context.Context, b backend) (int, error)) (int, error) {
-	n, _ := f(ctx, c.memory)
+	n, err := f(ctx, c.memory)
+	if err != nil {
+		return n, err
+	}
 	if c.redis == nil {
 		return n, nil
 	}

@@ -43,14 +43,43 @@
 // # Safety
 //
 // Responses with Set-Cookie, Cache-Control private, no-store or no-cache,
-// Vary: *, a status outside Route.Statuses, a body over Route.MaxBody, or
-// that were flushed (SSE) or hijacked are passed through and never stored. A
-// request carrying Authorization bypasses shared routes; only a Route with
-// PerUser serves it, from an entry keyed by the authenticated user. Response
-// Vary headers are honoured (the route learns them and keys on them; every
-// hit re-checks the stored values). The handler that fills an entry sees
-// only the request headers that are part of the key (plus Route.PassHeaders),
-// so no other header can change what is stored for everyone.
+// Vary: *, a status outside Route.Statuses, a body over Route.MaxBody, that
+// were flushed (SSE) or hijacked, or that the handler never wrote (no
+// WriteHeader, no Write: a framework may still write an error after the
+// middleware returns, as echo's WrapMiddleware does) are passed through and
+// never stored. Response Vary headers are honoured (the route learns them
+// and keys on them; every hit re-checks the stored values). The handler that
+// fills an entry sees only the request headers that are part of the key
+// (plus Route.PassHeaders), so no other header can change what is stored
+// for everyone.
+//
+// # Identity: shared and per-user routes
+//
+// A shared route (the default) serves one entry to every client. A request
+// that carries an identity, that is a user in its context
+// (middleware.WithUser, read by middleware.UserID), a Cookie header or an
+// Authorization header, bypasses it (X-Cache: BYPASS; nothing stored or
+// served), as Varnish's built-in rules and CDNs do by default: its response
+// may be personalised. Every fill of a shared route runs with no user in its
+// context (middleware.WithoutUser) and without Cookie and Authorization, so
+// it cannot personalise an entry by accident.
+//
+// Route.Anonymous declares that a route's responses do not depend on who
+// asks: identity-carrying requests are then served the shared entry too.
+// It is the answer for public data behind cookie sessions or a Bearer-token
+// API, where every request carries Authorization:
+//
+//	catalog, err := cache.NewRoute(cachehttp.Route{Name: "catalog", Anonymous: true})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	r.With(requireToken, catalog.Handler).Get("/api/catalog", listCatalog) // authenticate in front of the cache
+//
+// Route.PerUser keys entries by the authenticated user instead: each user
+// has their own entries, filled with their identity, and anonymous requests
+// bypass. A Route with RFC9111 also follows RFC 9111 §3.5 for Authorization:
+// a response that carries public, s-maxage or must-revalidate is stored and
+// served to Bearer requests without Anonymous.
 //
 // # Keys, tags and Redis Cluster
 //

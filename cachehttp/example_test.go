@@ -124,3 +124,61 @@ func ExampleCache_InvalidateTags() {
 	// HIT free
 	// MISS pro
 }
+
+// Identity on a shared route. A request that carries an identity (a user
+// in its context, a Cookie, an Authorization header) bypasses a shared
+// route, so nobody is served a page personalised for someone else. A route
+// whose responses do not depend on who asks says so with Anonymous: every
+// request is served the shared entry, filled with no identity at all.
+func ExampleRoute_anonymous() {
+	cache, err := cachehttp.New(nil, cachehttp.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+	greet := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := middleware.UserID(r)
+		if name == "" {
+			name = "anonymous"
+		}
+		fmt.Fprint(w, "hello ", name)
+	})
+	// The application's session middleware, in front of the cache.
+	session := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c, err := r.Cookie("session"); err == nil {
+				r = r.WithContext(middleware.WithUser(r.Context(), c.Value))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	shared, _ := cache.NewRoute(cachehttp.Route{Name: "greeting"})
+	public, _ := cache.NewRoute(cachehttp.Route{Name: "catalog", Anonymous: true})
+	get := func(h http.Handler, path string, hdr ...string) {
+		r := httptest.NewRequest("GET", path, nil)
+		if len(hdr) == 2 {
+			r.Header.Set(hdr[0], hdr[1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Printf("%-7s %s\n", w.Header().Get("X-Cache"), w.Body.String())
+	}
+	h := session(shared.Handler(greet))
+	get(h, "/greeting", "Cookie", "session=alice")
+	get(h, "/greeting", "Cookie", "session=bob")
+	get(h, "/greeting")
+	get(h, "/greeting")
+
+	h = session(public.Handler(greet))
+	get(h, "/catalog", "Cookie", "session=alice")
+	get(h, "/catalog", "Authorization", "Bearer token-of-bob")
+	get(h, "/catalog")
+	// Output:
+	// BYPASS  hello alice
+	// BYPASS  hello bob
+	// MISS    hello anonymous
+	// HIT     hello anonymous
+	// MISS    hello anonymous
+	// HIT     hello anonymous
+	// HIT     hello anonymous
+}

@@ -182,10 +182,11 @@ func TestBodyCap(t *testing.T) {
 	})
 }
 
-// The handler that fills the cache writes nothing: an empty 200 is stored.
+// A handler that writes an empty 200 explicitly fills the cache; one that
+// writes nothing at all does not (see TestUnwrittenResponseNotStored).
 func TestEmptyResponse(t *testing.T) {
 	c := newTestCache(t, nil, "e:", Options{})
-	h := &counter{h: func(w http.ResponseWriter, r *http.Request) {}}
+	h := &counter{h: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }}
 	srv := mustRoute(t, c, Route{}).Handler(h)
 	expect(t, do(srv, "GET", "/"), 200, "MISS", "")
 	expect(t, do(srv, "GET", "/"), 200, "HIT", "")

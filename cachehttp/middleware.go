@@ -43,6 +43,9 @@ type request struct {
 	ver   string // schema and namespace version suffix (version.go)
 	names []string
 	pk    *key // memoised physical key for names == nil (keymemo.go)
+	// auth: an Authorization request on an RFC9111 shared route, served
+	// under RFC 9111 §3.5 (authLookup).
+	auth bool
 }
 
 func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
@@ -71,11 +74,16 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 			rc.bypass(next, w, r)
 			return
 		}
-	} else if headerValue(r.Header, "Authorization") != "" {
-		// A shared entry is never served to (nor filled by) a request
-		// carrying credentials.
-		rc.bypass(next, w, r)
-		return
+	} else if !rc.rt.Anonymous {
+		// A shared entry is never served to (nor filled by) a request that
+		// carries an identity, unless the route says its responses do not
+		// depend on who asks.
+		auth := headerValue(r.Header, "Authorization") != ""
+		if headerValue(r.Header, "Cookie") != "" || middleware.UserID(r) != "" || auth && !rc.rt.RFC9111 {
+			rc.bypass(next, w, r)
+			return
+		}
+		q.auth = auth
 	}
 	if rc.defKey && mi != 2 {
 		// DefaultKey never fails: resolve the version first so the memo
@@ -102,7 +110,7 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 		}
 		q.tags = rc.tagsFor(r)
 		q.names = *rc.vary.Load()
-		rc.lookup(next, w, r, &q, 0)
+		rc.dispatch(next, w, r, &q)
 		return
 	}
 	base, err := rc.keyFunc(r)
@@ -127,7 +135,17 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	}
 	q.tags = rc.tagsFor(r)
 	q.names = *rc.vary.Load()
-	rc.lookup(next, w, r, &q, 0)
+	rc.dispatch(next, w, r, &q)
+}
+
+// dispatch looks q up: through authLookup for a request served under RFC
+// 9111 §3.5, through lookup otherwise.
+func (rc *RouteCache) dispatch(next http.Handler, w http.ResponseWriter, r *http.Request, q *request) {
+	if q.auth {
+		rc.authLookup(next, w, r, q)
+		return
+	}
+	rc.lookup(next, w, r, q, 0)
 }
 
 // readBody reads the request body for keying, up to max bytes, and puts a
@@ -441,8 +459,13 @@ type fill struct {
 }
 
 // fillRequest returns the request a cache fill runs with: headers not in the
-// key removed (no cache poisoning), HEAD turned into GET.
+// key removed (no cache poisoning), HEAD turned into GET, and on a shared
+// route no identity (no user in the context, no Cookie or Authorization).
 func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Context) *http.Request {
+	shared := !rc.rt.PerUser
+	if shared {
+		ctx = middleware.WithoutUser(ctx)
+	}
 	r2 := new(http.Request)
 	*r2 = *r
 	r2 = r2.WithContext(ctx)
@@ -453,6 +476,9 @@ func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Conte
 		}
 	}
 	for _, n := range q.names {
+		if shared && identityHeader(n) {
+			continue
+		}
 		if vs, ok := r.Header[n]; ok {
 			h[n] = vs
 		}
@@ -511,13 +537,26 @@ func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Req
 	rec := middleware.NewRecorder(cw, rc.rt.MaxBody)
 	rec.BeforeHeader(rc.missHeaders(c.statusMiss))
 	next.ServeHTTP(rec.Writer(), r2)
-	if rec.Status() == 0 && !rec.Hijacked() {
-		rec.WriteHeader(http.StatusOK) // what net/http would send
+	if rec.Status() == 0 {
+		rc.unwritten(w, rec.Hijacked())
+		return
 	}
 	if !rec.Complete() || rec.Written() != int64(len(rec.Body())) {
 		return
 	}
 	res = orNotShareable(rc.storeResponse(r2, q, f, rec.Status(), rec.SentHeader(), pre, rec.Body()))
+}
+
+// unwritten handles a fill whose handler returned without writing a status
+// or a byte. Nothing is stored and nothing is written: a framework around
+// the middleware may still write the response (echo's WrapMiddleware writes
+// the error a handler returned after the middleware returns), and if none
+// does, net/http sends its empty 200 as it would without the cache.
+func (rc *RouteCache) unwritten(w http.ResponseWriter, hijacked bool) {
+	rc.c.emit(middleware.CacheBypass, rc.name)
+	if !hijacked {
+		rc.missHeaders(rc.c.statusMiss)(0, w.Header())
+	}
 }
 
 // notShareable is the result of a fill whose response may not be shared
@@ -554,6 +593,13 @@ func (rc *RouteCache) fillDeferred(next http.Handler, cw, w http.ResponseWriter,
 		c.emit(middleware.CacheStale, rc.name)
 		rc.serveEntry(w, r, f.staleIfErr, xStale, st)
 		return f.staleIfErr
+	}
+	if dw.status == 0 {
+		// Nothing written: whatever is written after the handler returned
+		// goes straight through (see unwritten).
+		dw.passThrough()
+		rc.unwritten(w, false)
+		return nil
 	}
 	if err := dw.commit(); err != nil || dw.streamed {
 		return nil
@@ -593,7 +639,9 @@ func (rc *RouteCache) storable(status int, h http.Header) ([]string, bool) {
 			if n == "*" {
 				return nil, false
 			}
-			if n != "" {
+			if n != "" && !(rc.rt.Anonymous && identityHeader(http.CanonicalHeaderKey(n))) {
+				// An Anonymous route's fills never see Cookie or
+				// Authorization: the response cannot vary on them.
 				names = append(names, n)
 			}
 		}

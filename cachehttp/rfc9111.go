@@ -1,10 +1,13 @@
 package cachehttp
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aura-platform/redishttp/middleware"
 )
 
 // RFC 9111 shared-cache mode (Route.RFC9111).
@@ -19,10 +22,16 @@ import (
 // response arrived with counts against its lifetime (§4.2.3), and hits
 // answer with the total Age.
 //
-// Not stored (§3, §3.5): no-store, private (a shared cache), no-cache (this
+// Not stored (§3): no-store, private (a shared cache), no-cache (this
 // cache does not revalidate), Vary: *, a response already stale on arrival,
 // and, stricter than the RFC allows but never less safe, responses with
-// Set-Cookie and requests with Authorization. Stale responses are served
+// Set-Cookie. A request with Authorization (§3.5) is served a stored
+// response only when that response carries public, s-maxage or
+// must-revalidate, and only while it is fresh; otherwise it goes to the
+// handler with its Authorization header, and the response is stored (for
+// everyone) only when it carries one of those directives. A request with a
+// Cookie or a user in its context bypasses the cache, as on any shared
+// route, unless the route is Anonymous. Stale responses are served
 // only as the response's own stale-while-revalidate and stale-if-error
 // (RFC 5861) allow, and never when it says must-revalidate or
 // proxy-revalidate or carries s-maxage (§5.2.2.10). A request with
@@ -176,4 +185,88 @@ func (rc *RouteCache) applyRFC(e *entry, status int, h http.Header, now time.Tim
 	e.stale = e.fresh + f.swr.Milliseconds()
 	e.errUntil = e.fresh + f.sie.Milliseconds()
 	return e.expiry() > now.UnixMilli()
+}
+
+// authShareable reports whether a response may be stored for, and served
+// to, requests carrying Authorization (RFC 9111 §3.5): it says public,
+// s-maxage or must-revalidate.
+func authShareable(h http.Header) bool {
+	vs := h["Cache-Control"]
+	if len(vs) == 0 {
+		return false
+	}
+	cc := cacheControl(vs)
+	for _, d := range []string{"public", "s-maxage", "must-revalidate"} {
+		if _, ok := cc[d]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// authLookup serves a request carrying Authorization on an RFC9111 shared
+// route (RFC 9111 §3.5): a fresh stored response is used only when it says
+// it may be shared with such requests; otherwise the handler runs with the
+// Authorization header and its response is stored only when it says the
+// same. Such requests do not coalesce with others: until the response
+// arrives, nothing says it may be shared.
+func (rc *RouteCache) authLookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request) {
+	c := rc.c
+	var k key
+	if q.pk != nil && len(q.names) == 0 {
+		k = *q.pk
+	} else {
+		k = c.l.key(kindHTTP, rc.escKey(q, r, q.names))
+	}
+	servable := func(sh *shared, now int64) bool {
+		return now < sh.e.fresh && varyOK(&sh.e, r) && authShareable(sh.resp.Header)
+	}
+	if c.l1Usable() {
+		now := c.now().UnixMilli()
+		if it := c.l1GetAt(k.name, now); it != nil && servable(it.sh, now) {
+			c.emit(middleware.CacheHit, rc.name)
+			rc.serveEntryAt(w, r, it.sh, xHit, c.statusHit, now)
+			return
+		}
+	}
+	bk, onRedis := c.pick()
+	started := c.now()
+	ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
+	v, err := bk.fetch(ctx, k, nil, c.opts.LeaseTTL)
+	cancel()
+	c.report(ctx, onRedis, rc.name, err)
+	if err == nil && v != nil && !isLease(v) {
+		if sh, ok := rc.decode(v, k, bk, onRedis); ok {
+			if now := c.now().UnixMilli(); servable(sh, now) {
+				c.emit(middleware.CacheHit, rc.name)
+				rc.serveEntryAt(w, r, sh, xHit, c.statusHit, now)
+				return
+			}
+		}
+	}
+	c.emit(middleware.CacheMiss, rc.name)
+	c.emit(middleware.CacheLoad, rc.name)
+	pre := w.Header().Clone()
+	cw := w
+	if r.Method == http.MethodHead {
+		cw = headOnly{w}
+	}
+	r2 := rc.fillRequest(r, q, r.Context())
+	r2.Header["Authorization"] = r.Header["Authorization"]
+	rec := middleware.NewRecorder(cw, rc.rt.MaxBody)
+	rec.BeforeHeader(rc.missHeaders(c.statusMiss))
+	next.ServeHTTP(rec.Writer(), r2)
+	if rec.Status() == 0 {
+		rc.unwritten(w, rec.Hijacked())
+		return
+	}
+	if !rec.Complete() || rec.Written() != int64(len(rec.Body())) {
+		return
+	}
+	if !authShareable(rec.SentHeader()) {
+		c.emit(middleware.CacheBypass, rc.name)
+		return
+	}
+	f := fill{k: k, bk: bk, onRedis: onRedis, started: started, noStore: err != nil}
+	rc.storeResponse(r2, q, &f, rec.Status(), rec.SentHeader(), pre, rec.Body())
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -51,11 +52,31 @@ type Route struct {
 	// host, path, sorted query). Custom functions must escape their parts
 	// (middleware.KeyPart). An error bypasses the cache for that request.
 	KeyFunc middleware.KeyFunc
-	// PerUser adds the authenticated user (middleware.UserID) to the key.
-	// Anonymous requests then bypass the cache. Only PerUser routes serve
-	// cached responses to requests carrying Authorization; on shared routes
-	// such requests bypass the cache.
+	// PerUser adds the authenticated user (middleware.UserID) to the key:
+	// each user has entries of their own, filled with their identity
+	// (context user, Authorization and Cookie). Anonymous requests then
+	// bypass the cache. Default false: a shared route, whose entries every
+	// client is served.
 	PerUser bool
+	// Anonymous declares that the route's responses do not depend on who
+	// asks. On a shared route (not PerUser) a request that carries an
+	// identity (a user in its context, middleware.UserID; a Cookie header;
+	// an Authorization header) bypasses the cache (X-Cache: BYPASS, nothing
+	// stored or served) unless Anonymous is set; with it, such requests are
+	// served the shared entry like anyone else. Either way every fill of a
+	// shared route runs with no user in its context
+	// (middleware.WithoutUser) and without Cookie and Authorization, so a
+	// handler cannot personalise an entry by accident, and a handler that
+	// refuses anonymous callers fills nothing: check authentication in a
+	// middleware in front of the cache instead. An identity kept elsewhere
+	// (a context key of your own) is not cleared; keep such handlers
+	// PerUser. This is the setting for public data behind a Bearer-token
+	// API, where every request carries Authorization:
+	//
+	//	cache.NewRoute(cachehttp.Route{Name: "catalog", Anonymous: true})
+	//
+	// Default false. Cannot be combined with PerUser.
+	Anonymous bool
 	// Tags are added to every entry of the route.
 	Tags []string
 	// TagFunc returns per-request tags, e.g. "user:"+middleware.UserID(r).
@@ -81,6 +102,7 @@ type Route struct {
 	// Content-Length (and Authorization and Cookie on PerUser routes), are
 	// removed from the request a cache fill runs with, so a header that is
 	// not in the key cannot change what is stored (no cache poisoning).
+	// Authorization and Cookie cannot be passed on a shared route.
 	PassHeaders []string
 	// WaitTimeout bounds how long a request waits for a concurrent
 	// request's fill in this process before calling the handler itself.
@@ -94,7 +116,12 @@ type Route struct {
 	// freshness where allowed; see rfc9111.go) instead of TTL, which then
 	// only caps heuristic lifetimes; StaleWhileRevalidate and StaleIfError
 	// come from the response too. Wrap an httputil.ReverseProxy with such
-	// a route for a standards-conforming shared cache. Default false.
+	// a route for a standards-conforming shared cache. A request carrying
+	// Authorization (on a route that is neither PerUser nor Anonymous) is
+	// then served a stored response, and its own response stored, only
+	// when the response says it may be (public, s-maxage or
+	// must-revalidate; RFC 9111 §3.5); its fill keeps the header. Default
+	// false.
 	RFC9111 bool
 	// RefreshAhead refreshes an entry in the background (once per key
 	// across instances) when a hit finds it this close to its expiry, so
@@ -127,20 +154,37 @@ type RouteCache struct {
 	refreshAhead atomic.Int64 // ms
 }
 
-// NewRoute validates rt and returns its middleware.
+// NewRoute validates rt and returns its middleware. A bad field is
+// reported as an error wrapping ErrBadOptions that names the route and the
+// field.
 func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 	r := &RouteCache{c: c, rt: rt, name: rt.Name, keyFunc: rt.KeyFunc}
 	if r.name == "" {
 		r.name = "default"
 	}
 	if len(r.name) > 255 {
-		return nil, fmt.Errorf("%w: route name longer than 255 bytes", ErrBadOptions)
+		return nil, fmt.Errorf("%w: Name of route %.32q... is longer than 255 bytes", ErrBadOptions, r.name)
+	}
+	field := func(f string) string { return fmt.Sprintf("route %q: %s", r.name, f) }
+	bad := func(f, format string, args ...any) error {
+		return fmt.Errorf("%w: %s "+format, append([]any{ErrBadOptions, field(f)}, args...)...)
+	}
+	if err := optcheck.First(
+		optcheck.Duration(ErrBadOptions, field("TTL"), rt.TTL),
+		optcheck.Duration(ErrBadOptions, field("StaleWhileRevalidate"), rt.StaleWhileRevalidate),
+		optcheck.Duration(ErrBadOptions, field("StaleIfError"), rt.StaleIfError),
+		optcheck.NonNegative(ErrBadOptions, field("MaxBody"), rt.MaxBody),
+		optcheck.NonNegative(ErrBadOptions, field("MaxRequestBody"), rt.MaxRequestBody),
+		optcheck.Duration(ErrBadOptions, field("WaitTimeout"), rt.WaitTimeout),
+		optcheck.Duration(ErrBadOptions, field("RefreshAhead"), rt.RefreshAhead),
+	); err != nil {
+		return nil, err
 	}
 	if r.rt.TTL == 0 {
 		r.rt.TTL = DefaultTTL
 	}
 	if r.rt.TTL < time.Millisecond {
-		return nil, fmt.Errorf("%w: route %q: TTL %v is under a millisecond", ErrBadOptions, r.name, rt.TTL)
+		return nil, bad("TTL", "%v is under a millisecond", rt.TTL)
 	}
 	switch {
 	case r.rt.Jitter == 0:
@@ -148,10 +192,10 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 	case r.rt.Jitter < 0:
 		r.rt.Jitter = 0
 	case r.rt.Jitter > 0.5:
-		return nil, fmt.Errorf("%w: route %q: Jitter above 0.5", ErrBadOptions, r.name)
+		return nil, bad("Jitter", "%v is above 0.5", rt.Jitter)
 	}
-	if rt.StaleWhileRevalidate < 0 || rt.StaleIfError < 0 || rt.MaxBody < 0 || rt.MaxRequestBody < 0 || rt.WaitTimeout < 0 {
-		return nil, fmt.Errorf("%w: route %q: negative duration or size", ErrBadOptions, r.name)
+	if rt.PerUser && rt.Anonymous {
+		return nil, bad("Anonymous", "cannot be combined with PerUser")
 	}
 	if r.keyFunc == nil {
 		r.keyFunc = DefaultKey
@@ -170,7 +214,7 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 		case http.MethodPost:
 			r.methods[2] = true
 		default:
-			return nil, fmt.Errorf("%w: route %q: method %q cannot be cached", ErrBadOptions, r.name, m)
+			return nil, bad("Methods", "%q cannot be cached", m)
 		}
 	}
 	sts := rt.Statuses
@@ -180,7 +224,7 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 	r.statuses = make(map[int]bool, len(sts))
 	for _, s := range sts {
 		if s < 200 || s >= 500 || s == http.StatusPartialContent || s == http.StatusNotModified {
-			return nil, fmt.Errorf("%w: route %q: status %d cannot be cached", ErrBadOptions, r.name, s)
+			return nil, bad("Statuses", "%d cannot be cached", s)
 		}
 		r.statuses[s] = true
 	}
@@ -200,18 +244,33 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 		r.pass["Cookie"] = true
 	}
 	for _, h := range rt.PassHeaders {
-		r.pass[http.CanonicalHeaderKey(h)] = true
+		h = http.CanonicalHeaderKey(strings.TrimSpace(h))
+		if !rt.PerUser && identityHeader(h) {
+			return nil, bad("PassHeaders", "names %s, which a shared route never passes to its fills (only a per-user route does)", h)
+		}
+		r.pass[h] = true
+	}
+	vary := canonicalNames(rt.Vary)
+	if rt.Anonymous {
+		for _, n := range vary {
+			if identityHeader(n) {
+				return nil, bad("Vary", "names %s, which the fills of an anonymous route never see", n)
+			}
+		}
 	}
 	r.l1MaxAge = c.l1MaxAge(rt.L1TTL)
-	if rt.RefreshAhead < 0 || rt.RefreshAhead >= r.rt.TTL {
-		return nil, fmt.Errorf("%w: route %q: RefreshAhead must be in [0, TTL)", ErrBadOptions, r.name)
+	if rt.RefreshAhead >= r.rt.TTL {
+		return nil, bad("RefreshAhead", "%v is not shorter than TTL %v", rt.RefreshAhead, r.rt.TTL)
 	}
 	r.refreshAhead.Store(rt.RefreshAhead.Milliseconds())
-	vary := canonicalNames(rt.Vary)
 	r.vary.Store(&vary)
 	c.register(r.name)
 	return r, nil
 }
+
+// identityHeader reports whether a canonical header name carries the
+// client's identity (credentials or a session).
+func identityHeader(name string) bool { return name == "Authorization" || name == "Cookie" }
 
 // Name returns the route's name.
 func (r *RouteCache) Name() string { return r.name }

@@ -24,6 +24,7 @@ type deferWriter struct {
 	max       int
 	committed bool
 	streamed  bool
+	through   bool // passThrough: commit at the status
 	before    func(status int, h http.Header)
 }
 
@@ -38,6 +39,23 @@ func (d *deferWriter) WriteHeader(code int) {
 		return // informational responses are not forwarded while deferring
 	}
 	d.status = code
+	if d.through {
+		_ = d.commit()
+	}
+}
+
+// passThrough stops deferring a response the handler returned without
+// writing: the headers it set move to the client's writer, and a status or
+// body written later (by a framework around the middleware) goes straight
+// through. Such a response is never stored.
+func (d *deferWriter) passThrough() {
+	h := d.w.Header()
+	for k, vs := range d.h {
+		h[k] = vs
+	}
+	d.h = h
+	d.through = true
+	d.streamed = true
 }
 
 func (d *deferWriter) Write(p []byte) (int, error) {
