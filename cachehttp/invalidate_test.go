@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,7 +79,13 @@ func TestTagSetTTL(t *testing.T) {
 // A load that started before an invalidation does not store after it.
 func TestInvalidationRacingLoad(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
-		c := newTestCache(t, tg.Client, tg.Prefix, Options{})
+		racingLoad(t, newTestCache(t, tg.Client, tg.Prefix, Options{}))
+	})
+	t.Run("embedded", func(t *testing.T) { racingLoad(t, newTestCache(t, nil, "race:", Options{})) })
+}
+
+func racingLoad(t *testing.T, c *Cache) {
+	{
 		ctx := context.Background()
 		loading := make(chan struct{})
 		release := make(chan struct{})
@@ -104,7 +111,7 @@ func TestInvalidationRacingLoad(t *testing.T) {
 		if err != nil || v != "new" {
 			t.Fatalf("got %q %v: the racing load stored its outdated value", v, err)
 		}
-	})
+	}
 }
 
 func TestInvalidatePattern(t *testing.T) {
@@ -211,5 +218,134 @@ func TestInvalidateClearsMemory(t *testing.T) {
 	}
 	if m, _ := c.LiveKeys(ctx); m[DefaultDataRoute] != 0 {
 		t.Fatalf("LiveKeys %v", m)
+	}
+}
+
+// invalidationWork returns how many items (index members, stamps, keys) the
+// memory step of one InvalidateTags of tag visited, and how many entries
+// the call removed.
+func invalidationWork(t *testing.T, c *Cache, tag string) (work int64, removed int) {
+	t.Helper()
+	before := c.memory.work.Load()
+	n, err := c.InvalidateTags(context.Background(), tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.memory.work.Load() - before, n
+}
+
+// The cost of a tag invalidation is the entries of the tag, whatever the
+// number of other tags (live entries and recent invalidations of other
+// users): the stamps are not walked and the store is not scanned.
+func TestInvalidateTagsCostIndependentOfOtherTags(t *testing.T) {
+	ctx := context.Background()
+	for _, others := range []int{10, 5000} {
+		t.Run(fmt.Sprint(others), func(t *testing.T) {
+			c := newTestCache(t, nil, "cost:", Options{})
+			for i := range others {
+				if err := Set(ctx, c, fmt.Sprint("sub:", i), i, time.Hour, WithTags(fmt.Sprint("user:", i))); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.InvalidateTags(ctx, fmt.Sprint("gone:", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 3 {
+				if err := Set(ctx, c, fmt.Sprint("x:", i), i, time.Hour, WithTags("user:x")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if work, n := invalidationWork(t, c, "user:x"); n != 3 || work != 3 {
+				t.Fatalf("InvalidateTags removed %d entries and visited %d items with %d other tags; want 3 and 3", n, work, others)
+			}
+			if work, n := invalidationWork(t, c, "user:nobody"); n != 0 || work != 0 {
+				t.Fatalf("InvalidateTags of an unused tag removed %d and visited %d items", n, work)
+			}
+		})
+	}
+}
+
+// On Redis, the in-memory step of InvalidateTags costs nothing for a tag
+// the memory store holds nothing of, however many tags were invalidated.
+func TestInvalidateTagsRedisMemoryStep(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
+		c := newTestCache(t, tg.Client, tg.Prefix, Options{})
+		ctx := context.Background()
+		for i := range 300 {
+			if err := Set(ctx, c, fmt.Sprint("sub:", i), i, time.Minute, WithTags(fmt.Sprint("user:", i))); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.InvalidateTags(ctx, fmt.Sprint("gone:", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		work, n := invalidationWork(t, c, "user:7")
+		if n != 1 || work != 0 {
+			t.Fatalf("InvalidateTags removed %d (want 1), memory step visited %d items (want 0)", n, work)
+		}
+	})
+}
+
+// hostilePattern makes a backtracking glob matcher exponential on a long
+// key without the final byte.
+const hostilePattern = "news:*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b"
+
+// InvalidatePattern matches in linear time: the hostile pattern against
+// 64-byte keys finishes at once (a backtracking matcher ran for minutes:
+// this test then fails by go test's timeout).
+func TestInvalidatePatternHostile(t *testing.T) {
+	run := func(t *testing.T, c *Cache, keys int) {
+		ctx := context.Background()
+		for i := range keys {
+			// 64 bytes each, neither matching: the first passes the SCAN
+			// MATCH superset (which ends in '*' for suffixes), so Redis
+			// mode matches it in-process too.
+			for _, k := range []string{
+				fmt.Sprintf("news:%sb%03dx", strings.Repeat("a", 54), i),
+				fmt.Sprintf("news:%s%03d", strings.Repeat("a", 56), i),
+			} {
+				if len(k) != 64 {
+					t.Fatalf("key of %d bytes", len(k))
+				}
+				if err := Set(ctx, c, k, i, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := Set(ctx, c, "news:"+strings.Repeat("a", 58)+"b", 0, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.InvalidatePattern(ctx, hostilePattern)
+		if err != nil || n != 1 {
+			t.Fatalf("InvalidatePattern = %d, %v; want 1", n, err)
+		}
+	}
+	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
+		run(t, newTestCache(t, tg.Client, tg.Prefix, Options{}), 20)
+	})
+	t.Run("embedded", func(t *testing.T) { run(t, newTestCache(t, nil, "hostile:", Options{}), 500) })
+}
+
+// A pattern invalidation of the memory store stops when its context ends
+// and returns the context's error.
+func TestInvalidatePatternContext(t *testing.T) {
+	c := newTestCache(t, nil, "ctx:", Options{})
+	for i := range 2000 {
+		if err := Set(context.Background(), c, fmt.Sprint("k:", i), i, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	before := c.memory.work.Load()
+	n, err := c.InvalidatePattern(ctx, "k:*")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("InvalidatePattern with an ended context = %d, %v", n, err)
+	}
+	if walked := c.memory.work.Load() - before; walked > patternCheckEvery {
+		t.Fatalf("walked %d keys after the context ended", walked)
+	}
+	if _, err := c.InvalidatePattern(ctx, "a[b"); !errors.Is(err, ErrBadPattern) {
+		t.Fatalf("bad pattern: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/aura-platform/redishttp/internal/glob"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -121,7 +122,7 @@ func scanPattern(p string) (string, error) {
 		case '*', '?':
 			star()
 		case '[':
-			j := classEnd(p, i)
+			j := glob.ClassEnd(p, i)
 			if j < 0 {
 				return "", fmt.Errorf("%w: unterminated '[' in %q", ErrBadPattern, p)
 			}
@@ -143,104 +144,10 @@ func scanPattern(p string) (string, error) {
 	return b.String(), nil
 }
 
-// classEnd returns the index of the ']' closing the class opened at p[i], or
-// -1.
-func classEnd(p string, i int) int {
-	j := i + 1
-	if j < len(p) && p[j] == '^' {
-		j++
-	}
-	if j < len(p) && p[j] == ']' { // a leading ']' is literal
-		j++
-	}
-	for ; j < len(p); j++ {
-		switch p[j] {
-		case '\\':
-			j++
-		case ']':
-			return j
-		}
-	}
-	return -1
-}
-
 // globMatch reports whether s matches the Redis-style glob p ('*', '?',
-// '[abc]', '[^a-z]', '\x'). p must have passed scanPattern.
-func globMatch(p, s string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for len(p) > 0 && p[0] == '*' {
-				p = p[1:]
-			}
-			if len(p) == 0 {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if globMatch(p, s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if len(s) == 0 {
-				return false
-			}
-			p, s = p[1:], s[1:]
-		case '[':
-			if len(s) == 0 {
-				return false
-			}
-			j := classEnd(p, 0)
-			if !classMatch(p[1:j], s[0]) {
-				return false
-			}
-			p, s = p[j+1:], s[1:]
-		case '\\':
-			if len(s) == 0 || len(p) < 2 || p[1] != s[0] {
-				return false
-			}
-			p, s = p[2:], s[1:]
-		default:
-			if len(s) == 0 || p[0] != s[0] {
-				return false
-			}
-			p, s = p[1:], s[1:]
-		}
-	}
-	return len(s) == 0
-}
-
-func classMatch(cls string, c byte) bool {
-	neg := false
-	if len(cls) > 0 && cls[0] == '^' {
-		neg, cls = true, cls[1:]
-	}
-	match := false
-	for i := 0; i < len(cls); i++ {
-		lo := cls[i]
-		if lo == '\\' && i+1 < len(cls) {
-			i++
-			lo = cls[i]
-		}
-		hi := lo
-		if i+2 < len(cls) && cls[i+1] == '-' {
-			hi = cls[i+2]
-			if hi == '\\' && i+3 < len(cls) {
-				hi = cls[i+3]
-				i++
-			}
-			i += 2
-			if lo > hi {
-				lo, hi = hi, lo
-			}
-		}
-		if lo <= c && c <= hi {
-			match = true
-		}
-	}
-	return match != neg
-}
+// '[abc]', '[^a-z]', '\x') in time linear in len(p) × len(s). p must have
+// passed scanPattern.
+func globMatch(p, s string) bool { return glob.Match(p, s) }
 
 // onlyStars reports whether p is made of '*' alone.
 func onlyStars(p string) bool {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
@@ -12,20 +13,77 @@ import (
 
 // memoryBackend keeps entries in a fallback.MemoryStore: the backend while
 // Redis is down and in embedded mode. It has the same semantics as the Redis
-// one within the process (lease placeholders, tag stamps, live-key counts);
-// invalidations walk the store.
+// one within the process (lease placeholders, tag stamps, live-key counts).
+// A tag invalidation costs what the tag covers: an index from tags to
+// entries finds them, and stamps expire a few at a time. A pattern
+// invalidation walks the store.
 type memoryBackend struct {
 	s         *fallback.MemoryStore
 	l         layout
 	stampLife time.Duration
 	now       func() time.Time
 
-	mu     sync.Mutex // serialises check-and-write sequences
-	stamps map[string]time.Time
+	// mu serialises check-and-write sequences: every write of an entry and
+	// every invalidation's removal of one, and the stamps.
+	mu     sync.Mutex
+	stamps *stampLog
+	idx    *tagIndex
+	stop   func() // ends the store's Watch of idx
+
+	// work counts what invalidations visited (index members, expired
+	// stamps, keys walked): tests read it to show that a tag
+	// invalidation's cost does not depend on other tags.
+	work atomic.Int64
 }
 
+// patternCheckEvery is how many keys a pattern invalidation walks between
+// checks of its context.
+const patternCheckEvery = 256
+
+// expireBatch is how many expired stamps each invalidation forgets besides
+// one per tag it stamps, so stamps drain faster than they are made.
+const expireBatch = 16
+
 func newMemoryBackend(s *fallback.MemoryStore, l layout, stampLife time.Duration, now func() time.Time) *memoryBackend {
-	return &memoryBackend{s: s, l: l, stampLife: stampLife, now: now, stamps: make(map[string]time.Time)}
+	m := &memoryBackend{s: s, l: l, stampLife: stampLife, now: now, stamps: newStampLog(), idx: newTagIndex(l.prefix)}
+	m.stop = s.Watch(m.idx.left)
+	return m
+}
+
+// close stops keeping the index: the store may outlive the cache.
+func (m *memoryBackend) close() { m.stop() }
+
+// put writes an entry value carrying tags and indexes it; the caller holds
+// mu.
+func (m *memoryBackend) put(name string, v []byte, tags []string, ttl time.Duration) {
+	if ttl <= 0 {
+		m.s.Delete(name) // as Set would: nothing is stored forever
+		return
+	}
+	m.s.Set(name, m.idx.add(name, v, tags), ttl)
+}
+
+// remove deletes the entry under name, if it is one (not another reader's
+// lease placeholder), and reports whether it did.
+func (m *memoryBackend) remove(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.s.Get(name); !ok || isLease(v) {
+		return false
+	}
+	return m.s.Delete(name) == 1
+}
+
+// stamp records an invalidation of tags now, so that loads in flight do not
+// store, and forgets as many expired stamps as it adds and a few more.
+func (m *memoryBackend) stamp(tags []string) {
+	now := m.now().UnixMilli()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.work.Add(int64(m.stamps.expire(now-m.stampLife.Milliseconds(), len(tags)+expireBatch)))
+	for _, t := range tags {
+		m.stamps.add(t, now)
+	}
 }
 
 func (m *memoryBackend) fetch(_ context.Context, k key, token []byte, leaseTTL time.Duration) ([]byte, error) {
@@ -52,17 +110,15 @@ func (m *memoryBackend) store(_ context.Context, w write) (bool, error) {
 			return false, nil
 		}
 	}
-	for _, t := range w.tags {
-		if at, ok := m.stamps[t]; ok && !at.Before(w.started.Truncate(time.Millisecond)) {
-			if w.token != nil {
-				m.s.Delete(w.key.name)
-			}
-			m.s.Delete(m.l.lease(w.key)) // as store.lua does: the next refresh may run
-			return false, nil
+	if m.stamps.refuses(w.tags, w.started.UnixMilli()) {
+		if w.token != nil {
+			m.s.Delete(w.key.name)
 		}
+		m.s.Delete(m.l.lease(w.key)) // as store.lua does: the next refresh may run
+		return false, nil
 	}
 	m.s.Delete(m.l.lease(w.key)) // the refresh lease, if any
-	m.s.Set(w.key.name, w.value, w.ttl)
+	m.put(w.key.name, w.value, w.tags, w.ttl)
 	return true, nil
 }
 
@@ -90,56 +146,58 @@ func (m *memoryBackend) delete(_ context.Context, keys []key) (int, error) {
 	return n, nil
 }
 
-func (m *memoryBackend) invalidateTags(_ context.Context, tags []string) (int, error) {
-	now := m.now()
-	m.mu.Lock()
-	for t, at := range m.stamps { // forget stamps no load can still race
-		if now.Sub(at) > m.stampLife {
-			delete(m.stamps, t)
-		}
-	}
+// invalidateTags stamps tags and removes the entries the index lists for
+// them: its cost is the entries of tags, whatever else the store holds.
+func (m *memoryBackend) invalidateTags(ctx context.Context, tags []string) (int, error) {
+	m.stamp(tags)
+	n := 0
 	for _, t := range tags {
-		m.stamps[t] = now.Truncate(time.Millisecond)
-	}
-	m.mu.Unlock()
-	want := make(map[string]bool, len(tags))
-	for _, t := range tags {
-		want[t] = true
-	}
-	return m.deleteWhere(func(_ string, e *entry) bool {
-		for _, t := range e.tags {
-			if want[t] {
-				return true
+		for i, name := range m.idx.members(t) {
+			if i%patternCheckEvery == patternCheckEvery-1 {
+				if err := ctx.Err(); err != nil {
+					return n, err
+				}
+			}
+			m.work.Add(1)
+			if m.remove(name) {
+				n++
 			}
 		}
-		return false
-	}), nil
+	}
+	return n, nil
 }
 
-// deleteWhere removes the entries (under this cache's prefix) for which
-// match returns true and returns how many.
-func (m *memoryBackend) deleteWhere(match func(esc string, e *entry) bool) int {
-	return m.s.DeleteFunc(func(name string) bool {
-		_, esc, ok := m.l.parse(name)
-		if !ok {
-			return false
-		}
-		v, ok := m.s.Get(name)
-		if !ok || isLease(v) {
-			return false
-		}
-		e, err := decodeEntry(v)
+// invalidateMatch walks the store for this cache's entries whose escaped
+// key matches scanGlob and keep. It checks ctx every patternCheckEvery keys
+// and returns ctx's error, with what it removed so far, once ctx ends.
+func (m *memoryBackend) invalidateMatch(ctx context.Context, scanGlob string, keep func(esc string) bool) (int, error) {
+	var (
+		names  []string
+		walked int
+		err    error
+	)
+	m.s.DeleteFunc(func(name string) bool { // collects only: never deletes
 		if err != nil {
-			return true
+			return false
 		}
-		return match(esc, &e)
+		if walked++; walked%patternCheckEvery == 0 {
+			if err = ctx.Err(); err != nil {
+				return false
+			}
+		}
+		if _, esc, ok := m.l.parse(name); ok && globMatch(scanGlob, esc) && keep(esc) {
+			names = append(names, name)
+		}
+		return false
 	})
-}
-
-func (m *memoryBackend) invalidateMatch(_ context.Context, scanGlob string, keep func(esc string) bool) (int, error) {
-	return m.deleteWhere(func(esc string, _ *entry) bool {
-		return globMatch(scanGlob, esc) && keep(esc)
-	}), nil
+	m.work.Add(int64(walked))
+	n := 0
+	for _, name := range names {
+		if m.remove(name) {
+			n++
+		}
+	}
+	return n, err
 }
 
 func (m *memoryBackend) liveKeys(_ context.Context, routes []string) (map[string]int64, error) {

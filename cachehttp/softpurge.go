@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"time"
 
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
@@ -106,40 +105,33 @@ func (b *redisBackend) softPurgeTags(ctx context.Context, tags []string) (int, e
 }
 
 func (m *memoryBackend) softPurgeTags(tags []string) int {
-	now := m.now()
-	want := make(map[string]bool, len(tags))
-	m.mu.Lock()
-	for _, t := range tags {
-		m.stamps[t] = now.Truncate(time.Millisecond)
-		want[t] = true
-	}
-	m.mu.Unlock()
-	var names []string
-	m.s.DeleteFunc(func(name string) bool { // collects only: never deletes
-		if _, _, ok := m.l.parse(name); ok {
-			names = append(names, name)
-		}
-		return false
-	})
+	m.stamp(tags)
 	n := 0
-	for _, name := range names {
-		v, ok := m.s.Get(name)
-		if !ok {
-			continue
-		}
-		e, err := decodeEntry(v)
-		if err != nil {
-			continue
-		}
-		hit := false
-		for _, t := range e.tags {
-			hit = hit || want[t]
-		}
-		ttl, ok := m.s.TTL(name)
-		if cp := purgedCopy(v); hit && ok && cp != nil {
-			m.s.Set(name, cp, ttl)
-			n++
+	for _, t := range tags {
+		for _, name := range m.idx.members(t) {
+			m.work.Add(1)
+			if m.purge(name) {
+				n++
+			}
 		}
 	}
 	return n
+}
+
+// purge marks the entry under name as soft-purged, keeping its TTL, and
+// reports whether it did (false when it is gone or purged already).
+func (m *memoryBackend) purge(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.s.Get(name)
+	if !ok {
+		return false
+	}
+	ttl, ok := m.s.TTL(name)
+	cp := purgedCopy(v)
+	if !ok || ttl <= 0 || cp == nil || !m.idx.rebind(name, v, cp) {
+		return false
+	}
+	m.s.Set(name, cp, ttl)
+	return true
 }

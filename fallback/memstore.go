@@ -1,7 +1,9 @@
 package fallback
 
 import (
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +27,14 @@ type MemoryStore struct {
 	// value).
 	written atomic.Int64
 	slack   int64
+
+	watchMu  sync.Mutex                 // serialises Watch and its stops
+	watchers atomic.Pointer[[]*watcher] // read on every value that leaves
+}
+
+// watcher is one function registered with Watch.
+type watcher struct {
+	fn func(key string, value []byte)
 }
 
 type memEntry struct {
@@ -41,7 +51,8 @@ func NewMemoryStore(maxBytes int64) *MemoryStore {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMemoryBytes
 	}
-	c := otter.Must(&otter.Options[string, memEntry]{
+	s := &MemoryStore{slack: maxBytes / 8}
+	s.c = otter.Must(&otter.Options[string, memEntry]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher: func(k string, v memEntry) uint32 {
 			return weight(k, v.val)
@@ -49,8 +60,55 @@ func NewMemoryStore(maxBytes int64) *MemoryStore {
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, memEntry]) time.Duration {
 			return e.Value.ttl
 		}),
+		OnAtomicDeletion: s.left,
 	})
-	return &MemoryStore{c: c, slack: maxBytes / 8}
+	return s
+}
+
+// left tells the watchers that a value left the store. otter calls it under
+// the key's bucket lock, as part of the deletion, replacement, eviction or
+// expiry.
+func (s *MemoryStore) left(e otter.DeletionEvent[string, memEntry]) {
+	if ws := s.watchers.Load(); ws != nil {
+		for _, w := range *ws {
+			w.fn(e.Key, e.Value.val)
+		}
+	}
+}
+
+// Watch registers fn to run each time a value leaves the store: deleted,
+// replaced by a Set, evicted to stay within the bound, expired, or removed
+// by Clear. fn receives the key and the value that left (the slice given to
+// Set, so its identity tells which write it was). It lets a caller keep a
+// secondary index exactly in step with the store.
+//
+// fn runs synchronously, while the store holds a lock on the key: it must
+// be quick and must not call the store, nor wait for anything that does,
+// or it may deadlock. The returned function unregisters fn.
+func (s *MemoryStore) Watch(fn func(key string, value []byte)) (stop func()) {
+	w := &watcher{fn: fn}
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	var ws []*watcher
+	if cur := s.watchers.Load(); cur != nil {
+		ws = slices.Clone(*cur)
+	}
+	ws = append(ws, w)
+	s.watchers.Store(&ws)
+	return func() {
+		s.watchMu.Lock()
+		defer s.watchMu.Unlock()
+		cur := s.watchers.Load()
+		if cur == nil {
+			return
+		}
+		ws := slices.DeleteFunc(slices.Clone(*cur), func(x *watcher) bool { return x == w })
+		if len(ws) == 0 {
+			s.watchers.Store(nil)
+			return
+		}
+		s.watchers.Store(&ws)
+	}
 }
 
 func weight(k string, v []byte) uint32 {
