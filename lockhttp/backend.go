@@ -16,11 +16,13 @@ type backend interface {
 	// claim claims an idempotency record for a request with fingerprint fp,
 	// storing running as its value, or reports the record that exists.
 	claim(ctx context.Context, key string, fp [fingerprintSize]byte, running []byte, ttl time.Duration) (claimResult, error)
-	// complete stores a completed record unless one is there already.
+	// complete stores a completed record unless one is there already. It
+	// is idempotent: a retry after a partly applied attempt is safe.
 	complete(ctx context.Context, key string, rec []byte, retention time.Duration) error
 	// unclaim deletes the claim if it is still running.
 	unclaim(ctx context.Context, key string, running []byte) error
-	// extendClaim extends the claim if it is still ours.
+	// extendClaim extends the claim if it is still ours; an error wrapping
+	// errNotOurs means it is not.
 	extendClaim(ctx context.Context, key string, running []byte, ttl time.Duration) error
 	// local reports whether this is the process-local backend.
 	local() bool
@@ -30,8 +32,13 @@ type backend interface {
 type lease interface {
 	// fence returns the lock's fencing token.
 	fence() int64
-	// extend renews the lock for another TTL; an error means it is lost.
+	// extend renews the lock for another TTL. An error wrapping errNotOurs
+	// means it is lost; any other error leaves its state unknown.
 	extend(ctx context.Context) error
+	// until is when the lock stops being valid by our clock unless
+	// extended: the start of the last successful acquisition or extension
+	// plus TTL, less the clock drift allowance.
+	until() time.Time
 	// unlock releases the lock if it is still held.
 	unlock(ctx context.Context) error
 }

@@ -48,6 +48,7 @@ func forEachDeployment(t *testing.T, fn func(t *testing.T, d deployment)) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { _ = l.Close() })
 			return l
 		}
 		fn(t, d)
@@ -88,6 +89,7 @@ func redlockDeployment(t *testing.T) deployment {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = l.Close() })
 		return l
 	}
 	return d

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aura-platform/redishttp/lockhttp"
 	"github.com/aura-platform/redishttp/middleware"
@@ -15,7 +16,9 @@ func TestIdempotencyRequests(t *testing.T) {
 	forEachDeployment(t, func(t *testing.T, d deployment) {
 		var runs atomic.Int64
 		status := http.StatusCreated
-		h := serve(d.newLocker(t, lockhttp.Options{Key: middleware.ByRoute(), MaxBodyBytes: 64, RequireIdempotencyKey: true}),
+		d.advance(t)
+		h := serve(d.newLocker(t, lockhttp.Options{Key: middleware.ByRoute(), MaxBodyBytes: 64, RequireIdempotencyKey: true,
+			TTL: 300 * time.Millisecond, RecordTimeout: 200 * time.Millisecond}),
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				runs.Add(1)
 				w.Header().Set("X-Run", "yes")
@@ -39,17 +42,30 @@ func TestIdempotencyRequests(t *testing.T) {
 		if runs.Load() != 0 {
 			t.Fatalf("handler ran for refused requests")
 		}
-		// A 5xx is not stored: the retry runs the handler again, and its
-		// success is what gets replayed from then on.
+		// A 5xx is not stored, and the handler may have committed before it
+		// failed: the claim stays until it expires (TTL + Wait +
+		// RecordTimeout), a retry meanwhile gets 409 with Retry-After, and
+		// one after that runs the handler again; its success is what gets
+		// replayed from then on.
 		status = http.StatusInternalServerError
 		if r := do(context.Background(), h, "u", "k3", "{}"); r.status != 500 {
 			t.Fatalf("%d", r.status)
 		}
 		status = http.StatusCreated
-		if r := do(context.Background(), h, "u", "k3", "{}"); r.status != 201 || r.header.Get(lockhttp.ReplayedHeader) != "" {
-			t.Fatalf("retry after 5xx: %d %v", r.status, r.header)
-		}
 		r := do(context.Background(), h, "u", "k3", "{}")
+		if err := isProblem(r, http.StatusConflict); err != nil || r.header.Get("Retry-After") == "" {
+			t.Fatalf("retry right after a 5xx: %v %v", err, r.header)
+		}
+		if runs.Load() != 1 {
+			t.Fatalf("runs = %d after a retry of a 5xx", runs.Load())
+		}
+		if err := waitFor(5*time.Second, func() bool {
+			r = do(context.Background(), h, "u", "k3", "{}")
+			return r.status != http.StatusConflict
+		}); err != nil || r.status != 201 || r.header.Get(lockhttp.ReplayedHeader) != "" {
+			t.Fatalf("retry after the claim expired: %v %d %v", err, r.status, r.header)
+		}
+		r = do(context.Background(), h, "u", "k3", "{}")
 		if r.status != 201 || r.header.Get(lockhttp.ReplayedHeader) != "true" || r.header.Get("X-Run") != "yes" || string(r.body) != "made" {
 			t.Fatalf("replay: %d %v %q", r.status, r.header, r.body)
 		}

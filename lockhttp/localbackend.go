@@ -3,7 +3,7 @@ package lockhttp
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +57,10 @@ type localLease struct {
 	tok     int64
 }
 
+// never is the validity of a local lease: it cannot expire.
+var never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (l *localLease) until() time.Time             { return never }
 func (l *localLease) fence() int64                 { return l.tok }
 func (l *localLease) extend(context.Context) error { return nil }
 func (l *localLease) unlock(context.Context) error { l.release(); return nil }
@@ -106,7 +110,7 @@ func (b *localBackend) extendClaim(_ context.Context, key string, run []byte, tt
 		b.recs.Set(key, run, ttl)
 		return nil
 	}
-	return errors.New("lockhttp: idempotency claim lost")
+	return fmt.Errorf("%w: %w: idempotency claim", ErrLockLost, errNotOurs)
 }
 
 func (b *localBackend) close() error { return b.recs.Close() }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
+	"sync"
+	"time"
 
+	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
@@ -18,15 +22,27 @@ type Locker struct {
 	o     Options
 	redis *redisBackend
 	local *localBackend
+
+	// Background recording of completed responses (see recordLater).
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgMu     sync.Mutex
+	bgClosed bool
+	bgWG     sync.WaitGroup
 }
 
 // New returns a Locker over one Redis deployment: a single node, a
 // Sentinel-managed primary or a Redis Cluster (lock and fencing keys share a
 // hash tag). A nil client is embedded mode, which needs
-// Options.Fallback = LocalMutex; otherwise New returns ErrNoBackend.
+// Options.Fallback = LocalMutex; otherwise New returns ErrNoBackend. A
+// typed nil (a nil *redis.Client passed as the interface) is a mistake,
+// not embedded mode: New returns ErrInvalidOptions naming the client.
 func New(client redis.UniversalClient, opts Options) (*Locker, error) {
 	if client == nil {
 		return newLocker(nil, opts)
+	}
+	if err := optcheck.Client(ErrInvalidOptions, "client", client); err != nil {
+		return nil, err
 	}
 	return newLocker([]redis.UniversalClient{client}, opts)
 }
@@ -35,11 +51,12 @@ func New(client redis.UniversalClient, opts Options) (*Locker, error) {
 // replicas of each other, not one cluster): a lock, an idempotency claim and
 // a fencing token each need a majority (len(clients)/2+1) of them, so the
 // Locker keeps working with a minority of masters down. Use an odd number,
-// three or five.
+// three or five. A nil element, typed or not, gives ErrInvalidOptions
+// naming it (clients[i]).
 func NewRedlock(clients []redis.UniversalClient, opts Options) (*Locker, error) {
 	for i, c := range clients {
-		if c == nil {
-			return nil, fmt.Errorf("%w: client %d is nil", ErrInvalidOptions, i)
+		if optcheck.NilClient(c) {
+			return nil, fmt.Errorf("%w: clients[%d] is nil (%T)", ErrInvalidOptions, i, c)
 		}
 	}
 	return newLocker(slices.Clone(clients), opts)
@@ -54,6 +71,7 @@ func newLocker(clients []redis.UniversalClient, opts Options) (*Locker, error) {
 		return nil, ErrNoBackend
 	}
 	l := &Locker{o: o}
+	l.bgCtx, l.bgCancel = context.WithCancel(context.Background())
 	if len(clients) > 0 {
 		l.redis = newRedisBackend(clients, &l.o)
 	}
@@ -63,14 +81,29 @@ func newLocker(clients []redis.UniversalClient, opts Options) (*Locker, error) {
 	return l, nil
 }
 
-// Close releases the in-memory idempotency store of the LocalMutex
-// fallback. It does not close the Redis clients, which the caller owns.
+// Close stops the background recording of completed responses (waiting
+// for an attempt in flight, at most Options.CommandTimeout) and releases
+// the in-memory idempotency store of the LocalMutex fallback. A response
+// still unrecorded then is not recorded: its claim expires, and a retry
+// after that runs the handler again. Close does not close the Redis
+// clients, which the caller owns. Requests served after Close still work,
+// but their responses are recorded only by the first attempt.
 func (l *Locker) Close() error {
+	l.bgMu.Lock()
+	l.bgClosed = true
+	l.bgMu.Unlock()
+	l.bgCancel()
+	l.bgWG.Wait()
 	if l.local != nil {
 		return l.local.close()
 	}
 	return nil
 }
+
+// claimTTL is how long an idempotency claim lives past its last extension:
+// long enough for the lock's TTL, a waiting request and the background
+// recording of the response.
+func (l *Locker) claimTTL() time.Duration { return l.o.TTL + l.o.Wait + l.o.RecordTimeout }
 
 // Handler wraps next: each request takes the lock named by Options.Key for
 // as long as next runs, and requests with an Idempotency-Key are
@@ -166,7 +199,7 @@ func (l *Locker) idempotency(w http.ResponseWriter, r *http.Request) (*idemState
 func (l *Locker) run(be backend, next http.Handler, w http.ResponseWriter, r *http.Request, name string, idem *idemState) bool {
 	ctx := r.Context()
 	if idem != nil {
-		res, err := be.claim(ctx, idem.key, idem.fp, idem.running, l.o.TTL+l.o.Wait)
+		res, err := be.claim(ctx, idem.key, idem.fp, idem.running, l.claimTTL())
 		if err != nil {
 			return l.failed(w, r, be, err)
 		}
@@ -184,7 +217,7 @@ func (l *Locker) run(be backend, next http.Handler, w http.ResponseWriter, r *ht
 			l.emit(middleware.LockContended)
 			middleware.WriteProblem(w, middleware.Problem{
 				Status:     http.StatusConflict,
-				Detail:     "a request with this Idempotency-Key is still being processed",
+				Detail:     "a request with this Idempotency-Key is still being processed, or its outcome is not known yet",
 				Instance:   r.URL.Path,
 				RetryAfter: l.o.RetryAfter.Seconds(),
 			})
@@ -250,7 +283,7 @@ func (l *Locker) unavailable(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// serveLocked runs next while ls is held, then stores the idempotent
+// serveLocked runs next while ls is held, then records the idempotent
 // response and releases the lock, with a context the request's
 // cancellation cannot kill.
 func (l *Locker) serveLocked(be backend, ls lease, idem *idemState, next http.Handler, w http.ResponseWriter, r *http.Request) {
@@ -280,36 +313,82 @@ func (l *Locker) serveLocked(be backend, ls lease, idem *idemState, next http.Ha
 	done = true
 }
 
+// finish releases the lock and, for an idempotent request, records the
+// handler's response. The claim is never released once the handler has
+// run: whatever the handler wrote may have been committed. A response that
+// cannot be replayed (a 5xx, a panic, a streamed, hijacked or oversized
+// body) leaves the claim in place until it expires, so retries meanwhile
+// are told the outcome is not known (409) rather than run the handler again.
 func (l *Locker) finish(ctx context.Context, be backend, ls lease, idem *idemState, rec *middleware.Recorder, before http.Header, done bool) {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.o.CommandTimeout)
 	defer cancel()
-	if idem == nil {
+	if idem == nil || !done || !rec.Complete() || rec.Status() >= 500 {
 		_ = ls.unlock(bg)
 		return
 	}
-	// A response that panicked, failed (5xx), or could not be kept whole is
-	// not stored: the claim is dropped so that a retry runs the handler.
-	store := done && rec.Complete() && rec.Status() < 500
+	resp := middleware.StoredResponse{
+		Status: rec.Status(),
+		Header: handlerHeaders(before, rec.SentHeader()),
+		Body:   rec.Body(),
+	}
+	data := completedRecord(idem.fp, &resp)
 	var storeErr error
 	each(2, func(i int) {
 		if i == 0 {
 			_ = ls.unlock(bg)
 			return
 		}
-		if !store {
-			_ = be.unclaim(bg, idem.key, idem.running)
-			return
-		}
-		resp := middleware.StoredResponse{
-			Status: rec.Status(),
-			Header: handlerHeaders(before, rec.SentHeader()),
-			Body:   rec.Body(),
-		}
-		storeErr = be.complete(bg, idem.key, completedRecord(idem.fp, &resp), l.o.IdempotencyRetention)
+		storeErr = be.complete(bg, idem.key, data, l.o.IdempotencyRetention)
 	})
 	if storeErr != nil {
-		l.emit(middleware.LockError)
+		l.recordLater(be, idem.key, data)
 	}
+}
+
+// Backoff of the background recording of a response.
+const (
+	minRecordRetry = 50 * time.Millisecond
+	maxRecordRetry = time.Second
+)
+
+// recordLater keeps trying to store a completed record that Redis did not
+// take at once (an outage, a pause, a lost quorum), with a jittered
+// exponential backoff, for at most Options.RecordTimeout and until Close.
+// The claim outlives these attempts (claimTTL), so until the record lands a
+// retry is answered 409 and never runs the handler again. A record that
+// could not be stored in time is reported as a LockError event.
+func (l *Locker) recordLater(be backend, key string, data []byte) {
+	l.bgMu.Lock()
+	defer l.bgMu.Unlock()
+	if l.bgClosed {
+		l.emit(middleware.LockError)
+		return
+	}
+	l.bgWG.Add(1)
+	go func() {
+		defer l.bgWG.Done()
+		ctx, cancel := context.WithTimeout(l.bgCtx, l.o.RecordTimeout)
+		defer cancel()
+		backoff := minRecordRetry
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for {
+			t.Reset(backoff/2 + rand.N(backoff/2+1))
+			select {
+			case <-ctx.Done():
+				l.emit(middleware.LockError)
+				return
+			case <-t.C:
+			}
+			cctx, ccancel := context.WithTimeout(ctx, l.o.CommandTimeout)
+			err := be.complete(cctx, key, data, l.o.IdempotencyRetention)
+			ccancel()
+			if err == nil {
+				return
+			}
+			backoff = min(2*backoff, maxRecordRetry)
+		}
+	}()
 }
 
 // handlerHeaders returns the headers of sent that the handler set: those

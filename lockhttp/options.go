@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -74,9 +75,19 @@ type Options struct {
 	// request; larger bodies get 413. Default 1 MiB.
 	MaxBodyBytes int64
 	// MaxResponseBytes caps the response kept for replay. A larger (or
-	// streamed) response is sent but not stored, and its key is released so
-	// a retry runs the handler again. Default 1 MiB.
+	// streamed) response is sent but not stored; its claim is kept until it
+	// expires (see RecordTimeout), so a retry meanwhile gets 409 and one
+	// after that runs the handler again. Default 1 MiB.
 	MaxResponseBytes int
+	// RecordTimeout is how long the Locker keeps trying, in the
+	// background, to record a finished request's response when Redis does
+	// not take it at once (an outage, a pause, a lost Redlock quorum).
+	// Idempotency claims live TTL + Wait + RecordTimeout past their last
+	// extension, so they outlast these attempts: a retry meanwhile gets 409
+	// and never runs the handler a second time. It is also how much longer
+	// a crashed instance's claim holds retries off. Close stops the
+	// attempts. Default 10s.
+	RecordTimeout time.Duration
 
 	// Fallback chooses between failing closed (default) and a process-local
 	// mutex when Redis cannot be used.
@@ -95,19 +106,22 @@ const minTTL = 30 * time.Millisecond
 
 // withDefaults validates o and returns a copy with the defaults filled in.
 func (o Options) withDefaults() (Options, error) {
-	for name, d := range map[string]time.Duration{
-		"TTL": o.TTL, "Wait": o.Wait, "RetryAfter": o.RetryAfter, "CommandTimeout": o.CommandTimeout,
-		"FenceRetention": o.FenceRetention, "IdempotencyRetention": o.IdempotencyRetention,
-	} {
-		if d < 0 {
-			return o, fmt.Errorf("%w: %s is negative", ErrInvalidOptions, name)
-		}
-	}
-	if o.MaxBodyBytes < 0 || o.MaxResponseBytes < 0 {
-		return o, fmt.Errorf("%w: negative size cap", ErrInvalidOptions)
+	if err := optcheck.First(
+		optcheck.Prefix(ErrInvalidOptions, "Prefix", o.Prefix),
+		optcheck.Duration(ErrInvalidOptions, "TTL", o.TTL),
+		optcheck.Duration(ErrInvalidOptions, "Wait", o.Wait),
+		optcheck.Duration(ErrInvalidOptions, "RetryAfter", o.RetryAfter),
+		optcheck.Duration(ErrInvalidOptions, "CommandTimeout", o.CommandTimeout),
+		optcheck.Duration(ErrInvalidOptions, "FenceRetention", o.FenceRetention),
+		optcheck.Duration(ErrInvalidOptions, "IdempotencyRetention", o.IdempotencyRetention),
+		optcheck.NonNegative(ErrInvalidOptions, "MaxBodyBytes", o.MaxBodyBytes),
+		optcheck.NonNegative(ErrInvalidOptions, "MaxResponseBytes", o.MaxResponseBytes),
+		optcheck.Duration(ErrInvalidOptions, "RecordTimeout", o.RecordTimeout),
+	); err != nil {
+		return o, err
 	}
 	if o.Fallback > LocalMutex {
-		return o, fmt.Errorf("%w: unknown Fallback %d", ErrInvalidOptions, o.Fallback)
+		return o, fmt.Errorf("%w: Fallback %d is unknown", ErrInvalidOptions, o.Fallback)
 	}
 	if o.Key == nil {
 		o.Key = middleware.ByRoute()
@@ -147,6 +161,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxResponseBytes == 0 {
 		o.MaxResponseBytes = 1 << 20
+	}
+	if o.RecordTimeout == 0 {
+		o.RecordTimeout = 10 * time.Second
 	}
 	return o, nil
 }

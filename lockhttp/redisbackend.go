@@ -262,6 +262,11 @@ type redisLease struct {
 
 func (l *redisLease) fence() int64 { return l.tok }
 
+func (l *redisLease) until() time.Time { return l.m.Until() }
+
+// extend renews the lock on a quorum. When more nodes than a quorum can
+// spare answered that the lock is not ours, it is lost for sure
+// (errNotOurs); any other failure leaves its state unknown.
 func (l *redisLease) extend(ctx context.Context) error {
 	ok, err := l.m.ExtendContext(ctx)
 	if ok {
@@ -270,7 +275,36 @@ func (l *redisLease) extend(ctx context.Context) error {
 	if err == nil {
 		err = redsync.ErrExtendFailed
 	}
-	return fmt.Errorf("%w: %w", ErrLockLost, err)
+	if nodesTaken(err) > len(l.b.clients)-l.b.quorum {
+		return fmt.Errorf("%w: %w: %w", ErrLockLost, errNotOurs, err)
+	}
+	return fmt.Errorf("%w: %w", ErrQuorum, err)
+}
+
+// nodesTaken counts the nodes that redsync reports holding another value.
+func nodesTaken(err error) int {
+	var taken *redsync.ErrTaken
+	if errors.As(err, &taken) {
+		return len(taken.Nodes)
+	}
+	n := 0
+	var walk func(error)
+	walk = func(e error) {
+		var nt *redsync.ErrNodeTaken
+		switch x := e.(type) {
+		case nil:
+		case interface{ Unwrap() []error }:
+			for _, c := range x.Unwrap() {
+				walk(c)
+			}
+		default:
+			if errors.As(e, &nt) {
+				n++
+			}
+		}
+	}
+	walk(err)
+	return n
 }
 
 func (l *redisLease) unlock(ctx context.Context) error {
@@ -398,17 +432,27 @@ func (b *redisBackend) unclaim(ctx context.Context, key string, run []byte) erro
 	return errors.Join(errs...)
 }
 
+// extendClaim extends the claim on a quorum. When more nodes than a quorum
+// can spare answered that the claim is not ours, it is lost for sure
+// (errNotOurs); any other failure leaves its state unknown.
 func (b *redisBackend) extendClaim(ctx context.Context, key string, run []byte, ttl time.Duration) error {
 	errs := make([]error, len(b.clients))
-	oks := make([]bool, len(b.clients))
+	notOurs := 0
 	each(len(b.clients), func(i int) {
 		n, err := extendClaimScript.Run(ctx, b.clients[i], []string{key}, run, ttl.Milliseconds()).Int64()
-		errs[i], oks[i] = err, n == 1
+		if err == nil && n != 1 {
+			err = errNotOurs
+		}
+		errs[i] = err
 	})
-	for i, ok := range oks {
-		if !ok && errs[i] == nil {
-			errs[i] = ErrLockLost
+	for _, e := range errs {
+		if errors.Is(e, errNotOurs) {
+			notOurs++
 		}
 	}
-	return b.quorumErr(errs)
+	err := b.quorumErr(errs)
+	if err != nil && notOurs > len(b.clients)-b.quorum {
+		return fmt.Errorf("%w: %w: idempotency claim: %w", ErrLockLost, errNotOurs, err)
+	}
+	return err
 }
