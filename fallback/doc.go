@@ -20,11 +20,14 @@
 //
 // The monitor's states:
 //
-//   - StateRedis: Redis answers; the feature packages use it.
+//   - StateRedis: Redis accepts writes; the feature packages use it.
 //   - StateDegraded: Redis is configured but failing; the breaker is open, the
 //     feature packages use their in-memory backends (or fail closed, where
-//     they were told to) and a background probe PINGs Redis until it has
-//     answered RecoverySuccesses times in a row.
+//     they were told to) and a background probe writes a small expiring key
+//     (MonitorOptions.ProbeKey) until Redis has accepted it
+//     RecoverySuccesses times in a row. A server that answers PING but
+//     refuses writes (out of memory with noeviction, read-only) stays
+//     degraded, in one state with one log line per transition.
 //   - StateMemory: no Redis is configured; the in-memory backends are the
 //     permanent default.
 package fallback

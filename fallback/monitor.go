@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,9 +34,25 @@ type MonitorOptions struct {
 	// FailureThreshold is how many consecutive failures (from requests or
 	// probes) open the breaker. Default 3.
 	FailureThreshold int
-	// ProbeInterval is how often the background probe PINGs Redis, in every
-	// state, so an outage is seen even without traffic. Default 200ms.
+	// ProbeInterval is how often the background probe checks Redis, in
+	// every state, so an outage is seen even without traffic. Default 200ms.
 	ProbeInterval time.Duration
+	// ProbeKey is the key the health probe writes while the breaker is
+	// open or calls are failing: a SET of a one-byte value that expires
+	// within a second or two (while all is well the probe only PINGs).
+	// The breaker closes
+	// only when writes succeed because the toolkit needs writes: a server
+	// out of memory (maxmemory reached with noeviction), read-only or
+	// refusing writes after a failed save answers PING but fails every
+	// rate-limit and cache write, and must stay degraded rather than flap.
+	// On a Cluster the probe writes one key per
+	// master ("<ProbeKey>:{<n>}", n chosen so each lands on a different
+	// master), so one master out of memory keeps the state degraded
+	// instead of letting a probe that lands elsewhere close the breaker.
+	// Under an ACL that restricts keys, give a key the client may write
+	// (your key prefix plus "probe"). Default "redishttp:probe"; braces and
+	// glob characters are rejected.
+	ProbeKey string
 	// RecoverySuccesses is how many consecutive successful probes close the
 	// breaker again (hysteresis, so a flapping server does not flip the state
 	// on every probe). Default 3.
@@ -62,15 +79,24 @@ type Monitor struct {
 	stop     chan struct{}
 	done     chan struct{}
 	close    sync.Once
-	probing  atomic.Bool    // a probe's PING is still waiting for its answer
-	probes   sync.WaitGroup // the goroutines running those PINGs
+	probing  atomic.Bool    // a probe is still waiting for its answer
+	probes   sync.WaitGroup // the goroutines running probes
+
+	// Cluster probe keys, one per master, refreshed from CLUSTER SLOTS
+	// every clusterKeysTTL; used by one probe at a time (probing).
+	keysMu sync.Mutex
+	keys   []string
+	keysAt time.Time
 }
 
 // NewMonitor starts monitoring client. A nil client means embedded mode: the
 // state is StateMemory for good and no goroutine is started. Otherwise it
 // probes Redis once before returning (bounded by CommandTimeout), so a server
 // that is down at startup is reported as degraded at once, and starts one
-// background probe goroutine that Close stops.
+// background probe goroutine that Close stops. While the breaker is open
+// the probe writes a small key that expires (MonitorOptions.ProbeKey), so
+// that Redis refusing writes (out of memory, read-only) stays degraded, as
+// it is for the feature packages.
 //
 // It returns an error wrapping ErrInvalidOptions, naming the field, for a
 // negative option or a typed-nil client (a nil *redis.Client stored in the
@@ -81,6 +107,7 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) (*Monitor, er
 		optcheck.Duration(ErrInvalidOptions, "CommandTimeout", opts.CommandTimeout),
 		optcheck.NonNegative(ErrInvalidOptions, "FailureThreshold", opts.FailureThreshold),
 		optcheck.Duration(ErrInvalidOptions, "ProbeInterval", opts.ProbeInterval),
+		optcheck.Prefix(ErrInvalidOptions, "ProbeKey", opts.ProbeKey),
 		optcheck.NonNegative(ErrInvalidOptions, "RecoverySuccesses", opts.RecoverySuccesses),
 	); err != nil {
 		return nil, err
@@ -98,6 +125,9 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) (*Monitor, er
 	if o.RecoverySuccesses <= 0 {
 		o.RecoverySuccesses = 3
 	}
+	if o.ProbeKey == "" {
+		o.ProbeKey = "redishttp:probe"
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -112,7 +142,7 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) (*Monitor, er
 			"calls to a hung server will wait for the client's ReadTimeout, not CommandTimeout; " +
 			"build the client with fallback.Config.NewClient or set ContextTimeoutEnabled")
 	}
-	if err := m.probe(); err != nil {
+	if err := m.probe(false); err != nil {
 		m.state.Store(int32(StateDegraded))
 		o.Logger.Warn("redis unreachable at startup; serving from memory until it answers",
 			"error", SafeError(err))
@@ -214,12 +244,14 @@ func IsFailure(ctx context.Context, err error) bool {
 // time.
 var errProbeTimeout = errors.New("fallback: health probe got no answer within the command timeout")
 
-// probe PINGs Redis and waits at most CommandTimeout for the answer, even
-// when the client ignores context deadlines (see honoursContext): the PING
-// runs on its own goroutine and is abandoned, not awaited, when it is late.
-// While an abandoned PING is still waiting, later probes fail at once
-// instead of piling more goroutines onto a hung server.
-func (m *Monitor) probe() error {
+// probe PINGs Redis, or with write writes the probe key (every master's on
+// a Cluster, see MonitorOptions.ProbeKey), and waits at most CommandTimeout
+// for the answer, even when the client ignores context deadlines (see
+// honoursContext): the command runs on its own goroutine and is abandoned,
+// not awaited, when it is late. While an abandoned probe is still waiting,
+// later probes fail at once instead of piling more goroutines onto a hung
+// server.
+func (m *Monitor) probe(write bool) error {
 	if !m.probing.CompareAndSwap(false, true) {
 		return errProbeTimeout
 	}
@@ -230,7 +262,11 @@ func (m *Monitor) probe() error {
 		defer m.probes.Done()
 		defer m.probing.Store(false)
 		defer cancel()
-		res <- m.client.Ping(ctx).Err()
+		if write {
+			res <- m.writeProbe(ctx)
+		} else {
+			res <- m.client.Ping(ctx).Err()
+		}
 	}()
 	t := time.NewTimer(m.opts.CommandTimeout)
 	defer t.Stop()
@@ -240,6 +276,135 @@ func (m *Monitor) probe() error {
 	case <-t.C:
 		return errProbeTimeout
 	}
+}
+
+// probeTTL is how long a probe key lives: long enough to outlast the next
+// probe, short enough that the keys never pile up.
+func (m *Monitor) probeTTL() time.Duration {
+	return max(time.Second, 2*m.opts.ProbeInterval)
+}
+
+// writeProbe sets the probe key, or on a Cluster one key per master in one
+// pipeline (one round trip per master, in parallel).
+func (m *Monitor) writeProbe(ctx context.Context) error {
+	cc, ok := m.client.(*redis.ClusterClient)
+	if !ok {
+		return m.client.Set(ctx, m.opts.ProbeKey, "1", m.probeTTL()).Err()
+	}
+	keys, err := m.clusterProbeKeys(ctx, cc)
+	if err != nil {
+		return err
+	}
+	_, err = cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Set(ctx, k, "1", m.probeTTL())
+		}
+		return nil
+	})
+	return err
+}
+
+// clusterKeysTTL is how long the cluster probe keys are trusted before the
+// slot map is read again (a resharding or failover moves slots).
+const clusterKeysTTL = 5 * time.Second
+
+// clusterProbeKeys returns one probe key per master of cc's current slot
+// map, "<ProbeKey>:{<n>}" with the smallest n whose slot that master serves.
+func (m *Monitor) clusterProbeKeys(ctx context.Context, cc *redis.ClusterClient) ([]string, error) {
+	m.keysMu.Lock()
+	defer m.keysMu.Unlock()
+	if m.keys != nil && time.Since(m.keysAt) < clusterKeysTTL {
+		return m.keys, nil
+	}
+	ranges, err := masterRanges(ctx, cc)
+	if err != nil {
+		return nil, err
+	}
+	m.keys, m.keysAt = clusterKeysFor(m.opts.ProbeKey, ranges), time.Now()
+	return m.keys, nil
+}
+
+// slotRange is a range of hash slots and the master serving it.
+type slotRange struct {
+	start, end int
+	master     string
+}
+
+// masterRanges reads the cluster's slot map: CLUSTER SHARDS (Redis 7),
+// else CLUSTER SLOTS (older servers).
+func masterRanges(ctx context.Context, cc *redis.ClusterClient) ([]slotRange, error) {
+	var out []slotRange
+	shards, err := cc.ClusterShards(ctx).Result()
+	if err == nil {
+		for _, sh := range shards {
+			master := ""
+			for _, n := range sh.Nodes {
+				if n.Role == "master" {
+					master = n.ID
+				}
+			}
+			for _, r := range sh.Slots {
+				if master != "" {
+					out = append(out, slotRange{int(r.Start), int(r.End), master})
+				}
+			}
+		}
+		return out, nil
+	}
+	//lint:ignore SA1019 the fallback for servers older than Redis 7, which lack CLUSTER SHARDS
+	slots, err2 := cc.ClusterSlots(ctx).Result()
+	if err2 != nil {
+		return nil, err
+	}
+	for _, r := range slots {
+		if len(r.Nodes) > 0 {
+			out = append(out, slotRange{r.Start, r.End, r.Nodes[0].Addr})
+		}
+	}
+	return out, nil
+}
+
+// clusterKeysFor picks one key per master in ranges.
+func clusterKeysFor(base string, ranges []slotRange) []string {
+	owner := make([]string, clusterSlots) // slot → master ("" when unserved)
+	need := make(map[string]bool)
+	for _, r := range ranges {
+		for s := max(r.start, 0); s <= r.end && s < clusterSlots; s++ {
+			owner[s] = r.master
+		}
+		need[r.master] = true
+	}
+	keys := make([]string, 0, len(need))
+	for n := 0; len(need) > 0 && n < 1<<20; n++ {
+		tag := strconv.Itoa(n)
+		if master := owner[keySlot(tag)]; need[master] {
+			delete(need, master)
+			keys = append(keys, base+":{"+tag+"}")
+		}
+	}
+	if len(keys) == 0 {
+		keys = append(keys, base)
+	}
+	return keys
+}
+
+// clusterSlots is the number of Redis Cluster hash slots.
+const clusterSlots = 16384
+
+// keySlot is the Cluster hash slot of a hash tag: CRC16 (XMODEM) mod 16384.
+func keySlot(tag string) int {
+	var crc uint16
+	for i := 0; i < len(tag); i++ {
+		crc ^= uint16(tag[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) % clusterSlots
 }
 
 func (m *Monitor) run() {
@@ -253,8 +418,13 @@ func (m *Monitor) run() {
 			return
 		case <-t.C:
 		}
-		err := m.probe()
-		switch m.State() {
+		// While healthy and no call is failing, a PING is enough. While
+		// calls fail or the breaker is open, only an accepted write
+		// counts: a server that answers PING but refuses writes must
+		// neither clear the count of failing calls nor close the breaker.
+		state := m.State()
+		err := m.probe(state == StateDegraded || m.failures.Load() > 0)
+		switch state {
 		case StateRedis:
 			m.Report(context.Background(), err)
 		case StateDegraded:
@@ -292,7 +462,7 @@ func (m *Monitor) transition(from, to State, cause error) {
 	}
 }
 
-// Close stops the background probe and waits for it, including a PING
+// Close stops the background probe and waits for it, including a probe
 // still waiting on a hung server (bounded by CommandTimeout when the client
 // honours context deadlines, by its ReadTimeout otherwise). It does not
 // close the client, which the caller owns. Close is idempotent.

@@ -615,6 +615,8 @@ func TestNewMonitorRejects(t *testing.T) {
 		{"negative FailureThreshold", nil, fallback.MonitorOptions{FailureThreshold: -1}, "FailureThreshold"},
 		{"negative ProbeInterval", nil, fallback.MonitorOptions{ProbeInterval: -1}, "ProbeInterval"},
 		{"negative RecoverySuccesses", nil, fallback.MonitorOptions{RecoverySuccesses: -2}, "RecoverySuccesses"},
+		{"ProbeKey with a hash tag", nil, fallback.MonitorOptions{ProbeKey: "app:{probe}"}, "ProbeKey"},
+		{"ProbeKey with a glob", nil, fallback.MonitorOptions{ProbeKey: "app:*"}, "ProbeKey"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
