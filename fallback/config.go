@@ -190,8 +190,8 @@ const ClusterStateReloadInterval = time.Second
 
 // Settings of the Sentinel client NewClient builds; see NewClient.
 const (
+	sentinelMaxRetries      = 3
 	sentinelMinRetryBackoff = 8 * time.Millisecond
-	sentinelMaxRetryBackoff = 64 * time.Millisecond
 	sentinelDialTimeout     = time.Second
 	sentinelPoolTimeout     = time.Second
 )
@@ -206,14 +206,14 @@ const (
 // a hung server holds each call for its ReadTimeout).
 //
 // The Sentinel client asks the sentinels for the primary's address when it
-// dials and subscribes to their +switch-master announcements: on a failover
-// it closes its connections to the old primary at once and dials the new
-// one. A command that meets the switch (a connection closed under it, a
-// READONLY or NOREPLICAS reply from the demoted primary) is retried up to
-// three times after 8 to 64 ms, so the retry lands on the new primary within
-// a request's command budget instead of after go-redis' default 512 ms
-// backoff; dials and waits for a pooled connection give up after a second
-// when no context deadline is shorter.
+// dials and subscribes to their +switch-master announcements: when one
+// arrives it closes its connections to the old primary and dials the new
+// one. A command answered READONLY or NOREPLICAS by a demoted primary, or
+// whose connection breaks (EOF), is retried up to three times, 8 to 40 ms
+// apart, which fits a request's command budget; dials and waits for a pooled
+// connection give up after one second (go-redis' defaults: 5 s and 4 s)
+// when no context deadline is shorter, so calls made without a deadline
+// leave a dead primary or sentinel quickly.
 func (c Config) NewClient() (redis.UniversalClient, error) {
 	switch c.Mode() {
 	case "cluster":
@@ -245,8 +245,7 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 			o.Username, o.Password, o.TLSConfig, o.DB = u.Username, u.Password, u.TLSConfig, u.DB
 		}
 		o.ContextTimeoutEnabled = true
-		o.MaxRetries = 3
-		o.MinRetryBackoff, o.MaxRetryBackoff = sentinelMinRetryBackoff, sentinelMaxRetryBackoff
+		o.MaxRetries, o.MinRetryBackoff = sentinelMaxRetries, sentinelMinRetryBackoff
 		o.DialTimeout, o.PoolTimeout = sentinelDialTimeout, sentinelPoolTimeout
 		return redis.NewFailoverClient(o), nil
 	case "redis":

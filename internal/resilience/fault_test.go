@@ -17,6 +17,7 @@ func TestFault(t *testing.T) {
 	t.Run("pause", testPause)
 	t.Run("latency", testLatency)
 	t.Run("failover", testFailover)
+	t.Run("sentinel", testSentinelFailover)
 	t.Run("slowloris", testSlowloris)
 }
 
