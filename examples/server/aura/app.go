@@ -87,7 +87,7 @@ func NewWithClient(cfg Config, client redis.UniversalClient, logger *slog.Logger
 	}
 	switch cfg.Redis.Mode() {
 	case "memory":
-		logger.Info("backend: embedded in-memory mode (set REDIS_URL, UPSTASH_REDIS_URL or REDIS_CLUSTER_ADDRS to use Redis)")
+		logger.Info("backend: embedded in-memory mode (set REDIS_URL, UPSTASH_REDIS_URL, REDIS_SENTINEL_ADDRS with REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_ADDRS to use Redis)")
 	default:
 		logger.Info("backend: "+cfg.Redis.String(), "state", a.mon.State().String())
 	}

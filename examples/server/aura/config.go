@@ -20,7 +20,7 @@ var ErrConfig = errors.New("aura: invalid configuration")
 // LoadConfig:
 //
 //	ADDR                    listen address (the -addr flag wins), default :8080
-//	REDIS_URL, UPSTASH_REDIS_URL, REDIS_CLUSTER_ADDRS
+//	REDIS_URL, UPSTASH_REDIS_URL, REDIS_SENTINEL_ADDRS + REDIS_SENTINEL_MASTER, REDIS_CLUSTER_ADDRS
 //	                        select Redis; none → embedded in-memory mode
 //	ENABLE_REDIS_CACHE      "false" turns response caching off
 //	STATS_TOKEN             bearer token for stats, metrics, dashboard and admin
