@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/statshttp"
 	"github.com/ulule/limiter/v3"
 )
 
@@ -24,7 +25,9 @@ var ErrConfig = errors.New("aura: invalid configuration")
 //	                        select Redis; none → embedded in-memory mode
 //	ENABLE_REDIS_CACHE      "false" turns response caching off
 //	STATS_TOKEN             bearer token for stats, metrics, dashboard and admin
-//	                        routes; a random one is generated and logged when unset
+//	                        routes, at least statshttp.MinTokenLength bytes (LoadConfig
+//	                        refuses a shorter one); a random one is generated and
+//	                        logged when unset
 //	CACHE_TTL_WEATHER, CACHE_TTL_NEWS, CACHE_TTL_SUBSCRIPTION, CACHE_TTL_OAUTH, CACHE_TTL_AI
 //	                        TTL classes (10m, 15m, 5m, 10m, 1h)
 //	UPSTREAM_LATENCY_SCALE  float scaling the simulated upstream latencies (default 1)
@@ -69,6 +72,11 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, err
 	}
 	c.StatsToken = get("STATS_TOKEN")
+	if n := len(c.StatsToken); n > 0 && n < statshttp.MinTokenLength {
+		return Config{}, fmt.Errorf("%w: STATS_TOKEN is %d bytes, need at least %d: the admin routes (stats, metrics, "+
+			"dashboard, invalidation) must not be guessable; generate one with `openssl rand -hex 32`, "+
+			"or leave STATS_TOKEN unset to have one generated and logged at startup", ErrConfig, n, statshttp.MinTokenLength)
+	}
 	if c.StatsToken == "" {
 		b := make([]byte, 16)
 		_, _ = rand.Read(b)

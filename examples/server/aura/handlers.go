@@ -89,6 +89,18 @@ func newsTopic(r *http.Request) (string, bool) {
 var planRE = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 var auraNameRE = regexp.MustCompile(`^[\p{L}\p{N} _.'-]{1,64}$`)
 
+// storeUnavailable answers 503 with Retry-After when the data store failed
+// or, with the breaker open, was not asked at all (fallback.ErrUnavailable):
+// the demo's data lives only in Redis, so it is not served from memory.
+func storeUnavailable(w http.ResponseWriter, r *http.Request, detail string) {
+	middleware.WriteProblem(w, middleware.Problem{
+		Status:     http.StatusServiceUnavailable,
+		Detail:     detail,
+		Instance:   r.URL.Path,
+		RetryAfter: 1,
+	})
+}
+
 func requireUser(w http.ResponseWriter, r *http.Request) (string, bool) {
 	u := middleware.UserID(r)
 	if u == "" {
@@ -145,7 +157,7 @@ func (a *App) handleGetSubscription(w http.ResponseWriter, r *http.Request) {
 	}
 	plan, err := a.store.Plan(r.Context(), user)
 	if err != nil {
-		middleware.Error(w, r, http.StatusServiceUnavailable, "subscription store unavailable")
+		storeUnavailable(w, r, "subscription store unavailable")
 		return
 	}
 	writeJSON(w, http.StatusOK, Subscription{UserID: user, Plan: plan, Status: "active"})
@@ -167,7 +179,7 @@ func (a *App) handlePutSubscription(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.store.SetPlan(r.Context(), user, in.Plan); err != nil {
-		middleware.Error(w, r, http.StatusServiceUnavailable, "subscription store unavailable")
+		storeUnavailable(w, r, "subscription store unavailable")
 		return
 	}
 	a.invalidate(r, "user:"+user)
@@ -216,7 +228,7 @@ func (a *App) handleListAuras(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := a.store.Auras(r.Context(), user)
 	if err != nil {
-		middleware.Error(w, r, http.StatusServiceUnavailable, "aura store unavailable")
+		storeUnavailable(w, r, "aura store unavailable")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"userId": user, "auras": list})
@@ -236,7 +248,7 @@ func (a *App) handleDeleteAura(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrAuraNotFound):
 		middleware.Error(w, r, http.StatusNotFound, "no such aura")
 	case err != nil:
-		middleware.Error(w, r, http.StatusServiceUnavailable, "aura store unavailable")
+		storeUnavailable(w, r, "aura store unavailable")
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}

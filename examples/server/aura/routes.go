@@ -37,7 +37,12 @@ func (a *App) build() error {
 		return err
 	}
 	statsOpts := statshttp.Options{
+		Token:     a.cfg.StatsToken,
 		KeyPrefix: a.cfg.KeyPrefix + "stats:",
+		// Failed admin authentication is counted per client address as
+		// the rate limiter sees it (behind TRUSTED_PROXIES, the real
+		// client): 10 failures a minute, then 429 until the minute ends.
+		ClientIP:  a.ips,
 		Patterns:  []string{PatternWeather, PatternNews, PatternSubscription, PatternOAuth, PatternAI, PatternAuras},
 		StatsPath: "/api/cache/stats",
 		Logger:    a.log,
@@ -54,12 +59,6 @@ func (a *App) build() error {
 			return a.mon.State().String()
 		},
 	}
-	if len(a.cfg.StatsToken) >= statshttp.MinTokenLength {
-		statsOpts.Token = a.cfg.StatsToken
-	} else {
-		a.log.Warn("STATS_TOKEN is shorter than the recommended minimum", "min", statshttp.MinTokenLength)
-		statsOpts.Auth = statshttp.BearerAuth(a.cfg.StatsToken)
-	}
 	if a.stats, err = statshttp.New(a.client, statsOpts); err != nil {
 		return err
 	}
@@ -70,7 +69,7 @@ func (a *App) build() error {
 	}
 	a.closers = append(a.closers, a.mon.Close)
 	if a.client != nil {
-		a.store = &redisStore{c: a.client, prefix: a.cfg.KeyPrefix}
+		a.store = &redisStore{c: a.client, prefix: a.cfg.KeyPrefix, mon: a.mon}
 	} else {
 		a.store = newMemStore()
 	}
@@ -113,7 +112,7 @@ func (a *App) build() error {
 
 	lockOpts := lockhttp.Options{
 		Route:    "create_aura",
-		Key:      middleware.Join(middleware.ByUser(), lockhttp.JSONField("name", maxJSONBody)),
+		Key:      middleware.Join(middleware.ByUser(), createLockKey),
 		Prefix:   a.cfg.KeyPrefix + "lock:",
 		TTL:      5 * time.Second,
 		Monitor:  a.mon,
@@ -185,11 +184,13 @@ func (a *App) cacheRoutes() (map[string]*cachehttp.RouteCache, error) {
 		}
 	}
 	specs := []cachehttp.Route{
-		{Name: PatternWeather, TTL: a.ttl.Weather, StaleIfError: time.Hour, KeyFunc: weatherKey},
-		{Name: PatternNews, TTL: a.ttl.News, StaleIfError: time.Hour, KeyFunc: newsKey},
+		// Weather, news and AI answers do not depend on who asks: users
+		// share one entry (Anonymous), and the fill runs without identity.
+		{Name: PatternWeather, TTL: a.ttl.Weather, StaleIfError: time.Hour, KeyFunc: weatherKey, Anonymous: true},
+		{Name: PatternNews, TTL: a.ttl.News, StaleIfError: time.Hour, KeyFunc: newsKey, Anonymous: true},
 		{Name: PatternSubscription, TTL: a.ttl.Subscription, PerUser: true, KeyFunc: perUser("subscription"), TagFunc: userTag},
 		{Name: PatternOAuth, TTL: a.ttl.OAuth, PerUser: true, KeyFunc: perUser("oauth"), TagFunc: userTag},
-		{Name: PatternAI, TTL: a.ttl.AI, Methods: []string{http.MethodPost}, KeyFunc: aiKey, MaxRequestBody: maxJSONBody},
+		{Name: PatternAI, TTL: a.ttl.AI, Methods: []string{http.MethodPost}, KeyFunc: aiKey, MaxRequestBody: maxJSONBody, Anonymous: true},
 		{Name: PatternAuras, TTL: a.ttl.Subscription, PerUser: true, KeyFunc: perUser("auras"),
 			TagFunc: func(r *http.Request) []string {
 				u := middleware.UserID(r)
@@ -252,19 +253,17 @@ func (a *App) handleCreateAura(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Name string `json:"name"`
-	}
+	var in createAuraRequest
 	if !readJSON(w, r, &in) {
 		return
 	}
-	in.Name = strings.TrimSpace(in.Name)
-	if !auraNameRE.MatchString(in.Name) {
+	name, _, ok := auraName(in.Name)
+	if !ok {
 		middleware.Error(w, r, http.StatusUnprocessableEntity, "name must be 1-64 letters, digits, spaces or _.'-")
 		return
 	}
 	fence, _ := lockhttp.Fence(r.Context())
-	au := Aura{ID: newID(), UserID: user, Name: in.Name, CreatedAt: time.Now().UTC()}
+	au := Aura{ID: newID(), UserID: user, Name: name, CreatedAt: time.Now().UTC()}
 	slow := time.Duration(float64(200*time.Millisecond) * a.cfg.LatencyScale)
 	err := a.store.CreateAura(r.Context(), au, fence, slow)
 	switch {
@@ -272,8 +271,7 @@ func (a *App) handleCreateAura(w http.ResponseWriter, r *http.Request) {
 		middleware.Error(w, r, http.StatusConflict, "an aura with this name exists")
 		return
 	case err != nil:
-		w.Header().Set("Retry-After", "1")
-		middleware.Error(w, r, http.StatusServiceUnavailable, "aura store unavailable")
+		storeUnavailable(w, r, "aura store unavailable")
 		return
 	}
 	a.invalidate(r, "auras:"+user)
