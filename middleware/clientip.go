@@ -22,12 +22,31 @@ var ErrBadProxyCIDR = errors.New("middleware: invalid trusted proxy")
 // entry on faith: anything a client writes there is only reached when every
 // hop to its right is trusted. The zero value trusts nobody and so returns the
 // TCP peer.
+//
+// Do not put a middleware that rewrites r.RemoteAddr from request headers in
+// front of a ClientIP, or of the packages that use one (ratelimithttp,
+// statshttp's limit on failed authentication), such as chi's
+// middleware.RealIP or gorilla's handlers.ProxyHeaders. Such a middleware
+// copies True-Client-IP, X-Real-IP or the leftmost X-Forwarded-For entry,
+// which any client writes as it likes, into RemoteAddr; the TCP peer is then
+// lost, the trusted-proxy check runs on an address the client chose, and
+// every spoofed request gets a rate-limit bucket of its own. Remove it, and
+// give NewClientIP the CIDRs of your load balancers instead:
+//
+//	ips, err := middleware.NewClientIP("10.0.0.0/8") // your proxies, nothing else
+//	// r.Use(chimw.RealIP)  ← not with ClientIP
+//	limiter, err := ratelimithttp.New(client, ratelimithttp.Options{ClientIP: ips, ...})
+//
+// Use ClientIP.Addr where the handler needs the client address (logging).
 type ClientIP struct {
 	trusted []netip.Prefix
 }
 
 // NewClientIP returns a resolver that trusts the given proxies, each a CIDR
-// prefix ("10.0.0.0/8") or a single address ("127.0.0.1").
+// prefix ("10.0.0.0/8") or a single address ("127.0.0.1"). List only the
+// proxies that overwrite or append to X-Forwarded-For themselves; with none,
+// the TCP peer is the client. Keep header-rewriting middleware such as chi's
+// RealIP out of the chain (see ClientIP).
 func NewClientIP(trustedProxies ...string) (*ClientIP, error) {
 	c := &ClientIP{}
 	for _, s := range trustedProxies {
