@@ -9,6 +9,8 @@
 //     can share one real server safely.
 //   - StartServer and StartCluster start private redis-server processes on
 //     free loopback ports for fault tests: kill, pause, restart, failover.
+//     StartSentinel starts a primary, its replica and three sentinels
+//     (redis-server --sentinel) for Sentinel failovers.
 //   - StartProxy puts a TCP proxy in front of any address to add latency,
 //     drop connections, hang (blackhole) or refuse connections.
 //
@@ -36,7 +38,7 @@
 //   - REDIS_CLUSTER_ADDRS: when set to a comma-separated list of host:port
 //     seed nodes, an extra "cluster" target (redis.NewClusterClient) is added.
 //   - CI: when "true", tests that need redis-server (StartServer,
-//     StartCluster) fail instead of being skipped if it is not installed,
+//     StartCluster, StartSentinel) fail instead of being skipped if it is not installed,
 //     so a CI machine cannot silently skip the fault tests.
 //
 // The harness only ever uses loopback addresses for the processes and
