@@ -15,7 +15,9 @@
 //
 // Every feature package reports to one statshttp.Recorder, and all share one
 // fallback.Monitor, so the whole instance switches to its in-memory backends
-// at once when Redis fails and back when it answers again.
+// at once when Redis fails and back when it answers again. The demo's own
+// data calls go through the same Monitor (Monitor.Do): while its breaker is
+// open they fail at once and the routes answer 503 with Retry-After.
 package aura
 
 import (
