@@ -280,6 +280,15 @@ func RedactURL(u string) string {
 		}
 		return u[:start] + "xxxxx@" + u[strings.LastIndex(u, "@")+1:]
 	}
+	if p.User != nil {
+		if _, hasPassword := p.User.Password(); !hasPassword {
+			// A lone userinfo ("redis://secret@host") is most often a
+			// password typed without its colon: hide it whole.
+			q := *p
+			q.User = url.User("xxxxx")
+			return q.String()
+		}
+	}
 	return p.Redacted()
 }
 

@@ -202,7 +202,8 @@ func TestRedactURL(t *testing.T) {
 		"redis:" + secret:                        "redis:xxxxx",
 		secret:                                   "<unparseable URL>",
 		"redis://:" + secret + "@h\x7f:1":        "<unparseable URL>",
-		"redis://user@h:1":                       "redis://user@h:1",
+		"redis://user@h:1":                       "redis://xxxxx@h:1", // a lone userinfo may be a password
+		"A://" + secret + "@":                    "a://xxxxx@",
 	}
 	for in, want := range tests {
 		if got := fallback.RedactURL(in); got != want {
@@ -329,6 +330,8 @@ func FuzzLoadConfigNoPasswordLeak(f *testing.F) {
 	f.Add("redis://:", "@h:x")
 	f.Add("redis://u:1/", "@h:1")
 	f.Add("http://u:", "@h")
+	f.Add("A://", "@")
+	f.Add("redis://", "@127.0.0.1:6379/0")
 	f.Fuzz(func(t *testing.T, before, after string) {
 		raw := before + secret + after
 		if !strings.Contains(raw, "@") {
