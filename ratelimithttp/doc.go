@@ -59,8 +59,9 @@
 // enforces the full limit locally, and sliding-window policies are counted
 // as fixed windows there. FailClosed
 // answers 503 with Retry-After. PassThrough serves unlimited. Each switch
-// into or out of the failure mode is logged once and counted
-// (Transitions), and every affected request reports a RateError event.
+// into or out of the failure mode is counted (Transitions) and logged once
+// at Debug level (the Monitor logs each change of Redis's state once, at
+// Warn and Info), and every affected request reports a RateError event.
 //
 // # Events
 //

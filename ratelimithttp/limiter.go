@@ -336,7 +336,7 @@ func (l *Limiter) failed(err error) {
 	l.lastFailure.Store(int64(time.Since(epoch0)))
 	if l.degraded.CompareAndSwap(false, true) {
 		l.transitions.Add(1)
-		l.opts.Logger.Warn("ratelimithttp: redis failing; applying failure mode",
+		l.opts.Logger.Debug("ratelimithttp: redis failing; applying failure mode",
 			"route", l.opts.Route, "mode", l.opts.FailureMode.String(), "error", fallback.SafeError(err))
 	}
 }
@@ -347,6 +347,6 @@ func (l *Limiter) failed(err error) {
 func (l *Limiter) recovered(started int64) {
 	if started > l.lastFailure.Load() && l.degraded.CompareAndSwap(true, false) {
 		l.transitions.Add(1)
-		l.opts.Logger.Info("ratelimithttp: redis answering again; shared limits restored", "route", l.opts.Route)
+		l.opts.Logger.Debug("ratelimithttp: redis answering again; shared limits restored", "route", l.opts.Route)
 	}
 }

@@ -103,7 +103,10 @@ type Options struct {
 	Route string
 	// Observer receives an event per checked request. Default none.
 	Observer middleware.Observer
-	// Logger receives one line per failure-mode transition. Default
+	// Logger receives one line per switch into or out of the failure
+	// mode, at Debug level: the limiter switches on single calls (a lone
+	// timeout), while the Monitor logs Redis's state changes, once each,
+	// at Warn and Info. Default
 	// slog.Default().
 	Logger *slog.Logger
 }

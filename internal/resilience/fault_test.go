@@ -18,6 +18,7 @@ func TestFault(t *testing.T) {
 	t.Run("latency", testLatency)
 	t.Run("failover", testFailover)
 	t.Run("sentinel", testSentinelFailover)
+	t.Run("oom", testOOM)
 	t.Run("slowloris", testSlowloris)
 }
 

@@ -66,6 +66,12 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // startFleet starts n instances on the Redis that vars name.
 func startFleet(t *testing.T, n int, vars map[string]string) *fleet {
 	t.Helper()
+	return startFleetLogged(t, n, vars, func(int) *slog.Logger { return quietLogger() })
+}
+
+// startFleetLogged is startFleet with instance i logging to logger(i).
+func startFleetLogged(t *testing.T, n int, vars map[string]string, logger func(i int) *slog.Logger) *fleet {
+	t.Helper()
 	f := &fleet{prefix: uniquePrefix(t)}
 	tr := &http.Transport{
 		MaxIdleConns:        256,
@@ -78,7 +84,7 @@ func startFleet(t *testing.T, n int, vars map[string]string) *fleet {
 	f.http = &http.Client{Transport: tr, Timeout: 20 * time.Second}
 	t.Cleanup(tr.CloseIdleConnections)
 	lookup := env(f.prefix, vars)
-	for range n {
+	for i := range n {
 		cfg, err := aura.LoadConfig(lookup)
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +97,7 @@ func startFleet(t *testing.T, n int, vars map[string]string) *fleet {
 		if client != nil {
 			client.AddHook(hook)
 		}
-		app, err := aura.NewWithClient(cfg, client, quietLogger())
+		app, err := aura.NewWithClient(cfg, client, logger(i))
 		if err != nil {
 			t.Fatal(err)
 		}
