@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,4 +171,125 @@ func BenchmarkInvalidate(b *testing.B) {
 			_ = tg.client.Close()
 		}
 	}
+}
+
+// liveTagsState is a cache holding n users' entries, each under its own
+// tag, and n recent invalidations of other tags: what a flood of updates
+// from distinct users leaves behind.
+type liveTagsState struct {
+	c   *Cache
+	clk *clock
+	n   int
+}
+
+// BenchmarkInvalidateTagsLiveTags measures one user's update amid n other
+// users (1k, 10k, 100k live tags with an entry each, and as many recent
+// invalidations): InvalidateTags of the user's tag, then the refill of the
+// user's entry. ns/op (and inv-ns/op, the InvalidateTags call alone) must
+// stay flat as n grows; mem-visits/op counts the index members, stamps and
+// keys the in-memory step visited per call. "embedded" is a nil client; "redis" is REDIS_URL,
+// else a private redis-server, where InvalidateTags' in-memory step is what
+// could grow. Run with a fixed count, e.g.
+//
+//	go test -run '^$' -bench InvalidateTagsLiveTags -benchtime 2000x ./cachehttp/
+func BenchmarkInvalidateTagsLiveTags(b *testing.B) {
+	ctx := context.Background()
+	var client redis.UniversalClient
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		client = redis.NewClient(opt)
+		defer client.Close()
+	} else {
+		client = redistest.StartServer(b).Client(b)
+	}
+	states := map[string]*liveTagsState{} // set up once per sub-benchmark, not per run
+	setup := func(b *testing.B, mode string, n int) *liveTagsState {
+		key := fmt.Sprint(mode, n)
+		if s := states[key]; s != nil {
+			return s
+		}
+		var cl redis.UniversalClient
+		if mode == "redis" {
+			cl = client
+		}
+		prefix := fmt.Sprintf("benchlive:%d:", time.Now().UnixNano())
+		c := newTestCache(b, cl, prefix, Options{Logger: quiet})
+		if cl != nil {
+			b.Cleanup(func() { _, _ = c.InvalidatePattern(context.Background(), "*") })
+		}
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+					if err := Set(ctx, c, fmt.Sprint("sub:", i), i, 5*time.Minute, WithTags(fmt.Sprint("user:", i))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		seedInvalidations(b, c, n)
+		clk := newClock()
+		clk.add(time.Second) // after every invalidation of the set-up
+		setClock(c, clk)
+		s := &liveTagsState{c: c, clk: clk, n: n}
+		states[key] = s
+		return s
+	}
+	for _, mode := range []string{"embedded", "redis"} {
+		for _, n := range []int{1000, 10000, 100000} {
+			b.Run(fmt.Sprintf("%s/%dk", mode, n/1000), func(b *testing.B) {
+				s := setup(b, mode, n)
+				b.ReportAllocs()
+				var inv time.Duration
+				runtime.GC() // not the set-up's garbage
+				work := s.c.memory.work.Load()
+				b.ResetTimer()
+				for i := range b.N {
+					u := (i * 7919) % s.n // users in a scattered order
+					tag := "user:" + strconv.Itoa(u)
+					s.clk.add(time.Millisecond)
+					start := time.Now()
+					removed, err := s.c.InvalidateTags(ctx, tag)
+					inv += time.Since(start)
+					if err != nil || removed > 1 {
+						b.Fatalf("InvalidateTags = %d, %v", removed, err)
+					}
+					s.clk.add(time.Millisecond)
+					if err := Set(ctx, s.c, "sub:"+strconv.Itoa(u), u, 5*time.Minute, WithTags(tag)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(inv.Nanoseconds())/float64(b.N), "inv-ns/op")
+				b.ReportMetric(float64(s.c.memory.work.Load()-work)/float64(b.N), "mem-visits/op")
+			})
+		}
+	}
+}
+
+// seedInvalidations invalidates n tags that hold nothing ("gone:<i>"), as
+// many users' earlier updates did.
+func seedInvalidations(b *testing.B, c *Cache, n int) {
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				if _, err := c.InvalidateTags(context.Background(), fmt.Sprint("gone:", i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -419,7 +419,8 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
 // InvalidateTags removes every entry carrying any of tags, from Redis and the
 // in-memory fallback, and returns how many entries were removed. A load that
 // started before the invalidation and finishes after it does not store its
-// (possibly outdated) result.
+// (possibly outdated) result. Its cost is the entries of tags: in memory an
+// index from tags to entries finds them, however many other tags exist.
 func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error) {
 	if len(tags) == 0 {
 		return 0, nil
@@ -436,7 +437,10 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error)
 // is confined to this cache's prefix; put user input through EscapeGlob so
 // it cannot widen the match. Keys longer than MaxKeyLen are stored hashed and
 // only a pattern of '*' alone reaches them. Route entries keyed per user or
-// by Vary are matched on their key without those parts.
+// by Vary are matched on their key without those parts. Matching takes at
+// most len(pattern) × len(key) steps per key, so no pattern can make it
+// slow; the in-memory walk stops with ctx's error when ctx ends. A malformed
+// pattern fails with ErrBadPattern.
 func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int, error) {
 	sp, err := scanPattern(pattern)
 	if err != nil {
