@@ -44,8 +44,9 @@ func (r *Recorder) Protect(h http.Handler) http.Handler { return r.protect(h, fa
 // "Authorization: Bearer <token>" (compared in constant time) and answers
 // any other request 401 with a Bearer challenge and a problem body. It
 // enforces no minimum length: pass it as Options.Auth only where a short
-// token must be accepted (a demo, a legacy secret); Options.Token is the
-// safer default.
+// token must be accepted (a legacy secret); Options.Token is the safer
+// default. Its 401 answers count towards Options.AuthFailureLimit like any
+// other failed authentication.
 func BearerAuth(token string) middleware.Middleware {
 	return func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
