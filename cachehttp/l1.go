@@ -34,6 +34,8 @@ type l1Item struct {
 // fills of others.
 type l1Cache struct {
 	c       *otter.Cache[string, *l1Item]
+	idx     *tagIndex[*l1Item] // items by tag, so a tag drop visits its items only
+	visited atomic.Int64       // items tag drops visited, for tests
 	gen     atomic.Uint64
 	seed    maphash.Seed
 	stripes [256]atomic.Uint64
@@ -44,13 +46,16 @@ func (l *l1Cache) stripe(name string) *atomic.Uint64 {
 }
 
 func newL1(maxBytes int64, now func() time.Time) *l1Cache {
-	return &l1Cache{seed: maphash.MakeSeed(), c: otter.Must(&otter.Options[string, *l1Item]{
+	l := &l1Cache{seed: maphash.MakeSeed(), idx: newTagIndex[*l1Item]("")}
+	l.c = otter.Must(&otter.Options[string, *l1Item]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher:       func(k string, it *l1Item) uint32 { return it.weight + uint32(min(len(k), 1<<16)) },
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *l1Item]) time.Duration {
 			return max(time.Duration(e.Value.expires-now().UnixMilli())*time.Millisecond, time.Millisecond)
 		}),
-	})}
+		OnAtomicDeletion: func(e otter.DeletionEvent[string, *l1Item]) { l.idx.left(e.Key, e.Value) },
+	})
+	return l
 }
 
 // l1Usable reports whether the L1 may be read and filled now.
@@ -102,6 +107,13 @@ func (c *Cache) l1Put(k key, sh *shared, gen uint64, maxAge time.Duration) {
 	}
 	it := &l1Item{sh: sh, esc: k.esc, expires: exp, weight: uint32(min(w, 1<<30))}
 	c.l1.c.Set(k.name, it)
+	// Indexed after the write, and only while the L1 still holds it:
+	// concurrent puts of one name may finish in any order. A tag drop in
+	// between bumps gen, which the check below sees.
+	c.l1.idx.add(k.name, it, sh.e.tags, func() bool {
+		cur, ok := c.l1.c.GetEntryQuietly(k.name) // a plain read: no maintenance under the index lock
+		return ok && cur.Value == it
+	})
 	if c.l1Gen(k.name) != gen {
 		c.l1.c.Invalidate(k.name)
 	}
@@ -131,17 +143,19 @@ func (c *Cache) l1DropWhere(match func(name string, it *l1Item) bool) {
 	}
 }
 
+// l1DropTags drops the items carrying any of tags, found through the
+// index: it costs the items of tags, not the size of the L1.
 func (c *Cache) l1DropTags(tags []string) {
-	c.l1DropWhere(func(_ string, it *l1Item) bool {
-		for _, t := range it.sh.e.tags {
-			for _, x := range tags {
-				if t == x {
-					return true
-				}
-			}
+	if c.l1 == nil {
+		return
+	}
+	c.l1.gen.Add(1)
+	for _, t := range tags {
+		for _, name := range c.l1.idx.members(t) {
+			c.l1.visited.Add(1)
+			c.l1.c.Invalidate(name)
 		}
-		return false
-	})
+	}
 }
 
 // l1DropNamespace drops the items of every version of namespace ns.

@@ -5,52 +5,59 @@ import (
 	"sync"
 )
 
-// tagIndex maps tags to the memory store's entries that carry them, so a
-// tag invalidation visits the entries of its tags and nothing else. It holds
-// one record per tagged entry of this cache in the store: the store's Watch
-// drops a record when its value leaves the store (deleted, overwritten,
-// evicted or expired), so the index is bounded by the store's byte bound
-// like the entries themselves.
-type tagIndex struct {
+// tagIndex maps tags to the entries of a store that carry them, so a tag
+// invalidation visits the entries of its tags and nothing else: the memory
+// backend's entries (ID is the first byte of the stored value) and the L1's
+// items (ID is the item). It holds one record per tagged entry in the
+// store: the store's deletion hook (left) drops a record when its value
+// leaves the store (deleted, overwritten, evicted or expired), so the index
+// is bounded like the store itself.
+type tagIndex[ID comparable] struct {
 	prefix string
-	mu     sync.Mutex // a leaf lock: never held across a call of the store
-	byName map[string]indexed
+	mu     sync.Mutex // a leaf lock: never held across a write to the store
+	byName map[string]indexed[ID]
 	byTag  map[string]map[string]struct{}
 }
 
 // indexed is the record of one entry: the value it was made for and its
 // tags.
-type indexed struct {
-	// val is the first byte of the indexed value: a value leaving the
-	// store drops the record only if it is that value, not an older one
-	// it replaced.
-	val  *byte
+type indexed[ID comparable] struct {
+	// id identifies the indexed value: a value leaving the store drops
+	// the record only if it is that value, not an older one it replaced.
+	id   ID
 	tags []string
 }
 
-func newTagIndex(prefix string) *tagIndex {
-	return &tagIndex{prefix: prefix, byName: make(map[string]indexed), byTag: make(map[string]map[string]struct{})}
+func newTagIndex[ID comparable](prefix string) *tagIndex[ID] {
+	return &tagIndex[ID]{prefix: prefix, byName: make(map[string]indexed[ID]), byTag: make(map[string]map[string]struct{})}
 }
 
-// add records that v, about to be written under name, carries tags, in
-// place of whatever name held. It returns the value to write: v, or a copy
-// when v is the very value already recorded (its leaving would otherwise
-// drop the new record).
-func (x *tagIndex) add(name string, v []byte, tags []string) []byte {
+// holds reports whether the record of name is for the value id.
+func (x *tagIndex[ID]) holds(name string, id ID) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	old, had := x.byName[name]
-	if had && len(v) > 0 && old.val == &v[0] {
-		v = append([]byte(nil), v...)
+	r, ok := x.byName[name]
+	return ok && r.id == id
+}
+
+// add records that the value id under name carries tags, in place of
+// whatever name held. The caller writes the value itself after add (and
+// then serialises writers of name) or before add, and then passes current,
+// which add calls under its lock to check the store still holds id.
+func (x *tagIndex[ID]) add(name string, id ID, tags []string, current func() bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if current != nil && !current() {
+		return // a later write of name replaced id: its writer records it
 	}
-	if had {
+	if old, had := x.byName[name]; had {
 		x.unlink(name, old.tags)
 		delete(x.byName, name)
 	}
-	if len(tags) == 0 || len(v) == 0 {
-		return v
+	if len(tags) == 0 {
+		return
 	}
-	x.byName[name] = indexed{val: &v[0], tags: tags}
+	x.byName[name] = indexed[ID]{id: id, tags: tags}
 	for _, t := range tags {
 		m := x.byTag[t]
 		if m == nil {
@@ -59,40 +66,39 @@ func (x *tagIndex) add(name string, v []byte, tags []string) []byte {
 		}
 		m[name] = struct{}{}
 	}
-	return v
 }
 
 // rebind makes the record of name, made for old, stand for v (a rewrite of
 // the same entry with the same tags). It reports false when name has no
 // record for old: the entry left the store meanwhile.
-func (x *tagIndex) rebind(name string, old, v []byte) bool {
+func (x *tagIndex[ID]) rebind(name string, old, v ID) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	r, ok := x.byName[name]
-	if !ok || len(old) == 0 || len(v) == 0 || r.val != &old[0] {
+	if !ok || r.id != old {
 		return false
 	}
-	r.val = &v[0]
+	r.id = v
 	x.byName[name] = r
 	return true
 }
 
-// left is the store's Watch function: it drops the record of name when
-// value is the value it was made for.
-func (x *tagIndex) left(name string, value []byte) {
-	if len(value) == 0 || !strings.HasPrefix(name, x.prefix) {
+// left is the store's deletion hook: it drops the record of name when id
+// is the value it was made for.
+func (x *tagIndex[ID]) left(name string, id ID) {
+	if !strings.HasPrefix(name, x.prefix) {
 		return
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if r, ok := x.byName[name]; ok && r.val == &value[0] {
+	if r, ok := x.byName[name]; ok && r.id == id {
 		x.unlink(name, r.tags)
 		delete(x.byName, name)
 	}
 }
 
 // unlink removes name from the member sets of tags; the caller holds mu.
-func (x *tagIndex) unlink(name string, tags []string) {
+func (x *tagIndex[ID]) unlink(name string, tags []string) {
 	for _, t := range tags {
 		if m := x.byTag[t]; m != nil {
 			delete(m, name)
@@ -104,7 +110,7 @@ func (x *tagIndex) unlink(name string, tags []string) {
 }
 
 // members returns the names of the entries carrying tag.
-func (x *tagIndex) members(tag string) []string {
+func (x *tagIndex[ID]) members(tag string) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	m := x.byTag[tag]
@@ -119,7 +125,7 @@ func (x *tagIndex) members(tag string) []string {
 }
 
 // size returns how many entries and tags the index holds.
-func (x *tagIndex) size() (entries, tags int) {
+func (x *tagIndex[ID]) size() (entries, tags int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return len(x.byName), len(x.byTag)

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/aura-platform/redishttp/internal/redistest"
 )
 
 // indexMismatch compares the memory backend's tag index with the tagged
@@ -219,5 +221,66 @@ func TestStampsBounded(t *testing.T) {
 		if i > 64 {
 			t.Fatal("expired stamps never drained")
 		}
+	}
+}
+
+// A tag invalidation drops the L1 items of its tag through the index,
+// visiting those items only, and the index follows the L1.
+func TestL1TagDropCostsItsItems(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
+		ctx := context.Background()
+		c := newL1Cache(t, tg, nil, Options{})
+		get := func(key, tag string) {
+			t.Helper()
+			for range 2 { // a miss stores in Redis; the first hit fills the L1
+				if _, err := GetOrLoad(ctx, c, key, time.Hour, func(context.Context) (string, error) { return key, nil }, WithTags(tag)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for i := range 300 {
+			get(fmt.Sprint("k:", i), fmt.Sprint("user:", i))
+		}
+		for i := range 3 {
+			get(fmt.Sprint("x:", i), "user:x")
+		}
+		get("k:0", "user:0") // an overwrite in the L1
+		if n := c.l1.c.EstimatedSize(); n < 303 {
+			t.Fatalf("L1 holds %d items", n)
+		}
+		checkL1Index(t, c)
+		before := c.l1.visited.Load()
+		if n, err := c.InvalidateTags(ctx, "user:x"); n != 3 || err != nil {
+			t.Fatalf("InvalidateTags = %d, %v", n, err)
+		}
+		if v := c.l1.visited.Load() - before; v != 3 {
+			t.Fatalf("the L1 drop visited %d items; want 3", v)
+		}
+		if c.l1Get(c.l.key(kindData, escapeKey("k:1")).name) == nil || c.l1Get(c.l.key(kindData, escapeKey("x:1")).name) != nil {
+			t.Fatal("the tag drop removed the wrong L1 items")
+		}
+		checkL1Index(t, c)
+	})
+}
+
+// checkL1Index compares the L1's tag index with the L1's items.
+func checkL1Index(t *testing.T, c *Cache) {
+	t.Helper()
+	items := map[string]*l1Item{}
+	for name, it := range c.l1.c.All() { // not under the index lock: All runs maintenance
+		if len(it.sh.e.tags) > 0 {
+			items[name] = it
+		}
+	}
+	x := c.l1.idx
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for name, it := range items {
+		if r, ok := x.byName[name]; !ok || r.id != it || fmt.Sprint(r.tags) != fmt.Sprint(it.sh.e.tags) {
+			t.Fatalf("L1 item %s (tags %v) indexed as %+v, %v", name, it.sh.e.tags, r, ok)
+		}
+	}
+	if len(x.byName) != len(items) {
+		t.Fatalf("the index holds %d records for %d tagged L1 items", len(x.byName), len(items))
 	}
 }

@@ -27,8 +27,8 @@ type memoryBackend struct {
 	// every invalidation's removal of one, and the stamps.
 	mu     sync.Mutex
 	stamps *stampLog
-	idx    *tagIndex
-	stop   func() // ends the store's Watch of idx
+	idx    *tagIndex[*byte] // by the first byte of the stored value
+	stop   func()           // ends the store's Watch of idx
 
 	// work counts what invalidations visited (index members, expired
 	// stamps, keys walked): tests read it to show that a tag
@@ -45,8 +45,12 @@ const patternCheckEvery = 256
 const expireBatch = 16
 
 func newMemoryBackend(s *fallback.MemoryStore, l layout, stampLife time.Duration, now func() time.Time) *memoryBackend {
-	m := &memoryBackend{s: s, l: l, stampLife: stampLife, now: now, stamps: newStampLog(), idx: newTagIndex(l.prefix)}
-	m.stop = s.Watch(m.idx.left)
+	m := &memoryBackend{s: s, l: l, stampLife: stampLife, now: now, stamps: newStampLog(), idx: newTagIndex[*byte](l.prefix)}
+	m.stop = s.Watch(func(name string, v []byte) {
+		if len(v) > 0 {
+			m.idx.left(name, &v[0])
+		}
+	})
 	return m
 }
 
@@ -54,13 +58,19 @@ func newMemoryBackend(s *fallback.MemoryStore, l layout, stampLife time.Duration
 func (m *memoryBackend) close() { m.stop() }
 
 // put writes an entry value carrying tags and indexes it; the caller holds
-// mu.
+// mu, so the record is made before the write.
 func (m *memoryBackend) put(name string, v []byte, tags []string, ttl time.Duration) {
-	if ttl <= 0 {
+	if ttl <= 0 || len(v) == 0 {
 		m.s.Delete(name) // as Set would: nothing is stored forever
 		return
 	}
-	m.s.Set(name, m.idx.add(name, v, tags), ttl)
+	if m.idx.holds(name, &v[0]) {
+		// The very value is written again: its replacement must not drop
+		// the record.
+		v = append([]byte(nil), v...)
+	}
+	m.idx.add(name, &v[0], tags, nil)
+	m.s.Set(name, v, ttl)
 }
 
 // remove deletes the entry under name, if it is one (not another reader's

@@ -129,7 +129,7 @@ func (m *memoryBackend) purge(name string) bool {
 	}
 	ttl, ok := m.s.TTL(name)
 	cp := purgedCopy(v)
-	if !ok || ttl <= 0 || cp == nil || !m.idx.rebind(name, v, cp) {
+	if !ok || ttl <= 0 || cp == nil || !m.idx.rebind(name, &v[0], &cp[0]) {
 		return false
 	}
 	m.s.Set(name, cp, ttl)
