@@ -54,11 +54,11 @@ func isProblem(t *testing.T, w *httptest.ResponseRecorder, status int) {
 }
 
 // nameVariants are bodies that all name the aura "dup" as the handler reads
-// them: spaces around it, another case, the field name in another case, a
-// duplicate field (the last wins), a JSON escape.
+// them: white space around it, the field name in another case, a duplicate
+// field (the last wins), a JSON escape.
 var nameVariants = []string{
 	`{"name":"dup"}`, `{"name":"dup "}`, `{"name":" dup"}`, `{"NAME":"dup"}`,
-	`{"name":"x","name":"dup"}`, `{"Name":"DUP"}`, `{"name":"d\u0075p"}`, `{"name":"Dup"}`,
+	`{"name":"x","name":"dup"}`, `{"Name":"\tdup"}`, `{"name":"d\u0075p"}`, `{"nAmE":"dup\n"}`,
 }
 
 // Concurrent creates of every spelling of one name, spread over three
@@ -99,37 +99,36 @@ func TestAuraNameVariantsAcrossInstances(t *testing.T) {
 		var out struct{ Auras []aura.Aura }
 		require.NoError(t, json.Unmarshal(list.body, &out))
 		require.Len(t, out.Auras, 1)
-		assert.Equal(t, "dup", strings.ToLower(out.Auras[0].Name))
+		assert.Equal(t, "dup", out.Auras[0].Name)
 
 		// One body, two spellings of the field: the lock and the handler
 		// agree on the last, "b".
 		r := do(t, "POST", c.srvs[0].URL+"/api/auras", `{"name":"a","NAME":"b"}`, map[string]string{"X-User-ID": "twofields"})
 		require.Equal(t, 201, r.status, string(r.body))
 		assert.Contains(t, string(r.body), `"name":"b"`)
-		assert.Equal(t, 409, do(t, "POST", c.srvs[1].URL+"/api/auras", `{"name":" B"}`, map[string]string{"X-User-ID": "twofields"}).status)
+		assert.Equal(t, 409, do(t, "POST", c.srvs[1].URL+"/api/auras", `{"name":" b"}`, map[string]string{"X-User-ID": "twofields"}).status)
 		assert.Equal(t, 201, do(t, "POST", c.srvs[2].URL+"/api/auras", `{"name":"a"}`, map[string]string{"X-User-ID": "twofields"}).status)
 
 		// Deleting frees the name for every spelling.
 		var au aura.Aura
 		require.NoError(t, json.Unmarshal(r.body, &au))
 		require.Equal(t, 204, do(t, "DELETE", c.srvs[0].URL+"/api/auras/"+au.ID, "", map[string]string{"X-User-ID": "twofields"}).status)
-		assert.Equal(t, 201, do(t, "POST", c.srvs[1].URL+"/api/auras", `{"name":"B "}`, map[string]string{"X-User-ID": "twofields"}).status)
+		assert.Equal(t, 201, do(t, "POST", c.srvs[1].URL+"/api/auras", `{"name":"b "}`, map[string]string{"X-User-ID": "twofields"}).status)
 	})
 }
 
 func TestAuraNameKey(t *testing.T) {
 	same := [][]string{
-		{"dup", "Dup", "DUP", " dup ", "dup\t"},
-		{"my aura", "My  Aura", "my   aura "},
-		{"kelvin", "\u212Aelvin", "KELVIN"},
-		{"straße", "STRAßE"},
+		{"dup", " dup ", "dup\t", "\n dup"},
+		{"my aura", " my aura "},
 	}
 	for _, group := range same {
 		for _, n := range group[1:] {
 			assert.Equal(t, aura.AuraNameKey(group[0]), aura.AuraNameKey(n), "%q vs %q", group[0], n)
 		}
 	}
-	for _, pair := range [][2]string{{"dup", "dupe"}, {"dup", "d up"}, {"ｄｕｐ", "dup"}, {"ı", "i"}} {
+	// Case and inner spaces count: these were distinct auras before and stay so.
+	for _, pair := range [][2]string{{"dup", "dupe"}, {"dup", "d up"}, {"dup", "Dup"}, {"my aura", "my  aura"}} {
 		assert.NotEqual(t, aura.AuraNameKey(pair[0]), aura.AuraNameKey(pair[1]), "%q vs %q", pair[0], pair[1])
 	}
 }

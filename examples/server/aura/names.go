@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
-	"unicode"
 
 	"github.com/aura-platform/redishttp/lockhttp"
 	"github.com/aura-platform/redishttp/middleware"
@@ -30,41 +29,10 @@ func auraName(raw string) (name, key string, ok bool) {
 
 // AuraNameKey returns the key under which aura names compare: two names of
 // one user are the same aura when their keys are equal. Surrounding white
-// space is ignored, runs of inner spaces count as one, and letters compare
-// without regard to case (Unicode simple case folding, as strings.EqualFold:
-// "Dup", "dup" and "DUP" are one name). No other Unicode normalisation is
-// applied: valid names cannot contain combining marks, so a name has one
-// spelling in them, and compatibility forms such as full-width letters are
-// different names.
-func AuraNameKey(name string) string {
-	name = strings.TrimSpace(name)
-	var b strings.Builder
-	b.Grow(len(name))
-	space := false
-	for _, r := range name {
-		if r == ' ' {
-			space = true
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(foldRune(r))
-	}
-	return b.String()
-}
-
-// foldRune maps r to the smallest rune of its simple case-folding orbit
-// (k, K and the Kelvin sign all map to K), so that two strings have equal
-// folds exactly when strings.EqualFold says they are equal.
-func foldRune(r rune) rune {
-	m := r
-	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		m = min(m, f)
-	}
-	return m
-}
+// space is ignored (the handler stores the name trimmed); everything else
+// counts, case included: "dup", " dup" and "dup\t" are one name, "Dup" is
+// another.
+func AuraNameKey(name string) string { return strings.TrimSpace(name) }
 
 // createLockKey keys the create lock by the name key of the request's body,
 // decoded as the handler decodes it. An empty or missing name does not name

@@ -13,7 +13,7 @@ import (
 )
 
 // storeVariants all compare equal under AuraNameKey.
-var storeVariants = []string{"dup", "Dup", "DUP", "dUp", "dup", "DuP"}
+var storeVariants = []string{"dup", " dup", "dup ", "\tdup", "dup", " dup\n"}
 
 // raceCreates creates every variant at once through stores (round robin),
 // with no lock around them and a slow write that lets every early check
@@ -85,7 +85,7 @@ func checkFreedOnDelete(t *testing.T, s Store) {
 	if err := s.DeleteAura(ctx, "racer", list[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateAura(ctx, Aura{ID: newID(), UserID: "racer", Name: "DUP"}, 0, 0); err != nil {
+	if err := s.CreateAura(ctx, Aura{ID: newID(), UserID: "racer", Name: " dup "}, 0, 0); err != nil {
 		t.Errorf("create after delete: %v", err)
 	}
 	if err := s.CreateAura(ctx, Aura{ID: newID(), UserID: "racer", Name: "dup"}, 0, 0); !errors.Is(err, ErrAuraExists) {
