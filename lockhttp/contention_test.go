@@ -86,3 +86,40 @@ func TestContentionWait(t *testing.T) {
 		}
 	})
 }
+
+// Retry-After on a 409 is the lock's remaining time to live (PTTL, rounded
+// up, at least 1 s), not its full TTL: a lock taken 1.5 s into a 3 s TTL
+// answers 2.
+func TestContentionRetryAfterIsRemainingTTL(t *testing.T) {
+	forEachDeployment(t, func(t *testing.T, d deployment) {
+		prefix := d.prefix + "ra:"
+		o := lockhttp.Options{Key: middleware.Static("k"), TTL: 3 * time.Second, DisableWatchdog: true, Prefix: prefix}
+		h, started, release := holder()
+		ha := d.newLocker(t, o).Handler(h)
+		hb := d.newLocker(t, o).Handler(h)
+		done := make(chan result, 1)
+		go func() { done <- get(ha, "a") }()
+		<-started
+		defer func() { close(release); <-done }()
+		if d.mini != nil {
+			d.mini.FastForward(1500 * time.Millisecond)
+		} else {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		pttl := func() time.Duration {
+			return d.client.PTTL(context.Background(), prefix+"{s:k}").Val()
+		}
+		before := pttl()
+		r := get(hb, "b")
+		after := pttl()
+		if err := isProblem(r, http.StatusConflict); err != nil {
+			t.Fatal(err)
+		}
+		got, err := strconv.Atoi(r.header.Get("Retry-After"))
+		lo, hi := middleware.CeilSeconds(after.Seconds()), middleware.CeilSeconds(before.Seconds())
+		t.Logf("PTTL %v..%v, Retry-After %q", before, after, r.header.Get("Retry-After"))
+		if err != nil || int64(got) < lo || int64(got) > hi || got >= 3 {
+			t.Fatalf("Retry-After %q, want the remaining TTL rounded up (%d..%d), below the TTL (3)", r.header.Get("Retry-After"), lo, hi)
+		}
+	})
+}

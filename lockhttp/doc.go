@@ -3,9 +3,16 @@
 // IETF Idempotency-Key replay, so that "create this once" holds across many
 // server instances, through client retries and through slow handlers.
 //
+//	type createAuraRequest struct{ Name string `json:"name"` }
+//
+//	// The lock names what the handler writes: this user's aura of this
+//	// name, decoded and normalised exactly as the handler does it.
+//	byName := lockhttp.JSONKey(1<<20, func(in createAuraRequest) (string, error) {
+//		return strings.ToLower(strings.TrimSpace(in.Name)), nil
+//	})
 //	locks, err := lockhttp.New(rdb, lockhttp.Options{ // rdb: a redis.UniversalClient
 //		Route: "create_aura",
-//		Key:   middleware.Join(middleware.ByUser(), lockhttp.JSONField("name", 0)),
+//		Key:   middleware.Join(middleware.ByUser(), byName),
 //	})
 //	if err != nil {
 //		log.Fatal(err)
@@ -20,10 +27,14 @@
 // # What a request gets
 //
 //   - The lock is free: the handler runs holding it. Its context carries the
-//     fencing token (Fence) and is cancelled with cause ErrLockLost if the
-//     watchdog cannot extend the lock (every TTL/3). After the handler
-//     returns, the lock is released with a context that the request's
-//     cancellation cannot kill.
+//     fencing token (Fence). The watchdog extends the lock every TTL/3; when
+//     Redis does not answer (a pause, a partition) it keeps trying for as
+//     long as the lock is still valid by our clock (last successful
+//     extension + TTL, less the clock drift allowance), since Redis cannot
+//     have expired it before then. The handler's context is cancelled with
+//     cause ErrLockLost only when Redis says the lock is no longer ours or
+//     that validity runs out. After the handler returns, the lock is
+//     released with a context that the request's cancellation cannot kill.
 //   - The lock is held: 409 Conflict with a problem JSON body and a
 //     Retry-After of the lock's remaining time to live, at once or, with
 //     Options.Wait, after waiting that long (or until the client goes away).
@@ -43,14 +54,25 @@
 // whatever is there:
 //
 //   - nothing: the claim is ours; the lock is taken and the handler runs. Its
-//     first complete response (status, the headers it set, body) is stored
-//     for Options.IdempotencyRetention (24h) and the claim becomes that
-//     record. 5xx, streamed, hijacked or oversized responses are not stored
-//     and the claim is dropped, so a retry runs the handler again.
+//     first complete response below 500 (status, the headers it set, body)
+//     is stored for Options.IdempotencyRetention (24h) and the claim becomes
+//     that record. When Redis does not take the record at once, it is
+//     retried in the background with backoff for up to
+//     Options.RecordTimeout (Close stops it).
+//   - once the handler has run, the claim is never released: the handler
+//     may have committed whatever it wrote, even if it answered 503 (its
+//     write may sit in a paused server's socket and land later). A response
+//     that cannot be replayed (a 5xx, a panic, a streamed, hijacked or
+//     oversized body) leaves the claim in place until it expires
+//     (TTL + Wait + RecordTimeout after its last extension): retries
+//     meanwhile get 409, and one after that runs the handler again, so
+//     the store's own uniqueness check is the last line of defence.
 //   - a completed record with the same request fingerprint (method, path,
 //     query, body: see Fingerprint): it is replayed byte for byte with
 //     Idempotent-Replayed: true. The lock is not touched.
-//   - a claim still running: 409 with Retry-After.
+//   - a claim still running, or whose outcome is not known yet (the
+//     response is being recorded, or could not be): 409 with Retry-After.
+//     Once the record lands, the retry gets the replay.
 //   - a record of a different request: 422.
 //
 // Routes can demand the header (Options.RequireIdempotencyKey → 400 when it
@@ -74,14 +96,47 @@
 // stored response (four in all, release and store running concurrently); a
 // replay costs one.
 //
+// # Lock keys
+//
+// The default Options.Key is ByPath: one lock per request path, the same
+// under every router (http.ServeMux, chi groups and sub-routers,
+// gorilla/mux, gin, echo, http.StripPrefix). A route pattern
+// (middleware.ByRoute) is not: it depends on the router and on where the
+// Locker is mounted (see Options.Key). For creates, lock on what the
+// handler writes: JSONKey decodes the body as the handler does and lets a
+// function normalise it (trim, case-fold), so "dup", " Dup " and
+// {"NAME":"dup"} take one lock. JSONField takes one field as it is.
+//
 // # Fencing
 //
-// A lock can expire under a handler that stalls longer than the watchdog
-// can cover (a GC pause, a partition). Fencing tokens make that safe: they
-// rise with every acquisition of a lock key (max(counter+1, Redis time in
-// µs)), so a store that remembers the highest token per resource and
-// rejects lower ones refuses the stale holder's write. See
-// Example_fencedStore.
+// What fencing protects: a holder whose lock expired under it (a stall
+// longer than the lock's validity: a GC pause, a partition, a Redis pause
+// longer than the TTL) after another request took the same lock key. The
+// tokens of one lock key only rise: each acquisition draws
+// max(counter+1, Redis time in µs) (on Redlock, the highest drawn on a
+// quorum, written back to a quorum), so the newer holder's token is
+// higher, and a store that keeps the highest token it accepted per
+// resource and refuses lower ones, in the same atomic step as the write (a
+// conditional UPDATE, a Lua script), refuses the stale holder's late
+// write. See Example_fencedStore.
+//
+// What it does not protect:
+//
+//   - Holders of different lock keys. Tokens follow the Redis clock, so a
+//     later lock of any key passes the fence of a resource that an earlier
+//     lock of another key wrote. When two keys can name one resource (name
+//     variants that Options.Key does not normalise away, a key that leaves
+//     out part of what the handler writes), both requests hold valid locks
+//     and both writes pass. Make the key cover exactly what the handler
+//     writes (JSONKey) and keep a uniqueness constraint in the store.
+//   - Writes that do not carry the token, and stores that check it apart
+//     from the write (the newer holder can write in between).
+//   - Effects outside the fenced store: an email sent, a call to another
+//     service.
+//   - A failover to a replica that had not received the counter and whose
+//     clock is behind: it can draw a token lower than one already used, and
+//     the fence then refuses the newer holder (safe, but that request
+//     fails).
 //
 // # Observability
 //

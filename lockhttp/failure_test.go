@@ -3,8 +3,11 @@ package lockhttp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,15 +154,66 @@ func TestLocalMutexTakesOverWhenRedisFails(t *testing.T) {
 
 func TestInvalidOptions(t *testing.T) {
 	tg := redistest.New(t)
-	for _, o := range []lockhttp.Options{
-		{TTL: time.Millisecond}, {TTL: -1}, {Wait: -time.Second}, {MaxBodyBytes: -1}, {Fallback: 7},
-	} {
-		if _, err := lockhttp.New(tg.Client, o); !errors.Is(err, lockhttp.ErrInvalidOptions) {
-			t.Errorf("%+v: err = %v", o, err)
+	var typedNil *redis.Client
+	cases := []struct {
+		name  string
+		o     lockhttp.Options
+		field string // the one field the error names
+	}{
+		{"TTL too short", lockhttp.Options{TTL: time.Millisecond}, "TTL"},
+		{"negative TTL", lockhttp.Options{TTL: -1}, "TTL"},
+		{"negative Wait", lockhttp.Options{Wait: -time.Second}, "Wait"},
+		{"negative RetryAfter", lockhttp.Options{RetryAfter: -1}, "RetryAfter"},
+		{"negative CommandTimeout", lockhttp.Options{CommandTimeout: -1}, "CommandTimeout"},
+		{"negative FenceRetention", lockhttp.Options{FenceRetention: -1}, "FenceRetention"},
+		{"negative IdempotencyRetention", lockhttp.Options{IdempotencyRetention: -1}, "IdempotencyRetention"},
+		{"negative MaxBodyBytes", lockhttp.Options{MaxBodyBytes: -1}, "MaxBodyBytes"},
+		{"negative MaxResponseBytes", lockhttp.Options{MaxResponseBytes: -1}, "MaxResponseBytes"},
+		{"negative RecordTimeout", lockhttp.Options{RecordTimeout: -1}, "RecordTimeout"},
+		{"unknown Fallback", lockhttp.Options{Fallback: 7}, "Fallback"},
+		{"hash tag in Prefix", lockhttp.Options{Prefix: "lock:{x}:"}, "Prefix"},
+		{"open brace in Prefix", lockhttp.Options{Prefix: "lock{"}, "Prefix"},
+		{"glob in Prefix", lockhttp.Options{Prefix: "lock*:"}, "Prefix"},
+		{"two bad fields: the first is named", lockhttp.Options{MaxBodyBytes: -1, MaxResponseBytes: -1}, "MaxBodyBytes"},
+	}
+	fields := []string{"TTL", "Wait", "RetryAfter", "CommandTimeout", "FenceRetention", "IdempotencyRetention",
+		"MaxBodyBytes", "MaxResponseBytes", "RecordTimeout", "Fallback", "Prefix", "client"}
+	names := func(err error) []string {
+		var out []string
+		for _, f := range fields {
+			if regexp.MustCompile(`\b` + f + `\b`).MatchString(err.Error()) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	for _, tc := range cases {
+		_, err := lockhttp.New(tg.Client, tc.o)
+		if !errors.Is(err, lockhttp.ErrInvalidOptions) {
+			t.Errorf("%s: err = %v", tc.name, err)
+			continue
+		}
+		if got := names(err); len(got) != 1 || got[0] != tc.field {
+			t.Errorf("%s: %q names %v, want only %s", tc.name, err, got, tc.field)
 		}
 	}
-	if _, err := lockhttp.NewRedlock([]redis.UniversalClient{tg.Client, nil}, lockhttp.Options{}); !errors.Is(err, lockhttp.ErrInvalidOptions) {
-		t.Errorf("nil master: %v", err)
+	// A typed-nil client is a mistake, not embedded mode.
+	_, err := lockhttp.New(typedNil, lockhttp.Options{Fallback: lockhttp.LocalMutex})
+	if !errors.Is(err, lockhttp.ErrInvalidOptions) || !strings.Contains(err.Error(), "client") {
+		t.Errorf("typed-nil client: %v", err)
+	}
+	for i, cs := range [][]redis.UniversalClient{{tg.Client, nil}, {typedNil, tg.Client}} {
+		_, err := lockhttp.NewRedlock(cs, lockhttp.Options{})
+		want := fmt.Sprintf("clients[%d]", 1-i)
+		if !errors.Is(err, lockhttp.ErrInvalidOptions) || !strings.Contains(err.Error(), want) {
+			t.Errorf("nil Redlock master: %v, want it to name %s", err, want)
+		}
+	}
+	// An untyped nil is embedded mode.
+	if l, err := lockhttp.New(nil, lockhttp.Options{Fallback: lockhttp.LocalMutex}); err != nil {
+		t.Errorf("embedded mode: %v", err)
+	} else {
+		_ = l.Close()
 	}
 	o := lockhttp.Options{}
 	if _, err := lockhttp.New(tg.Client, o); err != nil || o.TTL != 0 || o.Prefix != "" {

@@ -29,10 +29,22 @@ const (
 // every field documents its default. New never writes into the caller's
 // struct.
 type Options struct {
-	// Key derives the lock key from a request, e.g.
-	// middleware.Join(middleware.ByUser(), JSONField("name", 0)). Default
-	// middleware.ByRoute(): one lock per route. A key error answers 401 for
-	// middleware.ErrNoUser and 400 otherwise, without running the handler.
+	// Key derives the lock key from a request: name what the handler
+	// writes, e.g. middleware.Join(middleware.ByUser(), JSONKey(0, name))
+	// for "this user's item called name". Default ByPath(): one lock per
+	// request path (method and query aside), so PUT and DELETE of
+	// /api/users/1 contend and /api/users/2 runs alongside.
+	//
+	// The default is the request's own path rather than the route pattern
+	// (middleware.ByRoute) because a pattern depends on the router and on
+	// where the Locker is mounted: http.ServeMux sets r.Pattern to the
+	// matched pattern ("DELETE /api/users/{id}": every user contends), chi
+	// sets it to the pattern matched so far, so a Locker mounted with
+	// r.Use inside an r.Route("/api", ...) group sees "/api/*" and every
+	// route of the group contends, while gorilla/mux, gin and echo set
+	// none. ByPath gives the same key under all of them. A key error
+	// answers 401 for middleware.ErrNoUser, 413 for ErrBodyTooLarge and
+	// 400 otherwise, without running the handler.
 	Key middleware.KeyFunc
 	// Route names the route in events (bounded cardinality). Default "lock".
 	Route string
@@ -124,7 +136,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: Fallback %d is unknown", ErrInvalidOptions, o.Fallback)
 	}
 	if o.Key == nil {
-		o.Key = middleware.ByRoute()
+		o.Key = ByPath()
 	}
 	if o.Route == "" {
 		o.Route = "lock"

@@ -308,3 +308,54 @@ func TestCloseStopsBackgroundRecording(t *testing.T) {
 	}
 	t.Logf("Close returned after %v", took.Round(time.Millisecond))
 }
+
+// Redlock: two of three masters are cut off (what is sent to them is lost)
+// as the handler answers 201, so the record of the response lands on one
+// master only, short of a quorum. That partial record already answers
+// retries (a completed response is never wrong to replay); the record is
+// retried in the background until a quorum holds it, so the replay
+// survives losing the one master that had it first.
+func TestRedlockCompletionPartlyApplied(t *testing.T) {
+	redistest.RequireRedisServer(t)
+	srvs := []*redistest.Server{redistest.StartServer(t), redistest.StartServer(t), redistest.StartServer(t)}
+	pxs := []*redistest.Proxy{redistest.StartProxy(t, srvs[1].Addr), redistest.StartProxy(t, srvs[2].Addr)}
+	clients := []redis.UniversalClient{ctxClient(t, srvs[0].Addr), ctxClient(t, pxs[0].Addr), ctxClient(t, pxs[1].Addr)}
+	l, err := lockhttp.NewRedlock(clients, lockhttp.Options{Prefix: "rlp:", TTL: 2 * time.Second, Key: auraKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	s := &nameStore{mem: map[string]string{}, writeFor: time.Second}
+	h := serve(l, s.handler())
+
+	r1, _ := pauseRun(s, h, "create-5", func() {
+		pxs[0].SetBlackhole(true)
+		pxs[1].SetBlackhole(true)
+		close(s.proceed)
+	})
+	if r1.status != http.StatusCreated {
+		t.Fatalf("first answer %d %s", r1.status, r1.body)
+	}
+	during := do(context.Background(), h, "alice", "create-5", `{"name":"blue"}`)
+	time.Sleep(3 * time.Second) // longer than the lock's TTL
+	pxs[0].SetBlackhole(false)
+	pxs[1].SetBlackhole(false)
+	key := "rlp:idem:u:alice:create-5"
+	if err := waitFor(10*time.Second, func() bool {
+		return srvs[1].Client(t).Exists(context.Background(), key).Val() == 1 && srvs[2].Client(t).Exists(context.Background(), key).Val() == 1
+	}); err != nil {
+		t.Fatal("the record never reached a quorum")
+	}
+	srvs[0].Kill()
+	after := do(context.Background(), h, "alice", "create-5", `{"name":"blue"}`)
+	t.Logf("first %d %s; retry during the outage %d %s; after it, with the first master dead, %d replayed=%q %s; runs %d",
+		r1.status, r1.body, during.status, during.body, after.status, after.header.Get(lockhttp.ReplayedHeader), after.body, s.runs.Load())
+	for name, r := range map[string]result{"during the outage": during, "after it": after} {
+		if r.status != http.StatusCreated || string(r.body) != string(r1.body) || r.header.Get(lockhttp.ReplayedHeader) != "true" {
+			t.Errorf("retry %s: %d %s, want the replayed 201 %s", name, r.status, r.body, r1.body)
+		}
+	}
+	if n := s.runs.Load(); n != 1 {
+		t.Errorf("handler ran %d times", n)
+	}
+}
