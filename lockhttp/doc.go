@@ -66,7 +66,9 @@
 //     oversized body) leaves the claim in place until it expires
 //     (TTL + Wait + RecordTimeout after its last extension): retries
 //     meanwhile get 409, and one after that runs the handler again, so
-//     the store's own uniqueness check is the last line of defence.
+//     the store's own uniqueness check is the last line of defence. A
+//     handler that knows it changed nothing says so with NotApplied: its
+//     claim is released at once and a retry runs it again.
 //   - a completed record with the same request fingerprint (method, path,
 //     query, body: see Fingerprint): it is replayed byte for byte with
 //     Idempotent-Replayed: true. The lock is not touched.

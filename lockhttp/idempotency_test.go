@@ -74,3 +74,33 @@ func TestIdempotencyRequests(t *testing.T) {
 		}
 	})
 }
+
+// A handler that knows it changed nothing (NotApplied) releases the claim:
+// the retry runs it again at once instead of waiting for the claim to
+// expire.
+func TestNotAppliedReleasesClaim(t *testing.T) {
+	forEachDeployment(t, func(t *testing.T, d deployment) {
+		var runs atomic.Int64
+		h := serve(d.newLocker(t, lockhttp.Options{Key: middleware.ByRoute()}),
+			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if runs.Add(1) == 1 {
+					lockhttp.NotApplied(r.Context())
+					middleware.Error(w, r, http.StatusServiceUnavailable, "store unavailable; nothing written")
+					return
+				}
+				w.WriteHeader(http.StatusCreated)
+			}))
+		if r := do(context.Background(), h, "u", "na-1", "{}"); r.status != http.StatusServiceUnavailable {
+			t.Fatalf("first: %d", r.status)
+		}
+		if r := do(context.Background(), h, "u", "na-1", "{}"); r.status != http.StatusCreated || r.header.Get(lockhttp.ReplayedHeader) != "" {
+			t.Fatalf("retry: %d %s", r.status, r.body)
+		}
+		if r := do(context.Background(), h, "u", "na-1", "{}"); r.status != http.StatusCreated || r.header.Get(lockhttp.ReplayedHeader) != "true" {
+			t.Fatalf("replay: %d %s", r.status, r.body)
+		}
+		if runs.Load() != 2 {
+			t.Fatalf("runs = %d", runs.Load())
+		}
+	})
+}

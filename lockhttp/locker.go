@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aura-platform/redishttp/internal/optcheck"
@@ -116,9 +117,10 @@ func (l *Locker) Handler(next http.Handler) http.Handler {
 
 // idemState is the idempotency side of one request.
 type idemState struct {
-	key     string
-	fp      [fingerprintSize]byte
-	running []byte
+	key        string
+	fp         [fingerprintSize]byte
+	running    []byte
+	notApplied atomic.Bool // the handler called NotApplied
 }
 
 func (l *Locker) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
@@ -300,6 +302,7 @@ func (l *Locker) serveLocked(be backend, ls lease, idem *idemState, next http.Ha
 		done   bool
 	)
 	if idem != nil {
+		hctx = context.WithValue(hctx, notAppliedKey{}, &idem.notApplied)
 		before = w.Header().Clone()
 		rec = middleware.NewRecorder(w, l.o.MaxResponseBytes)
 		ww = rec.Writer()
@@ -318,10 +321,22 @@ func (l *Locker) serveLocked(be backend, ls lease, idem *idemState, next http.Ha
 // run: whatever the handler wrote may have been committed. A response that
 // cannot be replayed (a 5xx, a panic, a streamed, hijacked or oversized
 // body) leaves the claim in place until it expires, so retries meanwhile
-// are told the outcome is not known (409) rather than run the handler again.
+// are told the outcome is not known (409) rather than run the handler again,
+// unless the handler said it changed nothing (NotApplied).
 func (l *Locker) finish(ctx context.Context, be backend, ls lease, idem *idemState, rec *middleware.Recorder, before http.Header, done bool) {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.o.CommandTimeout)
 	defer cancel()
+	if idem != nil && idem.notApplied.Load() {
+		// The handler says it changed nothing: a retry may run it again.
+		each(2, func(i int) {
+			if i == 0 {
+				_ = ls.unlock(bg)
+				return
+			}
+			_ = be.unclaim(bg, idem.key, idem.running)
+		})
+		return
+	}
 	if idem == nil || !done || !rec.Complete() || rec.Status() >= 500 {
 		_ = ls.unlock(bg)
 		return

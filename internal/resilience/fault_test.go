@@ -15,6 +15,7 @@ func TestFault(t *testing.T) {
 	t.Cleanup(printTable)
 	t.Run("kill", testKill)
 	t.Run("pause", testPause)
+	t.Run("idempotent pause", testIdempotentPause)
 	t.Run("latency", testLatency)
 	t.Run("failover", testFailover)
 	t.Run("sentinel", testSentinelFailover)
