@@ -267,6 +267,16 @@ func (a *App) handleCreateAura(w http.ResponseWriter, r *http.Request) {
 	slow := time.Duration(float64(200*time.Millisecond) * a.cfg.LatencyScale)
 	err := a.store.CreateAura(r.Context(), au, fence, slow)
 	switch {
+	case errors.Is(err, fallback.ErrUnavailable):
+		// The breaker was open: nothing was sent, so a retry may run again.
+		lockhttp.NotApplied(r.Context())
+	case err != nil && !errors.Is(err, ErrAuraExists) && !errors.Is(err, ErrStaleFence):
+		// The write may have reached Redis before the error (a timeout
+		// while Redis is paused): answering 503, "not done", could be
+		// false. Learn the outcome instead.
+		err = a.confirmCreate(r.Context(), au, err)
+	}
+	switch {
 	case errors.Is(err, ErrAuraExists), errors.Is(err, ErrStaleFence):
 		middleware.Error(w, r, http.StatusConflict, "an aura with this name exists")
 		return
@@ -277,6 +287,36 @@ func (a *App) handleCreateAura(w http.ResponseWriter, r *http.Request) {
 	a.invalidate(r, "auras:"+user)
 	w.Header().Set("Location", "/api/auras/"+au.ID)
 	writeJSON(w, http.StatusCreated, au)
+}
+
+// confirmCreate learns whether au was stored after CreateAura failed with
+// cause, polling the store (through the breaker) for up to 5 s: nil when
+// au is there, ErrAuraExists when another aura holds its name, cause when
+// the store holds neither (then it tells the lock, NotApplied, so a retry
+// runs at once) or did not answer in time (the outcome stays unknown, and
+// the lock keeps the request's Idempotency-Key claim).
+func (a *App) confirmCreate(ctx context.Context, au Aura, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		if list, err := a.store.Auras(ctx, au.UserID); err == nil {
+			for _, x := range list {
+				switch {
+				case x.ID == au.ID:
+					return nil
+				case AuraNameKey(x.Name) == AuraNameKey(au.Name):
+					return ErrAuraExists
+				}
+			}
+			lockhttp.NotApplied(ctx)
+			return cause
+		}
+		select {
+		case <-ctx.Done():
+			return cause
+		case <-time.After(wait):
+		}
+	}
 }
 
 // invalidate drops the entries carrying tags. A failure is logged, not
