@@ -64,7 +64,10 @@ func (a *App) build() error {
 	}
 	a.closers = append(a.closers, a.stats.Close)
 
-	if a.mon, err = fallback.NewMonitor(a.client, fallback.MonitorOptions{Logger: a.log, Observer: a.stats, CommandTimeout: a.cfg.CommandTimeout}); err != nil {
+	if a.mon, err = fallback.NewMonitor(a.client, fallback.MonitorOptions{
+		Logger: a.log, Observer: a.stats, CommandTimeout: a.cfg.CommandTimeout,
+		ProbeKey: a.cfg.KeyPrefix + "probe", // under the demo's prefix, like all its keys
+	}); err != nil {
 		return err
 	}
 	a.closers = append(a.closers, a.mon.Close)
