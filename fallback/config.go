@@ -138,18 +138,20 @@ func parseAddrs(name, v string) ([]string, error) {
 		return nil, fmt.Errorf("%w: %s must list host:port entries without credentials "+
 			"(give the password in REDIS_URL)", ErrConfig, name)
 	}
+	// Entries are named by position, never echoed: a password pasted into
+	// the list by mistake must not reach a log.
 	var addrs []string
-	for _, a := range strings.Split(v, ",") {
+	for i, a := range strings.Split(v, ",") {
 		a = strings.TrimSpace(a)
 		if a == "" {
 			continue
 		}
 		host, port, err := net.SplitHostPort(a)
 		if err != nil || host == "" || strings.ContainsAny(host, "/ \t") {
-			return nil, fmt.Errorf("%w: %s entry %q is not host:port", ErrConfig, name, a)
+			return nil, fmt.Errorf("%w: %s entry %d is not host:port", ErrConfig, name, i+1)
 		}
 		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-			return nil, fmt.Errorf("%w: %s entry %q has an invalid port", ErrConfig, name, a)
+			return nil, fmt.Errorf("%w: %s entry %d has an invalid port", ErrConfig, name, i+1)
 		}
 		addrs = append(addrs, a)
 	}

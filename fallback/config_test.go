@@ -358,3 +358,20 @@ func FuzzLoadConfigNoPasswordLeak(f *testing.F) {
 		}
 	})
 }
+
+// A password pasted into an address list by mistake (no '@' to give it
+// away) is not echoed: bad entries are named by position.
+func TestAddrListErrorsDoNotEcho(t *testing.T) {
+	for _, name := range []string{"REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS"} {
+		for _, v := range []string{secret, "127.0.0.1:7001," + secret, "127.0.0.1:7001,h:" + secret} {
+			vars := map[string]string{name: v, "REDIS_SENTINEL_MASTER": "m"}
+			_, err := fallback.LoadConfig(env(vars))
+			if err == nil || !errors.Is(err, fallback.ErrConfig) {
+				t.Fatalf("%s=%q: err %v, want ErrConfig", name, v, err)
+			}
+			if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "entry") {
+				t.Errorf("%s=%q: %q echoes the entry or does not name it", name, v, err)
+			}
+		}
+	}
+}
