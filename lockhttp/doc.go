@@ -36,8 +36,11 @@
 //     that validity runs out. After the handler returns, the lock is
 //     released with a context that the request's cancellation cannot kill.
 //   - The lock is held: 409 Conflict with a problem JSON body and a
-//     Retry-After of the lock's remaining time to live, at once or, with
-//     Options.Wait, after waiting that long (or until the client goes away).
+//     Retry-After of the lock's remaining time to live (PTTL, rounded up,
+//     at least 1 s), at once or, with Options.Wait, after waiting that long
+//     (or until the client goes away). A live holder's watchdog keeps the
+//     PTTL between 2/3 of the TTL and the TTL, so it bounds the wait rather
+//     than predicts it.
 //   - Redis is unreachable or a Redlock quorum is lost: 503 with Retry-After,
 //     and the handler never runs (fail closed). Options.Fallback =
 //     LocalMutex uses a process-local mutex instead, which protects nothing
@@ -144,5 +147,6 @@
 //
 // Options.Observer receives middleware.LockAcquired, LockContended,
 // LockExpired (the watchdog lost the lock), LockReplayed and LockError
-// (503s and failed stores), each with Options.Route.
+// (503s, and responses that could not be recorded within
+// Options.RecordTimeout), each with Options.Route.
 package lockhttp

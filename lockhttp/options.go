@@ -61,7 +61,10 @@ type Options struct {
 	// outlives TTL loses the lock and only fencing protects its writes.
 	// Default false.
 	DisableWatchdog bool
-	// RetryAfter is the Retry-After sent with 503 answers. Default 1s.
+	// RetryAfter is the Retry-After sent with 503 answers and with 409s
+	// whose end nobody knows (an Idempotency-Key still in progress or
+	// awaiting its record, a held LocalMutex). A 409 for a held Redis lock
+	// says the lock's remaining time instead. Default 1s.
 	RetryAfter time.Duration
 	// CommandTimeout bounds each Redis call of the lock and idempotency
 	// steps (acquire, extend, release, claim, store). Default 1s, and at
