@@ -1,6 +1,7 @@
 package statshttp
 
 import (
+	"container/list"
 	"sync"
 	"time"
 )
@@ -9,24 +10,28 @@ import (
 const maxAuthClients = 10000
 
 // failureLimiter counts failed authentications per client key in fixed
-// windows that start at each client's first failure. Memory is bounded: the
-// entries live in two generation maps of one window each, so expiry drops a
-// whole map at once (no walk per call), and past maxEntries clients every
-// further client shares the overflow entry.
+// windows that start at each client's first failure. Memory is bounded:
+// entries are kept in the order their windows began, so expired entries are
+// dropped from the front as time passes (O(1) amortised, no walk per call),
+// and when maxEntries clients are tracked a new client evicts the one whose
+// window began first. Every client keeps an entry of its own: no client's
+// failures ever count against another, so a flood of failures from ever new
+// addresses cannot lock anyone else out. What eviction costs is that an
+// attacker who makes maxEntries newer clients fail gets its own count
+// reset; with a token of MinTokenLength bytes that buys nothing.
 type failureLimiter struct {
 	limit      int
 	window     time.Duration
 	maxEntries int
 	now        func() time.Time
 
-	mu       sync.Mutex
-	genStart time.Time
-	cur      map[string]*failEntry // entries created since genStart
-	prev     map[string]*failEntry // entries created in the generation before
-	overflow failEntry             // shared by clients beyond maxEntries
+	mu      sync.Mutex
+	entries map[string]*list.Element // key -> element of order
+	order   list.List                // *failEntry, oldest window first
 }
 
 type failEntry struct {
+	key   string
 	start time.Time // the first failure of the window
 	n     int
 }
@@ -34,56 +39,22 @@ type failEntry struct {
 func newFailureLimiter(limit int, window time.Duration, maxEntries int) *failureLimiter {
 	return &failureLimiter{
 		limit: limit, window: window, maxEntries: maxEntries, now: time.Now,
-		cur: map[string]*failEntry{}, prev: map[string]*failEntry{},
+		entries: map[string]*list.Element{},
 	}
 }
 
-// rotate starts a new generation once the current one is a window old.
-// Every entry in prev then started before the current generation began, so
-// at least a window ago: dropping it loses nothing live.
-func (l *failureLimiter) rotate(now time.Time) {
-	age := now.Sub(l.genStart)
-	if age < l.window {
-		return
+// prune drops the entries whose window has ended. Windows start at the
+// current time when an entry is added at the back, so the front is always
+// the oldest.
+func (l *failureLimiter) prune(now time.Time) {
+	for el := l.order.Front(); el != nil; el = l.order.Front() {
+		e := el.Value.(*failEntry)
+		if now.Sub(e.start) < l.window {
+			return
+		}
+		l.order.Remove(el)
+		delete(l.entries, e.key)
 	}
-	if age >= 2*l.window || len(l.cur) == 0 {
-		l.prev = map[string]*failEntry{}
-	} else {
-		l.prev = l.cur
-	}
-	l.cur = map[string]*failEntry{}
-	l.genStart = now
-}
-
-// entry returns key's live entry, or nil. With create, a missing or expired
-// entry is replaced by a fresh one (the overflow entry when the table is
-// full).
-func (l *failureLimiter) entry(key string, now time.Time, create bool) *failEntry {
-	l.rotate(now)
-	e, inCur := l.cur[key]
-	if !inCur {
-		e = l.prev[key]
-	}
-	if e == nil && len(l.cur)+len(l.prev) >= l.maxEntries {
-		e = &l.overflow
-	}
-	if e != nil && e.n > 0 && now.Sub(e.start) < l.window {
-		return e
-	}
-	if !create {
-		return nil
-	}
-	if e == &l.overflow {
-		l.overflow = failEntry{start: now}
-		return &l.overflow
-	}
-	if !inCur {
-		delete(l.prev, key)
-		e = &failEntry{}
-		l.cur[key] = e
-	}
-	*e = failEntry{start: now}
-	return e
 }
 
 // blocked reports whether key has used up its failures, and if so how long
@@ -92,17 +63,40 @@ func (l *failureLimiter) blocked(key string) (time.Duration, bool) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.entry(key, now, false)
-	if e == nil || e.n < l.limit {
+	l.prune(now)
+	el := l.entries[key]
+	if el == nil {
+		return 0, false
+	}
+	e := el.Value.(*failEntry)
+	if e.n < l.limit {
 		return 0, false
 	}
 	return e.start.Add(l.window).Sub(now), true
 }
 
-// fail counts one failed authentication for key.
+// fail counts one failed authentication for key, evicting the oldest
+// tracked client if key is new and the table is full.
 func (l *failureLimiter) fail(key string) {
 	now := l.now()
 	l.mu.Lock()
-	l.entry(key, now, true).n++
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	l.prune(now)
+	if el := l.entries[key]; el != nil {
+		el.Value.(*failEntry).n++
+		return
+	}
+	for l.order.Len() >= l.maxEntries && l.order.Len() > 0 {
+		old := l.order.Front()
+		l.order.Remove(old)
+		delete(l.entries, old.Value.(*failEntry).key)
+	}
+	l.entries[key] = l.order.PushBack(&failEntry{key: key, start: now, n: 1})
+}
+
+// tracked returns how many clients the limiter holds (for tests).
+func (l *failureLimiter) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.entries)
 }

@@ -38,8 +38,10 @@ func TestFailureLimiterWindow(t *testing.T) {
 }
 
 // Memory stays bounded under failures from ever new addresses: at most
-// maxEntries are tracked, the rest share the overflow allowance (so they
-// are blocked together), and whole generations expire without a walk.
+// maxEntries are tracked, the oldest evicted first. A client that has never
+// failed is never blocked, however many others failed (no shared
+// allowance), while the most recent clients over their limit stay blocked;
+// entries expire with their window without a walk.
 func TestFailureLimiterBounded(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := newFailureLimiter(3, time.Minute, 50)
@@ -48,39 +50,66 @@ func TestFailureLimiterBounded(t *testing.T) {
 		l.fail("ip" + strconv.Itoa(i))
 		now = now.Add(time.Millisecond)
 	}
-	if n := len(l.cur) + len(l.prev); n > 50 {
-		t.Fatalf("%d entries tracked, bound 50", n)
+	if n := l.tracked(); n > 50 || l.order.Len() != n {
+		t.Fatalf("%d entries tracked (list %d), bound 50", n, l.order.Len())
 	}
-	if _, b := l.blocked("never-seen"); !b {
-		t.Error("a spread-out attack past the bound was not throttled as one")
+	if _, b := l.blocked("never-seen"); b {
+		t.Error("a client that never failed is blocked by others' failures")
 	}
-	if _, b := l.blocked("ip0"); b {
+	for range 3 {
+		l.fail("attacker")
+	}
+	for i := range 49 {
+		l.fail("more" + strconv.Itoa(i))
+	}
+	if _, b := l.blocked("attacker"); !b {
+		t.Error("a client over its limit, still among the newest tracked, is not blocked")
+	}
+	if _, b := l.blocked("ip999"); b {
 		t.Error("a tracked client with one failure is blocked")
 	}
 	now = now.Add(2 * time.Minute)
 	l.fail("fresh")
-	if n := len(l.cur) + len(l.prev); n != 1 {
-		t.Errorf("%d entries after two windows, want only the fresh one", n)
+	if n := l.tracked(); n != 1 {
+		t.Errorf("%d entries after the windows ended, want only the fresh one", n)
 	}
-	if _, b := l.blocked("never-seen"); b {
-		t.Error("overflow still blocked after its window")
+	if _, b := l.blocked("attacker"); b {
+		t.Error("attacker still blocked after its window")
 	}
 }
 
-// An entry carried over into the previous generation keeps counting and
-// blocking until its own window ends.
-func TestFailureLimiterAcrossGenerations(t *testing.T) {
+// A flood of 100,000 distinct addresses keeps the table at its bound: the
+// limiter's memory does not grow with the number of clients.
+func TestFailureLimiterFloodMemory(t *testing.T) {
+	l := newFailureLimiter(10, time.Minute, maxAuthClients)
+	for i := range 100_000 {
+		l.fail("2001:db8:" + strconv.Itoa(i) + "::/64")
+		if n := l.tracked(); n > maxAuthClients {
+			t.Fatalf("after %d clients: %d tracked, bound %d", i+1, n, maxAuthClients)
+		}
+	}
+	if n := l.tracked(); n != maxAuthClients || l.order.Len() != n {
+		t.Errorf("%d tracked, list %d, want %d", n, l.order.Len(), maxAuthClients)
+	}
+}
+
+// An entry keeps counting and blocking until its own window ends, however
+// many entries were added or expired around it.
+func TestFailureLimiterEntryWindow(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := newFailureLimiter(2, time.Minute, 100)
 	l.now = func() time.Time { return now }
-	l.fail("other") // starts a generation at t=0
+	l.fail("other") // t=0
 	now = now.Add(50 * time.Second)
 	l.fail("a") // t=50s
 	now = now.Add(20 * time.Second)
-	l.fail("b") // t=70s: rotation, a is in prev
+	l.fail("b") // t=70s: other has expired
 	l.fail("a")
 	if _, b := l.blocked("a"); !b {
-		t.Fatal("a's second failure in its window (across a rotation) did not block")
+		t.Fatal("a's second failure in its window did not block")
+	}
+	if n := l.tracked(); n != 2 {
+		t.Errorf("%d tracked, want 2 (other expired)", n)
 	}
 	now = now.Add(39 * time.Second) // t=109s: a's window ends at 110s
 	if _, b := l.blocked("a"); !b {

@@ -2,6 +2,7 @@ package statshttp_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -127,5 +128,104 @@ func TestAuthFailureLimitAppAuth(t *testing.T) {
 	}
 	if w := serveFrom(h, remote, "", map[string]string{"Cookie": "session=admin"}); w.Code != 429 {
 		t.Errorf("after two 403s: %d, want 429", w.Code)
+	}
+}
+
+// Failures from ever new addresses never lock out a client that has not
+// failed: 10,010 wrong guesses from distinct IPv6 /64s (one /48 holds 65,536
+// of them) leave the admin's right token working, while an address over its
+// own limit is still refused even with the right token.
+func TestAuthFailureFloodKeepsAdmin(t *testing.T) {
+	rec := newRecorder(t, nil, statshttp.Options{})
+	h := rec.StatsHandler()
+	for i := range 10_010 {
+		remote := fmt.Sprintf("[2001:db8:1:%x::1]:4000", i)
+		if w := serveFrom(h, remote, "wrong-token-0123456789abcdef", nil); w.Code != 401 {
+			t.Fatalf("guess %d from a fresh address: %d, want 401", i, w.Code)
+		}
+	}
+	if w := serveFrom(h, "198.51.100.7:6000", testToken, nil); w.Code != 200 {
+		t.Fatalf("admin with the right token after the flood: %d, want 200", w.Code)
+	}
+	const attacker = "203.0.113.9:5000"
+	for i := range 10 {
+		if w := serveFrom(h, attacker, "wrong-token-0123456789abcdef", nil); w.Code != 401 {
+			t.Fatalf("attacker guess %d: %d, want 401", i, w.Code)
+		}
+	}
+	if w := serveFrom(h, attacker, testToken, nil); w.Code != 429 {
+		t.Errorf("attacker over its limit with the right token: %d, want 429", w.Code)
+	}
+	if w := serveFrom(h, "198.51.100.7:6000", testToken, nil); w.Code != 200 {
+		t.Errorf("admin with the right token after the attacker's block: %d, want 200", w.Code)
+	}
+}
+
+// Where one key stands for many clients (no address known, or a reverse
+// proxy that ClientIP does not trust), failures are throttled (429 instead
+// of 401 past the limit) but valid credentials always pass, so other
+// clients' guesses cannot lock the admin out.
+func TestAuthFailureSharedKey(t *testing.T) {
+	session := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Cookie") != "session=admin" {
+				w.Header().Set("X-App", "refused")
+				middleware.Error(w, r, http.StatusForbidden, "sign in first")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	cases := []struct {
+		name, remote string
+		hdr          map[string]string
+	}{
+		{"unparsable RemoteAddr", "garbage", nil},
+		{"Unix socket", "@", nil},
+		{"untrusted proxy on loopback", "127.0.0.1:443", map[string]string{"X-Forwarded-For": "203.0.113.9"}},
+		{"untrusted proxy on a private address", "10.1.2.3:443", map[string]string{"Forwarded": "for=203.0.113.9"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, app := range []bool{false, true} {
+				opts := statshttp.Options{AuthFailureLimit: 3}
+				bad, good := map[string]string{}, map[string]string{}
+				for k, v := range c.hdr {
+					bad[k], good[k] = v, v
+				}
+				badTok, goodTok := "wrong-token-0123456789abcdef", testToken
+				wantFail := 401
+				if app {
+					opts.Auth = session
+					bad["Cookie"], good["Cookie"] = "session=guess", "session=admin"
+					badTok, goodTok = "", ""
+					wantFail = 403
+				}
+				h := newRecorder(t, nil, opts).StatsHandler()
+				for i := range 3 {
+					if w := serveFrom(h, c.remote, badTok, bad); w.Code != wantFail {
+						t.Fatalf("app %v: failure %d: %d, want %d", app, i, w.Code, wantFail)
+					}
+				}
+				for i := range 3 {
+					w := serveFrom(h, c.remote, badTok, bad)
+					if w.Code != 429 || w.Header().Get("Retry-After") == "" || w.Header().Get("X-App") != "" {
+						t.Fatalf("app %v: failure %d past the limit: %d %v, want a clean 429 with Retry-After", app, i, w.Code, w.Header())
+					}
+				}
+				if w := serveFrom(h, c.remote, goodTok, good); w.Code != 200 {
+					t.Errorf("app %v: valid credentials on the shared key: %d, want 200", app, w.Code)
+				}
+			}
+		})
+	}
+	// A private address that sends no forwarding headers is one client and
+	// is blocked like any other.
+	h := newRecorder(t, nil, statshttp.Options{AuthFailureLimit: 3}).StatsHandler()
+	for range 3 {
+		serveFrom(h, "10.1.2.3:443", "wrong-token-0123456789abcdef", nil)
+	}
+	if w := serveFrom(h, "10.1.2.3:443", testToken, nil); w.Code != 429 {
+		t.Errorf("a private client over its limit with the right token: %d, want 429", w.Code)
 	}
 }

@@ -18,6 +18,9 @@
 // middleware, and a client that fails authentication AuthFailureLimit times
 // in a window (10 a minute by default) gets 429 on every protected handler
 // until its window ends, so a token cannot be guessed at request speed.
+// Only a client's own failures block it, never other clients' failures.
+// Behind a reverse proxy, pass Options.ClientIP built with the proxies'
+// CIDRs (middleware.NewClientIP) so that clients are told apart.
 //
 //	rec, err := statshttp.New(client, statshttp.Options{
 //		Token:    os.Getenv("STATS_TOKEN"),

@@ -69,18 +69,32 @@ type Options struct {
 	// its first failure ends, even a request with valid credentials, so an
 	// attacker learns nothing from a guess made while blocked. Requests that
 	// authenticate never count. Clients are told apart by ClientIP; IPv6
-	// addresses by their /64. The counts are kept in memory per instance
-	// (N instances allow N times the limit), at most 10,000 clients at a
-	// time: beyond that, failures from clients not yet tracked share one
-	// allowance, so an attacker spreading guesses over many addresses is
-	// throttled as one. Default 10.
+	// addresses by their /64. Only a client's own failures block it: the
+	// counts are kept in memory per instance (N instances allow N times the
+	// limit) for at most 10,000 clients, and a new client beyond that evicts
+	// the one whose window began first, so a flood from ever new addresses
+	// never locks out a client that has not failed (it can reset an older
+	// attacker's count, which a MinTokenLength token makes worthless).
+	// Where one address evidently stands for many clients, blocking it would
+	// lock them all out, so there only failures are throttled (429 instead
+	// of 401 past the limit) and valid credentials always pass: when no
+	// address is known (a Unix socket), and when the TCP peer is a loopback
+	// or private address sending X-Forwarded-For, Forwarded or X-Real-IP
+	// that ClientIP does not trust (a reverse proxy left out of ClientIP).
+	// Default 10.
 	AuthFailureLimit int
 	// AuthFailureWindow is the window of AuthFailureLimit. Default 1m.
 	AuthFailureWindow time.Duration
 	// ClientIP resolves the client address that AuthFailureLimit counts
 	// by. Pass the resolver your rate limiter uses, built with your trusted
 	// proxies (middleware.NewClientIP). Default: the TCP peer, trusting no
-	// proxy (behind a reverse proxy, all clients then share one count).
+	// proxy. Behind a reverse proxy or load balancer, pass
+	// middleware.NewClientIP with the proxies' CIDRs: otherwise every client
+	// arrives from the proxy's address, and failures can only be throttled
+	// for all clients together (never blocking valid credentials, when the
+	// proxy is on a private or loopback address and sends forwarding
+	// headers) or, for a proxy on a public address, a few wrong guesses from
+	// anyone block everyone for a window.
 	ClientIP *middleware.ClientIP
 
 	// FlushInterval is how often the Recorder adds its new counts to the
