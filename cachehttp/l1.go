@@ -101,10 +101,7 @@ func (c *Cache) l1Put(k key, sh *shared, gen uint64, maxAge time.Duration) {
 	if exp <= c.now().UnixMilli() {
 		return
 	}
-	w := len(sh.e.payload) + 256
-	for _, t := range sh.e.tags {
-		w += len(t) + 16
-	}
+	w := len(sh.e.payload) + 256 + indexWeight(sh.e.tags) // the tag index counts against L1Bytes
 	it := &l1Item{sh: sh, esc: k.esc, expires: exp, weight: uint32(min(w, 1<<30))}
 	c.l1.c.Set(k.name, it)
 	// Indexed after the write, and only while the L1 still holds it:

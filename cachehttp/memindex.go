@@ -28,6 +28,30 @@ type indexed[ID comparable] struct {
 	tags []string
 }
 
+// Memory the index keeps per entry, which the store it follows counts as
+// part of the entry's weight (indexWeight), so the index is bounded by the
+// store's bytes (Options.MemoryBytes, Options.L1Bytes) and not only by
+// its count of entries: a record, and per tag a member-set entry (a set of
+// its own for a tag no other entry carries), the tag's place in byTag and
+// the tag itself. Measured on 64-bit Go with tags unique to their entry
+// (TestTagIndexWithinMemoryBytes).
+const (
+	indexRecordCost = 96
+	indexTagCost    = 320
+)
+
+// indexWeight returns the bytes the index keeps for an entry with tags.
+func indexWeight(tags []string) int {
+	if len(tags) == 0 {
+		return 0
+	}
+	n := indexRecordCost
+	for _, t := range tags {
+		n += indexTagCost + len(t)
+	}
+	return n
+}
+
 func newTagIndex[ID comparable](prefix string) *tagIndex[ID] {
 	return &tagIndex[ID]{prefix: prefix, byName: make(map[string]indexed[ID]), byTag: make(map[string]map[string]struct{})}
 }

@@ -70,7 +70,7 @@ func (m *memoryBackend) put(name string, v []byte, tags []string, ttl time.Durat
 		v = append([]byte(nil), v...)
 	}
 	m.idx.add(name, &v[0], tags, nil)
-	m.s.Set(name, v, ttl)
+	m.s.SetWeighted(name, v, ttl, indexWeight(tags)) // the index counts against the bound
 }
 
 // remove deletes the entry under name, if it is one (not another reader's

@@ -38,8 +38,9 @@ type watcher struct {
 }
 
 type memEntry struct {
-	val []byte
-	ttl time.Duration
+	val   []byte
+	ttl   time.Duration
+	extra uint32 // bytes the writer keeps outside the store for it (SetWeighted)
 }
 
 // entryOverhead approximates the bookkeeping bytes of one entry.
@@ -55,7 +56,7 @@ func NewMemoryStore(maxBytes int64) *MemoryStore {
 	s.c = otter.Must(&otter.Options[string, memEntry]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher: func(k string, v memEntry) uint32 {
-			return weight(k, v.val)
+			return weight(k, v.val, v.extra)
 		},
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, memEntry]) time.Duration {
 			return e.Value.ttl
@@ -111,9 +112,9 @@ func (s *MemoryStore) Watch(fn func(key string, value []byte)) (stop func()) {
 	}
 }
 
-func weight(k string, v []byte) uint32 {
-	n := len(k) + len(v) + entryOverhead
-	if n > int(^uint32(0)) {
+func weight(k string, v []byte, extra uint32) uint32 {
+	n := uint64(len(k)) + uint64(len(v)) + entryOverhead + uint64(extra)
+	if n > uint64(^uint32(0)) {
 		return ^uint32(0)
 	}
 	return uint32(n)
@@ -151,7 +152,22 @@ func (s *MemoryStore) Set(key string, val []byte, ttl time.Duration) {
 		return
 	}
 	s.c.Set(key, memEntry{val: val, ttl: ttl})
-	s.wrote(weight(key, val))
+	s.wrote(weight(key, val, 0))
+}
+
+// SetWeighted is Set for a value for which the caller keeps extra bytes
+// in memory outside the store (a secondary index such as Watch makes
+// possible): they count against the store's bound with the value's own
+// weight, so the index stays bounded with the store. A negative extra
+// counts as 0.
+func (s *MemoryStore) SetWeighted(key string, val []byte, ttl time.Duration, extra int) {
+	if ttl <= 0 {
+		s.c.Invalidate(key)
+		return
+	}
+	x := uint32(min(max(extra, 0), int(^uint32(0)>>1)))
+	s.c.Set(key, memEntry{val: val, ttl: ttl, extra: x})
+	s.wrote(weight(key, val, x))
 }
 
 // SetNX stores val under key for ttl only if key is absent, and reports
@@ -162,7 +178,7 @@ func (s *MemoryStore) SetNX(key string, val []byte, ttl time.Duration) bool {
 	}
 	_, stored := s.c.SetIfAbsent(key, memEntry{val: val, ttl: ttl})
 	if stored {
-		s.wrote(weight(key, val))
+		s.wrote(weight(key, val, 0))
 	}
 	return stored
 }
