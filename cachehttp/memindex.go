@@ -3,6 +3,8 @@ package cachehttp
 import (
 	"strings"
 	"sync"
+
+	"github.com/aura-platform/redishttp/middleware"
 )
 
 // tagIndex maps tags to the entries of a store that carry them, so a tag
@@ -155,9 +157,23 @@ func (x *tagIndex[ID]) size() (entries, tags int) {
 	return len(x.byName), len(x.byTag)
 }
 
-// maxStamps bounds the tag invalidation stamps a memory backend keeps
-// (about 100 bytes each plus the tag).
+// maxStamps bounds the tag invalidation stamps a memory backend keeps:
+// about 100 bytes each plus the tag, which stampKey bounds to
+// middleware.MaxKeyPart bytes, so the stamps hold at most about 15 MB
+// however long the tags.
 const maxStamps = 1 << 16
+
+// stampKey is what a stamp of tag is kept under: the tag itself up to
+// middleware.MaxKeyPart bytes, its digest (middleware.KeyPart) beyond, as
+// the Redis backend's stamp keys do. A short tag spelled like a digest can
+// share a long tag's stamp: a load it refuses is served, not stored, which
+// is safe.
+func stampKey(tag string) string {
+	if len(tag) <= middleware.MaxKeyPart {
+		return tag
+	}
+	return middleware.KeyPart(tag)
+}
 
 // stampLog holds the recent tag invalidation stamps of the memory backend:
 // a load that started at or before its tag's stamp does not store its
@@ -187,6 +203,7 @@ func newStampLog() *stampLog {
 
 // add stamps tag at ms, forgetting the oldest stamp early when over max.
 func (s *stampLog) add(tag string, ms int64) {
+	tag = stampKey(tag)
 	s.at[tag] = ms
 	s.peak = max(s.peak, len(s.at))
 	s.queue = append(s.queue, stamp{tag: tag, at: ms})
@@ -243,7 +260,7 @@ func (s *stampLog) refuses(tags []string, ms int64) bool {
 		return true
 	}
 	for _, t := range tags {
-		if at, ok := s.at[t]; ok && at >= ms {
+		if at, ok := s.at[stampKey(t)]; ok && at >= ms {
 			return true
 		}
 	}

@@ -88,3 +88,62 @@ func TestTagIndexWithinL1Bytes(t *testing.T) {
 		}
 	})
 }
+
+// longTag returns a 64 KiB tag unique to i, as a TagFunc building tags
+// from a request header may make.
+func longTag(i int) string {
+	return fmt.Sprintf("user:%d:", i) + strings.Repeat("x", 64<<10)
+}
+
+// Stamps keep long tags as digests: invalidating many 64 KiB tags holds a
+// small fraction of their bytes, and a load racing the invalidation of a
+// long tag still does not store its result.
+func TestStampsBoundedByBytes(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCache(t, nil, "stampbytes:", Options{})
+	const n = 500
+	before := heapInUse()
+	for i := range n {
+		if _, err := c.InvalidateTags(ctx, longTag(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used := heapInUse() - before
+	tagBytes := n * len(longTag(0))
+	ratio := float64(used) / float64(tagBytes)
+	t.Logf("%d stamps of %d KiB tags hold %.2f MiB (%.3f of the tags' bytes)", n, len(longTag(0))>>10, float64(used)/(1<<20), ratio)
+	if s, _ := c.memory.stamps.len(); s != n {
+		t.Fatalf("%d stamps; want %d", s, n)
+	}
+	if ratio > 0.05 {
+		t.Fatalf("stamps hold %.2f of the bytes of their tags", ratio)
+	}
+
+	clk := newClock()
+	setClock(c, clk)
+	tag := longTag(n)
+	loading, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := GetOrLoad(ctx, c, "long", time.Hour, func(context.Context) (string, error) {
+			close(loading)
+			<-release
+			return "old", nil
+		}, WithTags(tag))
+		done <- err
+	}()
+	<-loading
+	clk.add(time.Millisecond)
+	if _, err := c.InvalidateTags(ctx, tag); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Millisecond)
+	v, err := GetOrLoad(ctx, c, "long", time.Hour, func(context.Context) (string, error) { return "new", nil })
+	if err != nil || v != "new" {
+		t.Fatalf("got %q %v: a load raced with the invalidation of its long tag stored its result", v, err)
+	}
+}
