@@ -57,12 +57,21 @@
 //
 // A shared route (the default) serves one entry to every client. A request
 // that carries an identity, that is a user in its context
-// (middleware.WithUser, read by middleware.UserID), a Cookie header or an
-// Authorization header, bypasses it (X-Cache: BYPASS; nothing stored or
-// served), as Varnish's built-in rules and CDNs do by default: its response
-// may be personalised. Every fill of a shared route runs with no user in its
-// context (middleware.WithoutUser) and without Cookie and Authorization, so
-// it cannot personalise an entry by accident.
+// (middleware.WithUser, read by middleware.UserID), a Cookie header, an
+// Authorization header, a client certificate (mutual TLS) or userinfo in
+// the request URL, bypasses it (X-Cache: BYPASS; nothing stored or served),
+// as Varnish's built-in rules and CDNs do by default: its response may be
+// personalised. Any Cookie counts, so browsers that carry analytics or
+// consent cookies always bypass such a route: declare it Anonymous, or
+// remove the cookies other than the session's in a middleware in front of
+// the cache. Every fill of a shared route runs with no user in its context
+// (middleware.WithoutUser) and without Cookie, client certificates and URL
+// userinfo, so it cannot personalise an entry by accident; it runs without
+// Authorization too, except on an RFC9111 route that is not Anonymous,
+// where a request carrying Authorization is handled as RFC 9111 §3.5 says
+// (below) and fills with it. A custom Route.KeyFunc must cover every input
+// the handler reads: the fill sees the whole URL, query parameters the key
+// ignores included.
 //
 // Route.Anonymous declares that a route's responses do not depend on who
 // asks: identity-carrying requests are then served the shared entry too.

@@ -79,7 +79,7 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 		// carries an identity, unless the route says its responses do not
 		// depend on who asks.
 		auth := headerValue(r.Header, "Authorization") != ""
-		if headerValue(r.Header, "Cookie") != "" || middleware.UserID(r) != "" || auth && !rc.rt.RFC9111 {
+		if headerValue(r.Header, "Cookie") != "" || middleware.UserID(r) != "" || auth && !rc.rt.RFC9111 || transportIdentity(r) {
 			rc.bypass(next, w, r)
 			return
 		}
@@ -146,6 +146,30 @@ func (rc *RouteCache) dispatch(next http.Handler, w http.ResponseWriter, r *http
 		return
 	}
 	rc.lookup(next, w, r, q, 0)
+}
+
+// transportIdentity reports whether r identifies its client outside the
+// headers and the context: a client certificate (mutual TLS) or userinfo
+// in an absolute-form request line.
+func transportIdentity(r *http.Request) bool {
+	return r.TLS != nil && len(r.TLS.PeerCertificates) > 0 || r.URL != nil && r.URL.User != nil
+}
+
+// withoutTransportIdentity removes what transportIdentity looks for from
+// r2, a shallow copy of a request: the client certificates and verified
+// chains of its TLS state (copied, so the connection's is untouched) and
+// the userinfo of its URL.
+func withoutTransportIdentity(r2 *http.Request) {
+	if r2.TLS != nil && (len(r2.TLS.PeerCertificates) > 0 || len(r2.TLS.VerifiedChains) > 0) {
+		cs := *r2.TLS
+		cs.PeerCertificates, cs.VerifiedChains = nil, nil
+		r2.TLS = &cs
+	}
+	if r2.URL != nil && r2.URL.User != nil {
+		u := *r2.URL
+		u.User = nil
+		r2.URL = &u
+	}
 }
 
 // readBody reads the request body for keying, up to max bytes, and puts a
@@ -460,7 +484,8 @@ type fill struct {
 
 // fillRequest returns the request a cache fill runs with: headers not in the
 // key removed (no cache poisoning), HEAD turned into GET, and on a shared
-// route no identity (no user in the context, no Cookie or Authorization).
+// route no identity (no user in the context, no Cookie or Authorization, no
+// client certificate, no userinfo in the URL).
 func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Context) *http.Request {
 	shared := !rc.rt.PerUser
 	if shared {
@@ -469,6 +494,9 @@ func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Conte
 	r2 := new(http.Request)
 	*r2 = *r
 	r2 = r2.WithContext(ctx)
+	if shared {
+		withoutTransportIdentity(r2)
+	}
 	h := make(http.Header, len(rc.pass)+len(q.names))
 	for k, vs := range r.Header {
 		if rc.pass[k] {

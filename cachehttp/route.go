@@ -50,7 +50,12 @@ type Route struct {
 	StaleIfError time.Duration
 	// KeyFunc derives the logical key. Default DefaultKey (method, scheme,
 	// host, path, sorted query). Custom functions must escape their parts
-	// (middleware.KeyPart). An error bypasses the cache for that request.
+	// (middleware.KeyPart), and must cover every input the handler reads:
+	// a fill sees the whole request URL (query parameters the key ignores
+	// included), its Vary and PassHeaders headers and, for POST, the body,
+	// so a response that depends on something the key leaves out is
+	// served to every request with the same key. An error bypasses the
+	// cache for that request.
 	KeyFunc middleware.KeyFunc
 	// PerUser adds the authenticated user (middleware.UserID) to the key:
 	// each user has entries of their own, filled with their identity
@@ -60,18 +65,32 @@ type Route struct {
 	PerUser bool
 	// Anonymous declares that the route's responses do not depend on who
 	// asks. On a shared route (not PerUser) a request that carries an
-	// identity (a user in its context, middleware.UserID; a Cookie header;
-	// an Authorization header) bypasses the cache (X-Cache: BYPASS, nothing
-	// stored or served) unless Anonymous is set; with it, such requests are
-	// served the shared entry like anyone else. Either way every fill of a
-	// shared route runs with no user in its context
-	// (middleware.WithoutUser) and without Cookie and Authorization, so a
-	// handler cannot personalise an entry by accident, and a handler that
+	// identity bypasses the cache (X-Cache: BYPASS, nothing stored or
+	// served) unless Anonymous is set; with it, such requests are served
+	// the shared entry like anyone else. An identity is a user in the
+	// request's context (middleware.UserID), a Cookie header, an
+	// Authorization header (on an RFC9111 route, RFC 9111 §3.5 decides
+	// instead: see RFC9111), a client certificate (mutual TLS) or userinfo
+	// in the request URL.
+	//
+	// Any Cookie counts, not only a session: browsers that carry analytics
+	// or consent cookies always bypass a shared route that is not
+	// Anonymous. Set Anonymous when the responses do not depend on the
+	// caller, or remove the cookies other than the session's in a
+	// middleware in front of the cache.
+	//
+	// Every fill of a shared route runs with no user in its context
+	// (middleware.WithoutUser), without Cookie, client certificates and
+	// URL userinfo, and without Authorization except on an RFC9111 route
+	// that is not Anonymous (there a request carrying Authorization fills
+	// with it, and its response is stored only when it says it may be). So
+	// a handler cannot personalise an entry by accident, and a handler that
 	// refuses anonymous callers fills nothing: check authentication in a
 	// middleware in front of the cache instead. An identity kept elsewhere
-	// (a context key of your own) is not cleared; keep such handlers
-	// PerUser. This is the setting for public data behind a Bearer-token
-	// API, where every request carries Authorization:
+	// (a context key of your own, the client's address) is not cleared;
+	// keep such handlers PerUser. Anonymous is the setting for public data
+	// behind a Bearer-token API, where every request carries
+	// Authorization:
 	//
 	//	cache.NewRoute(cachehttp.Route{Name: "catalog", Anonymous: true})
 	//
