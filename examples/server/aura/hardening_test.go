@@ -160,13 +160,13 @@ func TestCreateBodyTooLarge(t *testing.T) {
 // startup with an error saying why and how to make one; none at all still
 // gets a generated one.
 func TestWeakStatsTokenRefused(t *testing.T) {
-	for _, tok := range []string{"abc", "0123456789abcde"} {
+	for _, tok := range []string{"abc", "Zq9weakTok", "0123456789abcde"} {
 		_, err := aura.LoadConfig(func(k string) (string, bool) { return map[string]string{"STATS_TOKEN": tok}[k], k == "STATS_TOKEN" })
 		require.ErrorIs(t, err, aura.ErrConfig, tok)
 		for _, want := range []string{"STATS_TOKEN", strconv.Itoa(len(tok)) + " bytes", "at least 16", "openssl rand -hex 32"} {
 			assert.Contains(t, err.Error(), want)
 		}
-		assert.NotContains(t, err.Error(), tok+" ", "the error must not echo the token")
+		assert.NotContains(t, err.Error(), tok, "the error must not echo the token")
 	}
 	cfg, err := aura.LoadConfig(func(k string) (string, bool) {
 		return map[string]string{"STATS_TOKEN": "0123456789abcdef"}[k], k == "STATS_TOKEN"
