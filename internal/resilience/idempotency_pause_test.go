@@ -79,7 +79,11 @@ func testIdempotentPause(t *testing.T) {
 	srv := redistest.StartServer(t)
 	// UPSTREAM_LATENCY_SCALE 2: the create handler waits 400 ms between
 	// its existence check and its write, the window the pause hits.
-	f := startFleet(t, 3, map[string]string{"REDIS_URL": "redis://" + srv.Addr + "/0", "UPSTREAM_LATENCY_SCALE": "2"})
+	// min_idle_conns: the write goes out on an open connection, so it sits
+	// in the paused server's socket and runs when it resumes (a new
+	// connection would never get past its handshake, and the write would
+	// never be sent).
+	f := startFleet(t, 3, map[string]string{"REDIS_URL": "redis://" + srv.Addr + "/0?min_idle_conns=16", "UPSTREAM_LATENCY_SCALE": "2"})
 	if d := f.waitBackend("redis", 5*time.Second); d < 0 {
 		t.Fatal("instances never reported backend redis")
 	}
