@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
+
+	"github.com/aura-platform/redishttp/middleware"
 )
 
 // Cache warming and refresh-ahead.
@@ -31,8 +34,31 @@ type WarmOptions struct {
 	// Default "localhost".
 	Host string
 	// Header is added to every warming request (only headers the route
-	// keys on or passes to the handler matter). Default none.
+	// keys on or passes to the handler matter). Default none. Cookie and
+	// Authorization are refused on a shared route that is not Anonymous:
+	// they would make every warming request bypass the cache.
 	Header http.Header
+}
+
+// warmable returns the error that makes Warm refuse to warm with o and
+// ctx: warming requests that would bypass the route every time, running
+// the handler and storing nothing.
+func (rc *RouteCache) warmable(ctx context.Context, o WarmOptions) error {
+	_, hasUser := middleware.UserFromContext(ctx)
+	switch {
+	case rc.rt.PerUser && !hasUser:
+		return fmt.Errorf("%w: route %q: Warm of a PerUser route needs a user in ctx (middleware.WithUser)", ErrBadOptions, rc.name)
+	case rc.rt.PerUser || rc.rt.Anonymous:
+		return nil
+	case hasUser:
+		return fmt.Errorf("%w: route %q: Warm ctx carries a user, which shared routes that are not Anonymous bypass", ErrBadOptions, rc.name)
+	}
+	for k, vs := range o.Header {
+		if n := http.CanonicalHeaderKey(k); identityHeader(n) && slices.ContainsFunc(vs, func(v string) bool { return v != "" }) {
+			return fmt.Errorf("%w: route %q: WarmOptions.Header: %s makes every warming request bypass a shared route that is not Anonymous", ErrBadOptions, rc.name, n)
+		}
+	}
+	return nil
 }
 
 // Warm fills the route's entries for targets (request URIs such as
@@ -42,9 +68,17 @@ type WarmOptions struct {
 // refresh-ahead window (Route.RefreshAhead, default a tenth of the TTL when
 // the route has none), which refreshes it in the background before it
 // expires, once per key across all instances. It returns after the first
-// fill; an error names a target that is not a valid URI.
+// fill. It returns an error wrapping ErrBadOptions, and warms nothing, for
+// a target that is not a valid URI and for warming requests the route
+// would never cache: Cookie or Authorization in o.Header, or a user in ctx,
+// on a shared route that is not Anonymous; no user in ctx on a PerUser
+// route (warming requests run with ctx, so a PerUser route is warmed for
+// the user middleware.WithUser put there).
 func (rc *RouteCache) Warm(ctx context.Context, next http.Handler, targets []string, o WarmOptions) error {
 	c := rc.c
+	if err := rc.warmable(ctx, o); err != nil {
+		return err
+	}
 	if o.Host == "" {
 		o.Host = "localhost"
 	}

@@ -2,13 +2,16 @@ package cachehttp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aura-platform/redishttp/internal/redistest"
+	"github.com/aura-platform/redishttp/middleware"
 )
 
 // Warmed routes never show a miss: two instances warm the same targets at
@@ -73,5 +76,53 @@ func TestWarmNeverMisses(t *testing.T) {
 			}
 		}
 		t.Logf("%d requests, all hits; handler runs per target %v (limit %d)", requests, runs, limit)
+	})
+}
+
+// Warm refuses warming requests the route would bypass every time, naming
+// the cause, and warms those it can cache: an identity header on an
+// Anonymous route, a PerUser route for the user in ctx.
+func TestWarmRefusesIdentity(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c := newTestCache(t, tg.Client, tg.Prefix, Options{})
+		h := &counter{h: func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("page")) }}
+		shared := mustRoute(t, c, Route{Name: "warm-shared", TTL: time.Minute})
+		rfc := mustRoute(t, c, Route{Name: "warm-rfc", TTL: time.Minute, RFC9111: true})
+		perUser := mustRoute(t, c, Route{Name: "warm-user", TTL: time.Minute, PerUser: true})
+		alice := middleware.WithUser(ctx, "alice")
+		for _, tc := range []struct {
+			rc   *RouteCache
+			ctx  context.Context
+			hdr  http.Header
+			want string
+		}{
+			{shared, ctx, http.Header{"Cookie": {"consent=yes"}}, "WarmOptions.Header: Cookie"},
+			{shared, ctx, http.Header{"authorization": {"Bearer t"}}, "WarmOptions.Header: Authorization"},
+			{rfc, ctx, http.Header{"Authorization": {"Bearer t"}}, "WarmOptions.Header: Authorization"},
+			{shared, alice, nil, "ctx carries a user"},
+			{perUser, ctx, nil, "needs a user in ctx"},
+		} {
+			err := tc.rc.Warm(tc.ctx, h, []string{"/w"}, WarmOptions{Header: tc.hdr})
+			if !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.rc.name) {
+				t.Fatalf("%s %v: %v; want ErrBadOptions naming %q", tc.rc.name, tc.hdr, err, tc.want)
+			}
+		}
+		if h.n.Load() != 0 {
+			t.Fatalf("refused warming ran the handler %d times", h.n.Load())
+		}
+
+		anon := mustRoute(t, c, Route{Name: "warm-anon", TTL: time.Minute, Anonymous: true})
+		if err := anon.Warm(ctx, h, []string{"/a"}, WarmOptions{Host: "example.com", Header: http.Header{"Cookie": {"consent=yes"}}}); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, do(anon.Handler(h), "GET", "/a"), 200, "HIT", "page")
+		if err := perUser.Warm(alice, h, []string{"/u"}, WarmOptions{Host: "example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		srv := sessions(perUser.Handler(h))
+		expect(t, do(srv, "GET", "/u", "Cookie", "session=alice"), 200, "HIT", "page")
+		expect(t, do(srv, "GET", "/u", "Cookie", "session=bob"), 200, "MISS", "page")
 	})
 }
