@@ -15,12 +15,12 @@ func TestFault(t *testing.T) {
 	t.Cleanup(printTable)
 	t.Run("kill", testKill)
 	t.Run("pause", testPause)
-	t.Run("idempotent pause", testIdempotentPause)
 	t.Run("latency", testLatency)
 	t.Run("failover", testFailover)
+	t.Run("slowloris", testSlowloris)
 	t.Run("sentinel", testSentinelFailover)
 	t.Run("oom", testOOM)
-	t.Run("slowloris", testSlowloris)
+	t.Run("idempotent pause", testIdempotentPause)
 }
 
 // settle is how long the load runs before a fault and after recovery.

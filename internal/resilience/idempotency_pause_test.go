@@ -176,7 +176,7 @@ func testIdempotentPause(t *testing.T) {
 		}
 	}
 	addRow(t, row{
-		scenario:   "9. redis paused 3s during idempotent creates",
+		scenario:   "8. redis paused 3s during idempotent creates",
 		sent:       sent,
 		fivexx:     fmtf("first answers by status %v", firsts),
 		dups:       fmtf("%d (store); retries answered 409 name exists: %d", dups, nameExists),
