@@ -48,7 +48,9 @@ type Options struct {
 	// closed by Close.
 	Memory *fallback.MemoryStore
 	// MemoryBytes bounds the default Memory store. Default
-	// fallback.DefaultMemoryBytes (64 MiB).
+	// fallback.DefaultMemoryBytes (64 MiB). An entry weighs its key, its
+	// value and the tag index's bookkeeping for it (a few hundred bytes per
+	// tag), so entries with many tags leave room for fewer entries.
 	MemoryBytes int64
 	// Observer receives the cache's events (route name, never a key).
 	// Default none.
@@ -90,7 +92,8 @@ type Options struct {
 	// L1Bytes enables an in-process L1 of decoded entries in front of
 	// Redis, bounded by this many bytes (W-TinyLFU), so a hot hit costs no
 	// round trip. It turns Coherence on. Default 0 (no L1). Ignored in
-	// embedded mode (nil client), whose store is in-process already.
+	// embedded mode (nil client), whose store is in-process already. As
+	// with MemoryBytes, the tag index's bookkeeping counts against it.
 	L1Bytes int64
 	// L1TTL is the longest an entry stays in the L1 (never past its
 	// freshness), unless Route.L1TTL says otherwise. Default DefaultL1TTL.
