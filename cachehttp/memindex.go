@@ -18,7 +18,51 @@ type tagIndex[ID comparable] struct {
 	prefix string
 	mu     sync.Mutex // a leaf lock: never held across a write to the store
 	byName map[string]indexed[ID]
-	byTag  map[string]map[string]struct{}
+	byTag  map[string]tagMembers
+}
+
+// tagMembers holds the names of the entries carrying one tag: the first in
+// one, so a tag that a single entry carries (a user's or an item's tag)
+// costs no set of its own, and the others in more.
+type tagMembers struct {
+	one  string // "" when empty: names are never empty
+	more map[string]struct{}
+}
+
+func (m *tagMembers) add(name string) {
+	switch {
+	case m.one == name:
+	case m.one == "" && len(m.more) == 0:
+		m.one = name
+	case m.more == nil:
+		m.more = map[string]struct{}{name: {}}
+	default:
+		m.more[name] = struct{}{}
+	}
+}
+
+func (m *tagMembers) remove(name string) {
+	if m.one == name {
+		m.one = ""
+	} else {
+		delete(m.more, name)
+	}
+	if len(m.more) == 0 {
+		m.more = nil
+	}
+}
+
+func (m *tagMembers) len() int {
+	n := len(m.more)
+	if m.one != "" {
+		n++
+	}
+	return n
+}
+
+func (m *tagMembers) has(name string) bool {
+	_, ok := m.more[name]
+	return ok || name != "" && m.one == name
 }
 
 // indexed is the record of one entry: the value it was made for and its
@@ -33,13 +77,12 @@ type indexed[ID comparable] struct {
 // Memory the index keeps per entry, which the store it follows counts as
 // part of the entry's weight (indexWeight), so the index is bounded by the
 // store's bytes (Options.MemoryBytes, Options.L1Bytes) and not only by
-// its count of entries: a record, and per tag a member-set entry (a set of
-// its own for a tag no other entry carries), the tag's place in byTag and
-// the tag itself. Measured on 64-bit Go with tags unique to their entry
-// (TestTagIndexWithinMemoryBytes).
+// its count of entries: a record, and per tag its place in byTag or in a
+// member set and the tag itself. Measured on 64-bit Go with tags unique to
+// their entry (TestTagIndexWithinMemoryBytes) and shared by many.
 const (
 	indexRecordCost = 96
-	indexTagCost    = 320
+	indexTagCost    = 112
 )
 
 // indexWeight returns the bytes the index keeps for an entry with tags.
@@ -55,7 +98,7 @@ func indexWeight(tags []string) int {
 }
 
 func newTagIndex[ID comparable](prefix string) *tagIndex[ID] {
-	return &tagIndex[ID]{prefix: prefix, byName: make(map[string]indexed[ID]), byTag: make(map[string]map[string]struct{})}
+	return &tagIndex[ID]{prefix: prefix, byName: make(map[string]indexed[ID]), byTag: make(map[string]tagMembers)}
 }
 
 // holds reports whether the record of name is for the value id.
@@ -86,11 +129,8 @@ func (x *tagIndex[ID]) add(name string, id ID, tags []string, current func() boo
 	x.byName[name] = indexed[ID]{id: id, tags: tags}
 	for _, t := range tags {
 		m := x.byTag[t]
-		if m == nil {
-			m = make(map[string]struct{}, 1)
-			x.byTag[t] = m
-		}
-		m[name] = struct{}{}
+		m.add(name)
+		x.byTag[t] = m
 	}
 }
 
@@ -126,10 +166,12 @@ func (x *tagIndex[ID]) left(name string, id ID) {
 // unlink removes name from the member sets of tags; the caller holds mu.
 func (x *tagIndex[ID]) unlink(name string, tags []string) {
 	for _, t := range tags {
-		if m := x.byTag[t]; m != nil {
-			delete(m, name)
-			if len(m) == 0 {
+		if m, ok := x.byTag[t]; ok {
+			m.remove(name)
+			if m.len() == 0 {
 				delete(x.byTag, t)
+			} else {
+				x.byTag[t] = m
 			}
 		}
 	}
@@ -140,11 +182,14 @@ func (x *tagIndex[ID]) members(tag string) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	m := x.byTag[tag]
-	if len(m) == 0 {
+	if m.len() == 0 {
 		return nil
 	}
-	out := make([]string, 0, len(m))
-	for name := range m {
+	out := make([]string, 0, m.len())
+	if m.one != "" {
+		out = append(out, m.one)
+	}
+	for name := range m.more {
 		out = append(out, name)
 	}
 	return out

@@ -43,7 +43,7 @@ func indexMismatch(c *Cache) []string {
 			diff = append(diff, fmt.Sprintf("%s: index %v, store %s", name, tags, got))
 		}
 		for _, t := range r.tags {
-			if _, ok := x.byTag[t][name]; !ok {
+			if m := x.byTag[t]; !m.has(name) {
 				diff = append(diff, fmt.Sprintf("%s not under tag %s", name, t))
 			}
 		}
@@ -55,7 +55,7 @@ func indexMismatch(c *Cache) []string {
 	}
 	members, want := 0, 0
 	for _, m := range x.byTag {
-		members += len(m)
+		members += m.len()
 	}
 	for _, r := range x.byName {
 		want += len(r.tags)
