@@ -562,17 +562,27 @@ func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Req
 		res = orNotShareable(rc.fillDeferred(next, cw, w, r, r2, q, f, pre))
 		return
 	}
-	rec := middleware.NewRecorder(cw, rc.rt.MaxBody)
-	rec.BeforeHeader(rc.missHeaders(c.statusMiss))
-	next.ServeHTTP(rec.Writer(), r2)
-	if rec.Status() == 0 {
-		rc.unwritten(w, rec.Hijacked())
-		return
-	}
-	if !rec.Complete() || rec.Written() != int64(len(rec.Body())) {
+	rec, ok := rc.runFill(next, w, cw, r2)
+	if !ok {
 		return
 	}
 	res = orNotShareable(rc.storeResponse(r2, q, f, rec.Status(), rec.SentHeader(), pre, rec.Body()))
+}
+
+// runFill runs next for a fill, writing to cw (w, or w without a body for
+// HEAD) with the miss headers. It reports the recorder and whether the
+// handler wrote a complete response that fits MaxBody, the only kind that
+// may be stored; a handler that wrote nothing is left to the framework
+// around the middleware (see unwritten).
+func (rc *RouteCache) runFill(next http.Handler, w, cw http.ResponseWriter, r2 *http.Request) (*middleware.Recorder, bool) {
+	rec := middleware.NewRecorder(cw, rc.rt.MaxBody)
+	rec.BeforeHeader(rc.missHeaders(rc.c.statusMiss))
+	next.ServeHTTP(rec.Writer(), r2)
+	if rec.Status() == 0 {
+		rc.unwritten(w, rec.Hijacked())
+		return rec, false
+	}
+	return rec, rec.Complete() && rec.Written() == int64(len(rec.Body()))
 }
 
 // unwritten handles a fill whose handler returned without writing a status

@@ -253,14 +253,8 @@ func (rc *RouteCache) authLookup(next http.Handler, w http.ResponseWriter, r *ht
 	}
 	r2 := rc.fillRequest(r, q, r.Context())
 	r2.Header["Authorization"] = r.Header["Authorization"]
-	rec := middleware.NewRecorder(cw, rc.rt.MaxBody)
-	rec.BeforeHeader(rc.missHeaders(c.statusMiss))
-	next.ServeHTTP(rec.Writer(), r2)
-	if rec.Status() == 0 {
-		rc.unwritten(w, rec.Hijacked())
-		return
-	}
-	if !rec.Complete() || rec.Written() != int64(len(rec.Body())) {
+	rec, ok := rc.runFill(next, w, cw, r2)
+	if !ok {
 		return
 	}
 	if !authShareable(rec.SentHeader()) {

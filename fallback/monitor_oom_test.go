@@ -3,7 +3,6 @@ package fallback_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,66 +13,6 @@ import (
 	"github.com/aura-platform/redishttp/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
-
-// usedMemory returns node's INFO used_memory.
-func usedMemory(t *testing.T, node *redis.Client) int {
-	t.Helper()
-	info, err := node.Info(context.Background(), "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	t.Fatalf("no used_memory in INFO:\n%s", info)
-	return 0
-}
-
-// fillUntilOOM sets node's maxmemory a little above what it uses (policy
-// noeviction) and writes filler keys until a write fails with OOM. Then it
-// sets maxmemory 1 MiB below the memory used, so that no small write gets
-// through when a client's buffers shrink: every write is refused while
-// PING, GET and DEL still work. prefix must hash to node (on a cluster,
-// give it a hash tag). It returns the filler keys written.
-func fillUntilOOM(t *testing.T, node *redis.Client, prefix string) []string {
-	t.Helper()
-	ctx := context.Background()
-	if err := node.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := node.ConfigSet(ctx, "maxmemory", strconv.Itoa(usedMemory(t, node)+2<<20)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	val := strings.Repeat("x", 32<<10)
-	var keys []string
-	for i := 0; ; i++ {
-		k := fmt.Sprintf("%sfiller:%d", prefix, i)
-		err := node.Set(ctx, k, val, 0).Err()
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "OOM") {
-				t.Fatalf("filler write: %v", err)
-			}
-			break
-		}
-		keys = append(keys, k)
-		if i > 10_000 {
-			t.Fatal("never ran out of memory")
-		}
-	}
-	if err := node.ConfigSet(ctx, "maxmemory", strconv.Itoa(usedMemory(t, node)-1<<20)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Set(ctx, prefix+"small", "v", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "OOM") {
-		t.Fatalf("a small write after the fill: %v, want OOM", err)
-	}
-	if err := node.Ping(ctx).Err(); err != nil {
-		t.Fatalf("PING while out of memory: %v", err)
-	}
-	return keys
-}
 
 // freeMemory lifts the limit and deletes the filler keys.
 func freeMemory(t *testing.T, node *redis.Client, keys []string) {
@@ -171,7 +110,7 @@ func testMonitorOOM(t *testing.T, client redis.UniversalClient, node *redis.Clie
 	stop := writeTraffic(client, m, prefix, workers, pace)
 	time.Sleep(300 * time.Millisecond)
 
-	filler := fillUntilOOM(t, node, fillerTag+prefix)
+	filler := redistest.FillUntilOOM(t, node, fillerTag+prefix)
 	oomAt := time.Now()
 	degradedIn := waitState(t, m, fallback.StateDegraded, 5*time.Second)
 	time.Sleep(5 * time.Second) // the condition persists under traffic

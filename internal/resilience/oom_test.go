@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -65,65 +64,6 @@ func isBreakerLine(l logLine) bool {
 	return strings.Contains(l.msg, "breaker open") || strings.Contains(l.msg, "breaker closed")
 }
 
-// oomUsedMemory returns the server's INFO used_memory.
-func oomUsedMemory(t *testing.T, c *redis.Client) int {
-	t.Helper()
-	info, err := c.Info(context.Background(), "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	t.Fatal("no used_memory in INFO memory")
-	return 0
-}
-
-// runOutOfMemory makes the server run out of memory the way a production
-// one does with maxmemory-policy noeviction: maxmemory a little above what
-// it uses, filler keys written until a write fails with OOM, then
-// maxmemory 1 MiB below the memory used so that no small write squeezes
-// through when client buffers shrink. PING and reads keep working. It
-// returns the filler keys.
-func runOutOfMemory(t *testing.T, c *redis.Client, prefix string) []string {
-	t.Helper()
-	ctx := context.Background()
-	if err := c.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ConfigSet(ctx, "maxmemory", strconv.Itoa(oomUsedMemory(t, c)+4<<20)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	val := strings.Repeat("x", 64<<10)
-	var keys []string
-	for i := 0; ; i++ {
-		k := fmt.Sprintf("%sfiller:%d", prefix, i)
-		if err := c.Set(ctx, k, val, 0).Err(); err != nil {
-			if !strings.HasPrefix(err.Error(), "OOM") {
-				t.Fatalf("filler write: %v", err)
-			}
-			break
-		}
-		keys = append(keys, k)
-		if i > 10_000 {
-			t.Fatal("the server never ran out of memory")
-		}
-	}
-	if err := c.ConfigSet(ctx, "maxmemory", strconv.Itoa(oomUsedMemory(t, c)-1<<20)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Set(ctx, prefix+"probe-small", "v", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "OOM") {
-		t.Fatalf("a small write while out of memory: %v, want OOM", err)
-	}
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("PING while out of memory: %v", err)
-	}
-	return keys
-}
-
 // testOOM: Redis runs out of memory (maxmemory reached, noeviction) for 5 s
 // under load: it answers PING and reads, and refuses every write with OOM.
 // Figures: each instance goes to degraded once and back once (one
@@ -146,7 +86,7 @@ func testOOM(t *testing.T) {
 	time.Sleep(settle)
 
 	faultAt := time.Now() // the fill itself makes the load's writes fail
-	filler := runOutOfMemory(t, admin, f.prefix)
+	filler := redistest.FillUntilOOM(t, admin, f.prefix)
 	oomAt := time.Now()
 	degraded := f.waitBackend("degraded", 5*time.Second)
 	time.Sleep(5 * time.Second)
