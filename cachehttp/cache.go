@@ -2,7 +2,6 @@ package cachehttp
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -55,9 +54,9 @@ type Options struct {
 	// Observer receives the cache's events (route name, never a key).
 	// Default none.
 	Observer middleware.Observer
-	// Disabled turns caching off (ENABLE_REDIS_CACHE=false): the middleware
-	// passes every request through with X-Cache: BYPASS and GetOrLoad calls
-	// the loader every time. Default false.
+	// Disabled turns caching off: the middleware passes every request
+	// through with X-Cache: BYPASS and GetOrLoad calls the loader every
+	// time. Default false.
 	Disabled bool
 	// Groups is the number of Redis Cluster hash-tag groups keys are spread
 	// over ({g0} … {gN-1}); every key one store or invalidation touches is
@@ -364,98 +363,6 @@ func (c *Cache) routeNames() []string {
 	return out
 }
 
-// newToken returns a fresh lease placeholder.
-func newToken() []byte {
-	b := make([]byte, 17)
-	b[0] = leaseMagic
-	_, _ = rand.Read(b[1:])
-	return b
-}
-
-// both runs f on the Redis backend (when configured and available) and on
-// the memory backend, adding up the counts. The memory backend is always
-// cleared; a Redis failure is returned wrapped in ErrUnavailable. When ctx
-// ends during the memory step, its error is returned and Redis is not
-// tried.
-func (c *Cache) both(ctx context.Context, f func(ctx context.Context, b backend) (int, error)) (int, error) {
-	n, err := f(ctx, c.memory)
-	if err != nil {
-		return n, err
-	}
-	if c.redis == nil {
-		return n, nil
-	}
-	if !c.mon.Available() {
-		return n, fmt.Errorf("%w: invalidation reached only the in-memory fallback", ErrUnavailable)
-	}
-	rn, err := f(ctx, c.redis)
-	c.mon.Report(ctx, err)
-	if err != nil {
-		return n + rn, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return n + rn, nil
-}
-
-// Delete removes the entries stored under the given logical keys (as passed
-// to GetOrLoad and Set, or produced by a route's key function for entries
-// without user or Vary variants) from Redis and the in-memory fallback, and
-// returns how many existed.
-func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	ks := make([]key, 0, 2*len(keys))
-	for _, k := range keys {
-		esc := escapeKey(k) + c.schemaSuffix
-		ks = append(ks, c.l.key(kindData, esc), c.l.key(kindHTTP, esc))
-	}
-	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.delete(ctx, ks) })
-	names := make([]string, len(ks))
-	for i, k := range ks {
-		names[i] = k.name
-	}
-	c.published(ctx, msgKeys, names)
-	c.emitN(middleware.CacheInvalidate, "", int64(n))
-	return n, err
-}
-
-// InvalidateTags removes every entry carrying any of tags, from Redis and the
-// in-memory fallback, and returns how many entries were removed. A load that
-// started before the invalidation and finishes after it does not store its
-// (possibly outdated) result. Its cost is the entries of tags: in memory an
-// index from tags to entries finds them, however many other tags exist.
-func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error) {
-	if len(tags) == 0 {
-		return 0, nil
-	}
-	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateTags(ctx, tags) })
-	c.published(ctx, msgTags, tags)
-	c.emitN(middleware.CacheInvalidate, "", int64(n))
-	return n, err
-}
-
-// InvalidatePattern removes every entry whose logical key matches the Redis
-// glob pattern ('*', '?', '[...]', '\' escapes), whatever its route, using
-// SCAN + UNLINK in batches on every master (never KEYS or FLUSH*). Matching
-// is confined to this cache's prefix; put user input through EscapeGlob so
-// it cannot widen the match. Keys longer than MaxKeyLen are stored hashed and
-// only a pattern of '*' alone reaches them. Route entries keyed per user or
-// by Vary are matched on their key without those parts. Matching takes at
-// most len(pattern) × len(key) steps per key, so no pattern can make it
-// slow; the in-memory walk stops with ctx's error when ctx ends. A malformed
-// pattern fails with ErrBadPattern.
-func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int, error) {
-	sp, err := scanPattern(pattern)
-	if err != nil {
-		return 0, err
-	}
-	keep := patternKeep(pattern)
-	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateMatch(ctx, sp, keep) })
-	c.published(ctx, msgPattern, []string{pattern})
-	c.emitN(middleware.CacheInvalidate, "", int64(n))
-	return n, err
-}
-
 // LiveKeys returns the number of live (unexpired, not invalidated) entries
 // per route name known to this process (routes built with NewRoute and names
 // used with GetOrLoad or Set), for a stats endpoint. On Redis it costs one
@@ -475,37 +382,4 @@ func (c *Cache) LiveKeys(ctx context.Context) (map[string]int64, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return m, nil
-}
-
-// waitFill polls for another instance's fill until FillWait passes or ctx
-// ends. When the lease disappears without a fill, it takes the lease itself
-// and returns its token.
-func (c *Cache) waitFill(ctx context.Context, bk backend, k key, token []byte) ([]byte, []byte) {
-	deadline := time.Now().Add(c.opts.FillWait)
-	d := 5 * time.Millisecond
-	for time.Now().Before(deadline) {
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil
-		case <-t.C:
-		}
-		if d < 100*time.Millisecond {
-			d *= 2
-		}
-		rctx, cancel := c.redisCtx(ctx)
-		v, err := bk.fetch(rctx, k, token, c.opts.LeaseTTL)
-		cancel()
-		if err != nil {
-			return nil, nil
-		}
-		if v == nil {
-			return nil, token
-		}
-		if !isLease(v) {
-			return v, nil
-		}
-	}
-	return nil, nil
 }

@@ -1,6 +1,10 @@
 package cachehttp
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/aura-platform/redishttp/middleware"
+)
 
 // Handler caches next with the zero Route (name "default", keyed by
 // DefaultKey, fresh for DefaultTTL), so a Cache mounts directly with chi's
@@ -12,3 +16,12 @@ func (c *Cache) Handler(next http.Handler) http.Handler {
 	}
 	return rc.Handler(next)
 }
+
+// Handler returns next wrapped with the route's caching, for chi's r.Use
+// and http.ServeMux alike.
+func (rc *RouteCache) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rc.serve(next, w, r) })
+}
+
+// Middleware returns Handler as a middleware.Middleware for middleware.Chain.
+func (rc *RouteCache) Middleware() middleware.Middleware { return rc.Handler }

@@ -168,7 +168,7 @@ type RouteCache struct {
 	learnMu    sync.Mutex
 	vary       atomic.Pointer[[]string] // canonical names in the key
 
-	// L1 and refresh-ahead (l1.go, warm.go).
+	// L1 and refresh-ahead (l1.go, refresh.go, warm.go).
 	l1MaxAge     time.Duration
 	refreshAhead atomic.Int64 // ms
 }

@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 
-	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -34,32 +33,6 @@ func purgedCopy(v []byte) []byte {
 	cp := append([]byte(nil), v...)
 	cp[1] |= purgedBit
 	return cp
-}
-
-// SoftPurgeTags marks every entry carrying any of tags as stale instead of
-// deleting it, and returns how many were marked. A route with
-// StaleWhileRevalidate keeps serving a purged entry (X-Cache: STALE) while
-// one request per key, across all instances, refreshes it; elsewhere a
-// purged entry is a miss (still usable for stale-if-error). Entries stay
-// members of their tags, so a later InvalidateTags still removes them. Like
-// InvalidateTags, a load that started before the purge does not store its
-// result.
-func (c *Cache) SoftPurgeTags(ctx context.Context, tags ...string) (int, error) {
-	if len(tags) == 0 {
-		return 0, nil
-	}
-	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) {
-		switch b := b.(type) {
-		case *redisBackend:
-			return b.softPurgeTags(ctx, tags)
-		case *memoryBackend:
-			return b.softPurgeTags(tags), nil
-		}
-		return 0, nil
-	})
-	c.published(ctx, msgTags, tags)
-	c.emitN(middleware.CacheInvalidate, "", int64(n))
-	return n, err
 }
 
 func (b *redisBackend) softPurgeTags(ctx context.Context, tags []string) (int, error) {

@@ -21,13 +21,6 @@ import (
 // RefreshAhead window) so that they are refreshed ahead even without
 // traffic.
 
-// refreshAheadDue reports whether an entry fresh until fresh (unix ms) is
-// within the route's refresh-ahead window at now.
-func (rc *RouteCache) refreshAheadDue(fresh, now int64) bool {
-	ra := rc.refreshAhead.Load()
-	return ra > 0 && fresh-now <= ra
-}
-
 // WarmOptions adjusts Warm.
 type WarmOptions struct {
 	// Host is the Host of the warming requests for targets given as paths.
@@ -129,24 +122,4 @@ func (rc *RouteCache) Warm(ctx context.Context, next http.Handler, targets []str
 		}
 	}()
 	return nil
-}
-
-// refreshedSince reports whether the entry under k was stored after seen
-// (unix ms): another instance refreshed it between our read and our lease,
-// so refreshing again would run the handler twice for one expiry. The
-// lease is released then.
-func (rc *RouteCache) refreshedSince(ctx context.Context, bk backend, k key, seen int64) bool {
-	c := rc.c
-	rctx, cancel := c.redisCtx(ctx)
-	defer cancel()
-	v, err := bk.fetch(rctx, k, nil, 0)
-	if err != nil || v == nil || isLease(v) {
-		return false
-	}
-	e, err := decodeEntry(v)
-	if err != nil || e.stored <= seen {
-		return false
-	}
-	_, _ = bk.delete(rctx, []key{{name: c.l.lease(k), group: k.group}}) // give the lease back
-	return true
 }

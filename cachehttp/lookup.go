@@ -1,0 +1,206 @@
+package cachehttp
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/aura-platform/redishttp/middleware"
+)
+
+// lookup serves q: from a concurrent read or load of the same key, from the
+// backend, or by filling the entry.
+func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, depth int) {
+	c := rc.c
+	var k key
+	if q.pk != nil && len(q.names) == 0 {
+		k = *q.pk
+	} else {
+		k = c.l.key(kindHTTP, rc.escKey(q, r, q.names))
+	}
+	if c.l1Usable() {
+		now := c.now().UnixMilli()
+		if it := c.l1GetAt(k.name, now); it != nil && varyOK(&it.sh.e, r) && !rc.refreshAheadDue(it.sh.e.fresh, now) {
+			c.emit(middleware.CacheHit, rc.name)
+			rc.serveEntryAt(w, r, it.sh, xHit, c.statusHit, now)
+			return
+		}
+	}
+	call, leader := c.flights.join(k.name)
+	for attempt := 0; !leader; attempt++ {
+		c.emit(middleware.CacheCoalesced, rc.name)
+		res, finished := call.wait(r.Context(), rc.rt.WaitTimeout)
+		if finished && res == nil && attempt < maxRejoin && r.Context().Err() == nil {
+			call, leader = c.flights.join(k.name) // the leader gave up: take over
+			continue
+		}
+		if res != nil && res.ok && varyOK(&res.e, r) {
+			switch {
+			case res.loaded:
+				c.emit(middleware.CacheMiss, rc.name)
+				rc.serveEntry(w, r, res, xMiss, c.statusCollapsed)
+			case res.stale:
+				c.emit(middleware.CacheStale, rc.name)
+				rc.serveEntry(w, r, res, xStale, c.statusStale)
+			default:
+				c.emit(middleware.CacheHit, rc.name)
+				rc.serveEntry(w, r, res, xHit, c.statusHit)
+			}
+			return
+		}
+		if r.Context().Err() != nil {
+			return // the client is gone
+		}
+		rc.direct(next, w, r, q)
+		return
+	}
+
+	bk, onRedis := c.pick()
+	started := c.now()
+	gen := c.l1Gen(k.name)
+	token := newToken()
+	// Not detached: if this request ends, its waiters take over (rejoin).
+	ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
+	v, err := bk.fetch(ctx, k, token, c.opts.LeaseTTL)
+	cancel()
+	c.report(ctx, onRedis, rc.name, err)
+	f := fill{k: k, bk: bk, onRedis: onRedis, started: started, call: call, noStore: err != nil}
+	if err == nil && v == nil {
+		f.token = token
+	}
+	if err == nil && isLease(v) {
+		// Another instance is filling this key: wait for it, or take over
+		// the lease if it goes away.
+		v, f.token = c.waitFill(r.Context(), bk, k, token)
+		if r.Context().Err() != nil {
+			c.flights.finish(k.name, call, nil)
+			return
+		}
+	}
+	if v != nil && !isLease(v) {
+		if sh, ok := rc.decode(v, k, bk, onRedis); ok {
+			now := c.now().UnixMilli()
+			fresh, swr := now < sh.e.fresh, now < sh.e.stale
+			if !varyOK(&sh.e, r) {
+				// Stored for other values of a Vary header this process did
+				// not key on yet: share it with the waiters it may suit,
+				// then look up this request's variant.
+				var pub *shared
+				if fresh || swr {
+					pub = sh.withStale(!fresh)
+				}
+				c.flights.finish(k.name, call, pub)
+				if f.token != nil {
+					rctx, rcancel := c.redisCtx(r.Context())
+					_ = bk.release(rctx, k, f.token)
+					rcancel()
+				}
+				rc.relearn(next, w, r, q, &sh.e, depth)
+				return
+			}
+			switch {
+			case fresh:
+				if onRedis {
+					c.l1Put(k, sh, gen, rc.l1MaxAge)
+				}
+				c.flights.finish(k.name, call, sh)
+				c.emit(middleware.CacheHit, rc.name)
+				rc.serveEntryAt(w, r, sh, xHit, c.statusHit, now)
+				if rc.refreshAheadDue(sh.e.fresh, now) {
+					rc.refresh(next, r, q, k, sh.e.stored)
+				}
+				return
+			case swr:
+				sh = sh.withStale(true)
+				c.flights.finish(k.name, call, sh)
+				c.emit(middleware.CacheStale, rc.name)
+				rc.serveEntryAt(w, r, sh, xStale, c.statusStale, now)
+				rc.refresh(next, r, q, k, sh.e.stored)
+				return
+			case now < sh.e.errUntil:
+				f.staleIfErr = sh.withStale(true)
+			}
+		}
+	}
+	rc.fill(next, w, r, q, &f)
+}
+
+// relearn handles a stored entry whose Vary headers this process did not
+// key on yet: it learns them and looks up the right variant.
+func (rc *RouteCache) relearn(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, e *entry, depth int) {
+	names := make([]string, 0, len(e.vary)/2)
+	for i := 0; i+1 < len(e.vary); i += 2 {
+		names = append(names, e.vary[i])
+	}
+	q.names = rc.learn(names)
+	if depth > 0 {
+		rc.direct(next, w, r, q)
+		return
+	}
+	rc.lookup(next, w, r, q, depth+1)
+}
+
+// decode decodes a fetched entry; a corrupt one is deleted and reported.
+func (rc *RouteCache) decode(v []byte, k key, bk backend, onRedis bool) (*shared, bool) {
+	if sh := rc.c.memo.get(k.name, v); sh != nil {
+		return sh, true
+	}
+	e, err := decodeEntry(v)
+	var resp middleware.StoredResponse
+	if err == nil && e.kind == kindHTTP {
+		resp, err = middleware.DecodeResponse(e.payload)
+	} else if err == nil {
+		err = ErrCorruptEntry
+	}
+	if err != nil {
+		rc.c.emit(middleware.CacheError, rc.name)
+		ctx, cancel := rc.c.redisCtx(context.Background())
+		_, derr := bk.delete(ctx, []key{k})
+		cancel()
+		rc.c.report(ctx, onRedis, rc.name, derr)
+		return nil, false
+	}
+	sh := &shared{ok: true, e: e, resp: resp}
+	rc.c.memo.put(k.name, v, sh)
+	return sh, true
+}
+
+// serveEntry writes a stored response (or a 304 for a matching
+// If-None-Match) with the cache headers.
+func (rc *RouteCache) serveEntry(w http.ResponseWriter, r *http.Request, sh *shared, x []string, status string) {
+	rc.serveEntryAt(w, r, sh, x, status, rc.c.now().UnixMilli())
+}
+
+// serveEntryAt is serveEntry at a clock reading (Unix ms) the caller already
+// took: reading the clock is a measurable share of an L1 hit.
+func (rc *RouteCache) serveEntryAt(w http.ResponseWriter, r *http.Request, sh *shared, x []string, status string, now int64) {
+	h := w.Header()
+	h["X-Cache"] = x
+	h["Cache-Status"] = rc.c.statusValue(status)
+	h["Age"] = ageHeader((now - sh.e.stored) / 1000)
+	if inm := headerValue(r.Header, "If-None-Match"); inm != "" && sh.e.etag != "" && etagMatch(inm, sh.e.etag) {
+		for _, n := range notModifiedHeaders {
+			if vs, ok := sh.resp.Header[n]; ok {
+				h[n] = vs
+			}
+		}
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	sh.resp.WriteTo(w, r)
+}
+
+// notModifiedHeaders are the stored headers a 304 repeats (RFC 9110 15.4.5).
+var notModifiedHeaders = []string{"Etag", "Cache-Control", "Content-Location", "Date", "Expires", "Vary"}
+
+// etagMatch implements If-None-Match's weak comparison.
+func etagMatch(inm, etag string) bool {
+	etag = strings.TrimPrefix(etag, "W/")
+	for p := range strings.SplitSeq(inm, ",") {
+		p = strings.TrimSpace(p)
+		if p == "*" || strings.TrimPrefix(p, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
