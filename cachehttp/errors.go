@@ -8,9 +8,6 @@ var (
 	// ErrBadOptions wraps every configuration error returned by New and
 	// NewRoute.
 	ErrBadOptions = errors.New("cachehttp: invalid options")
-	// ErrBadTTL is wrapped by TTLClassesFromEnv for a malformed duration; the
-	// message names the variable.
-	ErrBadTTL = errors.New("cachehttp: invalid TTL")
 	// ErrNotFound is returned by a GetOrLoad loader (wrapped or as is) to say
 	// that the value does not exist. It is cached as a negative entry for the
 	// negative TTL and returned to every caller until that entry expires.

@@ -17,8 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// A mutation route invalidates the user's cached entries after a 2xx: the
-// seed's invalidateUser as one line. Embedded mode (no Redis) here.
+// A mutation route invalidates the user's cached entries after a 2xx, in
+// one line. Embedded mode (no Redis) here.
 func ExampleCache_InvalidateOnSuccess() {
 	cache, err := cachehttp.New(nil, cachehttp.Options{})
 	if err != nil {

@@ -31,7 +31,7 @@ func ExampleRouteCache_Handler() {
 		log.Fatal(err)
 	}
 	defer cache.Close()
-	weather, err := cache.NewRoute(cachehttp.Route{Name: "Weather Data", TTL: cachehttp.DefaultTTLClasses.Weather})
+	weather, err := cache.NewRoute(cachehttp.Route{Name: "Weather Data", TTL: 10 * time.Minute})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func ExampleCache_InvalidateTags() {
 	defer cache.Close()
 	profile, _ := cache.NewRoute(cachehttp.Route{
 		Name:    "Subscription",
-		TTL:     cachehttp.DefaultTTLClasses.Subscription,
+		TTL:     5 * time.Minute,
 		PerUser: true,
 		TagFunc: func(r *http.Request) []string { return []string{"user:" + middleware.UserID(r)} },
 	})

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestDefaultKey(t *testing.T) {
@@ -102,35 +101,6 @@ func TestLayoutParse(t *testing.T) {
 		if _, _, ok := l.parse(bad); ok {
 			t.Errorf("parse(%q) accepted", bad)
 		}
-	}
-}
-
-func TestTTLClasses(t *testing.T) {
-	env := map[string]string{"CACHE_TTL_WEATHER": "2m", "CACHE_TTL_AI": " 90s "}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	tc, err := LoadTTLClasses(lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := DefaultTTLClasses
-	want.Weather, want.AI = 2*time.Minute, 90*time.Second
-	if tc != want {
-		t.Fatalf("got %+v", tc)
-	}
-	if DefaultTTLClasses.News != 15*time.Minute || DefaultTTLClasses.Subscription != 5*time.Minute ||
-		DefaultTTLClasses.OAuth != 10*time.Minute || DefaultTTLClasses.Weather != 10*time.Minute || DefaultTTLClasses.AI != time.Hour {
-		t.Fatalf("defaults changed: %+v", DefaultTTLClasses)
-	}
-	for _, bad := range []string{"soon", "0", "-1m", "500us"} {
-		env = map[string]string{"CACHE_TTL_NEWS": bad}
-		_, err := LoadTTLClasses(lookup)
-		if err == nil || !strings.Contains(err.Error(), "CACHE_TTL_NEWS") {
-			t.Errorf("%q: %v", bad, err)
-		}
-	}
-	t.Setenv("CACHE_TTL_OAUTH", "1m")
-	if tc, err := TTLClassesFromEnv(); err != nil || tc.OAuth != time.Minute {
-		t.Fatalf("from env: %+v %v", tc, err)
 	}
 }
 

@@ -19,26 +19,25 @@ import (
 // fallback.ErrConfig) tells a bad environment from a runtime failure.
 var ErrConfig = errors.New("fallback: invalid configuration")
 
-// Environment variables read by ConfigFromEnv.
+// Environment variables read by ConfigFromEnv and LoadConfig.
 const (
-	EnvRedisURL        = "REDIS_URL"
-	EnvUpstashRedisURL = "UPSTASH_REDIS_URL"
-	EnvClusterAddrs    = "REDIS_CLUSTER_ADDRS"
-	EnvSentinelAddrs   = "REDIS_SENTINEL_ADDRS"
-	EnvSentinelMaster  = "REDIS_SENTINEL_MASTER"
-	EnvEnableCache     = "ENABLE_REDIS_CACHE"
+	EnvRedisURL       = "REDIS_URL"
+	EnvClusterAddrs   = "REDIS_CLUSTER_ADDRS"
+	EnvSentinelAddrs  = "REDIS_SENTINEL_ADDRS"
+	EnvSentinelMaster = "REDIS_SENTINEL_MASTER"
 )
 
-// Config says which Redis to use, as the seed system configured it from its
-// environment. The zero value is embedded in-memory mode with caching on.
+// Config says which Redis to use: a single node, a cluster, a primary
+// behind Sentinel, or none. The zero value is embedded in-memory mode.
 type Config struct {
-	// URL is a redis:// or rediss:// URL for a single node (or a proxy such
-	// as Upstash). Empty when not set.
+	// URL is a redis:// or rediss:// URL for a single node (or a proxy in
+	// front of one). Empty when not set.
 	URL string
 	// URLVar names the variable URL came from, for messages.
 	URLVar string
-	// ClusterAddrs, when not empty, selects a Redis Cluster with these seed
-	// nodes; it takes precedence over URL and Sentinel. The URL's password,
+	// ClusterAddrs, when not empty, selects a Redis Cluster with these
+	// nodes as its starting points (the client learns the others from
+	// them); it takes precedence over URL and Sentinel. The URL's password,
 	// username and TLS settings, when one is also given, apply to the
 	// cluster.
 	ClusterAddrs []string
@@ -52,24 +51,28 @@ type Config struct {
 	// built with redis.FailoverOptions.SentinelPassword.
 	SentinelAddrs  []string
 	SentinelMaster string
-	// CacheDisabled is true when ENABLE_REDIS_CACHE=false: callers should
-	// not cache at all (rate limits and locks still work).
-	CacheDisabled bool
+
+	urlVars []string // the variables LoadConfig read the URL from, for String
 }
 
 // ConfigFromEnv reads the configuration from the process environment.
 func ConfigFromEnv() (Config, error) { return LoadConfig(os.LookupEnv) }
 
 // LoadConfig reads the configuration through lookup (os.LookupEnv or a map
-// in tests). REDIS_URL wins over UPSTASH_REDIS_URL; REDIS_CLUSTER_ADDRS and
-// REDIS_SENTINEL_ADDRS are comma-separated lists of host:port, and
-// REDIS_SENTINEL_MASTER names the primary the sentinels monitor. A malformed
-// value, or one of the two Sentinel variables set without the other, is an
-// error wrapping ErrConfig that names the variable and never contains a
-// password.
-func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
-	var c Config
-	for _, name := range []string{EnvRedisURL, EnvUpstashRedisURL} {
+// in tests). The URL comes from REDIS_URL, or, when urlVars are given, from
+// the first of those variables that is set and not blank (a service whose
+// platform provides the URL under another name lists it after REDIS_URL);
+// URLVar records which. REDIS_CLUSTER_ADDRS and REDIS_SENTINEL_ADDRS are
+// comma-separated lists of host:port, and REDIS_SENTINEL_MASTER names the
+// primary the sentinels monitor. A malformed value, or one of the two
+// Sentinel variables set without the other, is an error wrapping ErrConfig
+// that names the variable and never contains a password.
+func LoadConfig(lookup func(string) (string, bool), urlVars ...string) (Config, error) {
+	if len(urlVars) == 0 {
+		urlVars = []string{EnvRedisURL}
+	}
+	c := Config{urlVars: append([]string(nil), urlVars...)}
+	for _, name := range urlVars {
 		if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
 			c.URL, c.URLVar = strings.TrimSpace(v), name
 			break
@@ -89,7 +92,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	if v, ok := lookup(EnvClusterAddrs); ok && strings.TrimSpace(v) != "" {
-		addrs, err := parseAddrs(EnvClusterAddrs, v)
+		addrs, err := parseAddrs(EnvClusterAddrs, v, urlVars[0])
 		if err != nil {
 			return Config{}, err
 		}
@@ -106,7 +109,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, fmt.Errorf("%w: %s is set but %s is not: set both (the sentinels and the name "+
 			"they monitor the primary under) or neither", ErrConfig, EnvSentinelMaster, EnvSentinelAddrs)
 	case sentinelAddrs != "":
-		addrs, err := parseAddrs(EnvSentinelAddrs, sentinelAddrs)
+		addrs, err := parseAddrs(EnvSentinelAddrs, sentinelAddrs, urlVars[0])
 		if err != nil {
 			return Config{}, err
 		}
@@ -120,23 +123,16 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		}
 		c.SentinelAddrs, c.SentinelMaster = addrs, sentinelMaster
 	}
-	if v, ok := lookup(EnvEnableCache); ok && strings.TrimSpace(v) != "" {
-		on, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return Config{}, fmt.Errorf("%w: %s=%q is not a boolean", ErrConfig, EnvEnableCache, v)
-		}
-		c.CacheDisabled = !on
-	}
 	return c, nil
 }
 
 // parseAddrs splits a comma-separated list of host:port for the variable
-// name; empty entries are skipped.
-func parseAddrs(name, v string) ([]string, error) {
+// name; empty entries are skipped. urlVar names where a password belongs.
+func parseAddrs(name, v, urlVar string) ([]string, error) {
 	if strings.Contains(v, "@") {
 		// Credentials in the list: echo none of it.
 		return nil, fmt.Errorf("%w: %s must list host:port entries without credentials "+
-			"(give the password in REDIS_URL)", ErrConfig, name)
+			"(give the password in %s)", ErrConfig, name, urlVar)
 	}
 	// Entries are named by position, never echoed: a password pasted into
 	// the list by mistake must not reach a log.
@@ -182,7 +178,11 @@ func (c Config) String() string {
 	case "redis":
 		return "redis " + RedactURL(c.URL) + " (from " + c.URLVar + ")"
 	}
-	return "embedded in-memory (no REDIS_URL, UPSTASH_REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS)"
+	urlVars := c.urlVars
+	if len(urlVars) == 0 {
+		urlVars = []string{EnvRedisURL}
+	}
+	return "embedded in-memory (no " + strings.Join(urlVars, ", ") + ", " + EnvSentinelAddrs + " or " + EnvClusterAddrs + ")"
 }
 
 // ClusterStateReloadInterval is how often a cluster client built by

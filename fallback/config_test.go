@@ -18,36 +18,41 @@ func env(m map[string]string) func(string) (string, bool) {
 	}
 }
 
+// altURL is a second URL variable a service may list after REDIS_URL.
+const altURL = "HOSTED_REDIS_URL"
+
 func TestLoadConfig(t *testing.T) {
 	tests := []struct {
-		name          string
-		env           map[string]string
-		wantMode      string
-		wantURL       string
-		wantVar       string
-		wantAddrs     []string
-		cacheDisabled bool
+		name      string
+		env       map[string]string
+		urlVars   []string // LoadConfig's urlVars; nil: the default
+		wantMode  string
+		wantURL   string
+		wantVar   string
+		wantAddrs []string
 	}{
-		{"empty: memory", nil, "memory", "", "", nil, false},
-		{"REDIS_URL", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, "redis", "redis://127.0.0.1:6379/0", "REDIS_URL", nil, false},
-		{"UPSTASH_REDIS_URL", map[string]string{"UPSTASH_REDIS_URL": "rediss://default:pw@eu1.upstash.io:6379"}, "redis", "rediss://default:pw@eu1.upstash.io:6379", "UPSTASH_REDIS_URL", nil, false},
-		{"REDIS_URL wins over UPSTASH", map[string]string{"REDIS_URL": "redis://a:1", "UPSTASH_REDIS_URL": "rediss://b:2"}, "redis", "redis://a:1", "REDIS_URL", nil, false},
-		{"blank REDIS_URL falls to UPSTASH", map[string]string{"REDIS_URL": "  ", "UPSTASH_REDIS_URL": "rediss://b:2"}, "redis", "rediss://b:2", "UPSTASH_REDIS_URL", nil, false},
-		{"URL trimmed", map[string]string{"REDIS_URL": " redis://a:1 \n"}, "redis", "redis://a:1", "REDIS_URL", nil, false},
-		{"cluster", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1:7001, 127.0.0.1:7002,,127.0.0.1:7003 "}, "cluster", "", "", []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"}, false},
-		{"cluster over URL", map[string]string{"REDIS_CLUSTER_ADDRS": "[::1]:7001", "REDIS_URL": "redis://:pw@x:1"}, "cluster", "redis://:pw@x:1", "REDIS_URL", []string{"[::1]:7001"}, false},
-		{"cache off", map[string]string{"ENABLE_REDIS_CACHE": "false"}, "memory", "", "", nil, true},
-		{"cache off 0", map[string]string{"ENABLE_REDIS_CACHE": "0"}, "memory", "", "", nil, true},
-		{"cache on", map[string]string{"ENABLE_REDIS_CACHE": "TRUE"}, "memory", "", "", nil, false},
-		{"cache blank", map[string]string{"ENABLE_REDIS_CACHE": ""}, "memory", "", "", nil, false},
+		{"empty: memory", nil, nil, "memory", "", "", nil},
+		{"REDIS_URL", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, nil, "redis", "redis://127.0.0.1:6379/0", "REDIS_URL", nil},
+		{"other variable not read by default", map[string]string{altURL: "rediss://b:2"}, nil, "memory", "", "", nil},
+		{"second URL variable", map[string]string{altURL: "rediss://default:pw@eu1.example.net:6379"}, []string{"REDIS_URL", altURL},
+			"redis", "rediss://default:pw@eu1.example.net:6379", altURL, nil},
+		{"REDIS_URL wins over the second", map[string]string{"REDIS_URL": "redis://a:1", altURL: "rediss://b:2"}, []string{"REDIS_URL", altURL},
+			"redis", "redis://a:1", "REDIS_URL", nil},
+		{"blank REDIS_URL falls to the second", map[string]string{"REDIS_URL": "  ", altURL: "rediss://b:2"}, []string{"REDIS_URL", altURL},
+			"redis", "rediss://b:2", altURL, nil},
+		{"only the named variable", map[string]string{"REDIS_URL": "redis://a:1", altURL: "rediss://b:2"}, []string{altURL},
+			"redis", "rediss://b:2", altURL, nil},
+		{"URL trimmed", map[string]string{"REDIS_URL": " redis://a:1 \n"}, nil, "redis", "redis://a:1", "REDIS_URL", nil},
+		{"cluster", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1:7001, 127.0.0.1:7002,,127.0.0.1:7003 "}, nil, "cluster", "", "", []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"}},
+		{"cluster over URL", map[string]string{"REDIS_CLUSTER_ADDRS": "[::1]:7001", "REDIS_URL": "redis://:pw@x:1"}, nil, "cluster", "redis://:pw@x:1", "REDIS_URL", []string{"[::1]:7001"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := fallback.LoadConfig(env(tt.env))
+			c, err := fallback.LoadConfig(env(tt.env), tt.urlVars...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Mode() != tt.wantMode || c.URL != tt.wantURL || c.URLVar != tt.wantVar || c.CacheDisabled != tt.cacheDisabled ||
+			if c.Mode() != tt.wantMode || c.URL != tt.wantURL || c.URLVar != tt.wantVar ||
 				strings.Join(c.ClusterAddrs, " ") != strings.Join(tt.wantAddrs, " ") {
 				t.Errorf("got %+v (mode %s)", c, c.Mode())
 			}
@@ -71,7 +76,7 @@ func TestLoadConfigSentinel(t *testing.T) {
 		{"one sentinel, IPv6", map[string]string{"REDIS_SENTINEL_ADDRS": "[::1]:26379", "REDIS_SENTINEL_MASTER": "m"}, "sentinel", "[::1]:26379", "m", ""},
 		{"sentinel over URL, URL kept for credentials", map[string]string{"REDIS_SENTINEL_ADDRS": "s:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_URL": "redis://:pw@x:1/2"},
 			"sentinel", "s:26379", "m", "redis://:pw@x:1/2"},
-		{"sentinel over UPSTASH", map[string]string{"REDIS_SENTINEL_ADDRS": "s:26379", "REDIS_SENTINEL_MASTER": "m", "UPSTASH_REDIS_URL": "rediss://b:2"},
+		{"sentinel over the second URL variable", map[string]string{"REDIS_SENTINEL_ADDRS": "s:26379", "REDIS_SENTINEL_MASTER": "m", altURL: "rediss://b:2"},
 			"sentinel", "s:26379", "m", "rediss://b:2"},
 		{"cluster over sentinel", map[string]string{"REDIS_CLUSTER_ADDRS": "c:7001", "REDIS_SENTINEL_ADDRS": "s:26379", "REDIS_SENTINEL_MASTER": "m"},
 			"cluster", "s:26379", "m", ""},
@@ -79,7 +84,7 @@ func TestLoadConfigSentinel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := fallback.LoadConfig(env(tt.env))
+			c, err := fallback.LoadConfig(env(tt.env), "REDIS_URL", altURL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +112,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"password with percent", map[string]string{"REDIS_URL": "redis://user:%zz" + secret + "@host:6379"}, "REDIS_URL"},
 		{"no scheme", map[string]string{"REDIS_URL": secret}, "REDIS_URL"},
 		{"bad option", map[string]string{"REDIS_URL": "redis://:" + secret + "@host:6379/0?dial_timeout=forever"}, "REDIS_URL"},
-		{"bad upstash", map[string]string{"UPSTASH_REDIS_URL": "https://default:" + secret + "@eu1.upstash.io"}, "UPSTASH_REDIS_URL"},
+		{"bad second URL variable", map[string]string{altURL: "https://default:" + secret + "@eu1.example.net"}, altURL},
 		{"cluster no port", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1"}, "REDIS_CLUSTER_ADDRS"},
 		{"cluster bad port", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1:7001,127.0.0.1:99999"}, "REDIS_CLUSTER_ADDRS"},
 		{"cluster zero port", map[string]string{"REDIS_CLUSTER_ADDRS": "127.0.0.1:0"}, "REDIS_CLUSTER_ADDRS"},
@@ -127,11 +132,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"sentinel master with space", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379", "REDIS_SENTINEL_MASTER": "my " + secret}, "REDIS_SENTINEL_MASTER"},
 		{"sentinel master with newline", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379", "REDIS_SENTINEL_MASTER": secret + "\nx"}, "REDIS_SENTINEL_MASTER"},
 		{"sentinel with bad URL", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_URL": "redis://:" + secret + "@h:x"}, "REDIS_URL"},
-		{"cache bogus", map[string]string{"ENABLE_REDIS_CACHE": "nope"}, "ENABLE_REDIS_CACHE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := fallback.LoadConfig(env(tt.env))
+			c, err := fallback.LoadConfig(env(tt.env), "REDIS_URL", altURL)
 			if !errors.Is(err, fallback.ErrConfig) {
 				t.Fatalf("err = %v, want ErrConfig (config %+v)", err, c)
 			}
@@ -154,14 +158,14 @@ func TestLoadConfigErrors(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("REDIS_URL", "redis://127.0.0.1:6390/2")
-	t.Setenv("UPSTASH_REDIS_URL", "")
 	t.Setenv("REDIS_CLUSTER_ADDRS", "")
-	t.Setenv("ENABLE_REDIS_CACHE", "false")
+	t.Setenv("REDIS_SENTINEL_ADDRS", "")
+	t.Setenv("REDIS_SENTINEL_MASTER", "")
 	c, err := fallback.ConfigFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.URL != "redis://127.0.0.1:6390/2" || !c.CacheDisabled || c.Mode() != "redis" {
+	if c.URL != "redis://127.0.0.1:6390/2" || c.URLVar != "REDIS_URL" || c.Mode() != "redis" {
 		t.Errorf("%+v", c)
 	}
 	t.Setenv("REDIS_URL", "redis://:"+secret+"@h:x")
@@ -175,8 +179,8 @@ func TestConfigStringRedacts(t *testing.T) {
 		c    fallback.Config
 		want string
 	}{
-		{fallback.Config{}, "embedded in-memory"},
-		{fallback.Config{URL: "rediss://default:" + secret + "@eu1.upstash.io:6379", URLVar: "UPSTASH_REDIS_URL"}, "redis rediss://default:xxxxx@eu1.upstash.io:6379 (from UPSTASH_REDIS_URL)"},
+		{fallback.Config{}, "embedded in-memory (no REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS)"},
+		{fallback.Config{URL: "rediss://default:" + secret + "@eu1.example.net:6379", URLVar: altURL}, "redis rediss://default:xxxxx@eu1.example.net:6379 (from " + altURL + ")"},
 		{fallback.Config{URL: "redis://u:1/" + secret + "@h:6379", URLVar: "REDIS_URL"}, "redis redis://xxxxx@h:6379 (from REDIS_URL)"},
 		{fallback.Config{URL: "redis://:" + secret + "@h:6379", ClusterAddrs: []string{"a:1", "b:2"}}, "redis cluster a:1,b:2"},
 		{fallback.Config{URL: "redis://:" + secret + "@h:6379", SentinelAddrs: []string{"a:1", "b:2"}, SentinelMaster: "mymaster"}, `redis sentinel master "mymaster" via a:1,b:2`},
@@ -186,6 +190,25 @@ func TestConfigStringRedacts(t *testing.T) {
 		if !strings.Contains(s, tt.want) || strings.Contains(s, secret) {
 			t.Errorf("String() = %q, want it to contain %q and no password", s, tt.want)
 		}
+	}
+	// Embedded mode names the URL variables LoadConfig was given.
+	c, err := fallback.LoadConfig(env(nil), "REDIS_URL", altURL)
+	if want := "embedded in-memory (no REDIS_URL, " + altURL + ", REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS)"; err != nil || c.String() != want {
+		t.Errorf("String() = %q, %v; want %q", c.String(), err, want)
+	}
+}
+
+// Credentials put in an address list are refused with a pointer to the
+// variable where the password belongs: the first URL variable.
+func TestAddrListCredentialsPointToURLVariable(t *testing.T) {
+	vars := env(map[string]string{"REDIS_CLUSTER_ADDRS": "u:" + secret + "@127.0.0.1:7001"})
+	_, err := fallback.LoadConfig(vars)
+	if !errors.Is(err, fallback.ErrConfig) || !strings.Contains(err.Error(), "give the password in REDIS_URL") {
+		t.Errorf("default: %v", err)
+	}
+	_, err = fallback.LoadConfig(vars, altURL)
+	if !errors.Is(err, fallback.ErrConfig) || !strings.Contains(err.Error(), "give the password in "+altURL) {
+		t.Errorf("urlVars %s: %v", altURL, err)
 	}
 }
 
@@ -239,14 +262,14 @@ func TestNewClient(t *testing.T) {
 		}
 	})
 	t.Run("tls", func(t *testing.T) {
-		cfg, _ := fallback.LoadConfig(env(map[string]string{"UPSTASH_REDIS_URL": "rediss://default:pw@eu1.upstash.io:6379"}))
+		cfg, _ := fallback.LoadConfig(env(map[string]string{"REDIS_URL": "rediss://default:pw@eu1.example.net:6379"}))
 		c, err := cfg.NewClient()
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		o := c.(*redis.Client).Options()
-		if o.TLSConfig == nil || o.TLSConfig.ServerName != "eu1.upstash.io" {
+		if o.TLSConfig == nil || o.TLSConfig.ServerName != "eu1.example.net" {
 			t.Errorf("rediss:// without TLS: %+v", o.TLSConfig)
 		}
 	})

@@ -3,7 +3,7 @@
 // the feature packages use while Redis is down (and as the embedded default
 // when no Redis is configured), and configuration from the environment.
 //
-//	cfg, err := fallback.ConfigFromEnv() // REDIS_URL, UPSTASH_REDIS_URL, REDIS_SENTINEL_ADDRS and REDIS_SENTINEL_MASTER, REDIS_CLUSTER_ADDRS, ENABLE_REDIS_CACHE
+//	cfg, err := fallback.ConfigFromEnv() // REDIS_URL, REDIS_SENTINEL_ADDRS and REDIS_SENTINEL_MASTER, REDIS_CLUSTER_ADDRS
 //	if err != nil {
 //		log.Fatal(err) // names the variable, never prints a password
 //	}

@@ -10,26 +10,28 @@ import (
 )
 
 // LoadConfig reads the environment through a lookup function; a map makes
-// it testable. Errors name the variable and never show the password.
+// it testable. A platform that provides the URL under its own name is
+// listed after REDIS_URL. Errors name the variable and never show the
+// password.
 func ExampleLoadConfig() {
 	vars := map[string]string{
-		"UPSTASH_REDIS_URL":  "rediss://default:hunter2@eu1-example.upstash.io:6379",
-		"ENABLE_REDIS_CACHE": "false",
+		"HOSTED_REDIS_URL": "rediss://default:hunter2@eu1.example.net:6379",
 	}
-	cfg, err := fallback.LoadConfig(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	cfg, err := fallback.LoadConfig(lookup, "REDIS_URL", "HOSTED_REDIS_URL")
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(cfg.Mode(), cfg.CacheDisabled)
+	fmt.Println(cfg.Mode(), cfg.URLVar)
 	fmt.Println(cfg)
 
 	vars["REDIS_URL"] = "redis://:hunter2@localhost:notaport"
-	_, err = fallback.LoadConfig(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	_, err = fallback.LoadConfig(lookup, "REDIS_URL", "HOSTED_REDIS_URL")
 	fmt.Println(errors.Is(err, fallback.ErrConfig))
 	fmt.Println(err)
 	// Output:
-	// redis true
-	// redis rediss://default:xxxxx@eu1-example.upstash.io:6379 (from UPSTASH_REDIS_URL)
+	// redis HOSTED_REDIS_URL
+	// redis rediss://default:xxxxx@eu1.example.net:6379 (from HOSTED_REDIS_URL)
 	// true
 	// fallback: invalid configuration: REDIS_URL is not a valid redis:// or rediss:// URL (<unparseable URL>): malformed URL
 }

@@ -18,11 +18,11 @@ const (
 	SourceLocal = "local"
 )
 
-// Report is the JSON document StatsHandler serves. Its first fields keep
-// the shape of the original /api/cache/stats endpoint (timestamp, patterns
-// with name, count and hitRate, performance with hits, misses and hitRate);
-// the rest adds figures per pattern, rate limiting, locks, the backend and
-// each instance.
+// Report is the JSON document StatsHandler serves. Its first fields are
+// the summary a dashboard reads (timestamp, patterns with name, count and
+// hitRate, performance with hits, misses and hitRate); the rest adds
+// figures per pattern, rate limiting, locks, the backend and each
+// instance.
 type Report struct {
 	// Timestamp is when the report was built, in UTC.
 	Timestamp time.Time `json:"timestamp"`

@@ -18,8 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// wantRate formats a hit rate the way the seed did: a percentage with at
-// most one decimal ("92%", "87.2%").
+// wantRate formats a hit rate the way the report does: a percentage with
+// at most one decimal ("92%", "87.2%").
 func wantRate(served, total int) string {
 	if total == 0 {
 		return "0%"
@@ -53,7 +53,7 @@ func TestHitRatePerPattern(t *testing.T) {
 			hits, stale, misses = hits+k[mw.CacheHit], stale+k[mw.CacheStale], misses+k[mw.CacheMiss]
 		}
 		if got := pattern(t, rep, "Weather Data").HitRate; got != "92%" {
-			t.Errorf("Weather Data: %q, want the seed's 92%%", got)
+			t.Errorf("Weather Data: %q, want 92%%", got)
 		}
 		if got := pattern(t, rep, "User Profiles").HitRate; got != "87.2%" {
 			t.Errorf("User Profiles: %q, want 87.2%%", got)
@@ -72,8 +72,8 @@ func TestHitRatePerPattern(t *testing.T) {
 	})
 }
 
-// The JSON keeps every field of the seed's example, with the same types,
-// and adds the per-pattern figures and the further sections.
+// The JSON has every field of the summary Report documents first, with
+// their types, and adds the per-pattern figures and the further sections.
 func TestReportKeepsSeedShape(t *testing.T) {
 	live := statshttp.LiveKeysFunc(func(context.Context) (map[string]int64, error) {
 		return map[string]int64{"Weather Data": 245, "Cold": 7}, nil

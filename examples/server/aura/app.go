@@ -48,7 +48,7 @@ type App struct {
 	cache   *cachehttp.Cache
 	limits  *ratelimithttp.Limiter
 	locks   *lockhttp.Locker
-	ttl     cachehttp.TTLClasses
+	ttl     TTLClasses
 	closers []func() error
 	handler http.Handler
 }
@@ -93,7 +93,7 @@ func NewWithClient(cfg Config, client redis.UniversalClient, logger *slog.Logger
 	default:
 		logger.Info("backend: "+cfg.Redis.String(), "state", a.mon.State().String())
 	}
-	if cfg.Redis.CacheDisabled {
+	if cfg.CacheDisabled {
 		logger.Info("response caching disabled (ENABLE_REDIS_CACHE=false)")
 	}
 	if cfg.TokenGenerated {

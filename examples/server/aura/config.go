@@ -14,8 +14,20 @@ import (
 	"github.com/ulule/limiter/v3"
 )
 
-// ErrConfig wraps every configuration error of the demo server.
+// ErrConfig wraps every configuration error of the demo server except
+// those of the Redis variables (REDIS_URL and the others read by
+// fallback.LoadConfig), which wrap fallback.ErrConfig.
 var ErrConfig = errors.New("aura: invalid configuration")
+
+// Environment variables the demo reads beside fallback's Redis variables.
+const (
+	// EnvUpstashRedisURL is the Redis URL used when REDIS_URL is unset or
+	// blank, as Upstash provides it.
+	EnvUpstashRedisURL = "UPSTASH_REDIS_URL"
+	// EnvEnableCache set to a false boolean ("false", "0") turns response
+	// caching off; rate limits and locks still work.
+	EnvEnableCache = "ENABLE_REDIS_CACHE"
+)
 
 // Config is the demo server's configuration, read from the environment by
 // LoadConfig:
@@ -39,8 +51,11 @@ var ErrConfig = errors.New("aura: invalid configuration")
 //	                        breaker counts a failure (default 150ms; raise it for a
 //	                        Redis across a WAN, such as Upstash)
 type Config struct {
-	Addr           string
-	Redis          fallback.Config
+	Addr  string
+	Redis fallback.Config
+	// CacheDisabled is true when ENABLE_REDIS_CACHE is false: the routes
+	// are served without caching (X-Cache: BYPASS).
+	CacheDisabled  bool
 	StatsToken     string
 	TokenGenerated bool
 	LatencyScale   float64
@@ -68,8 +83,18 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		c.KeyPrefix = "aura:"
 	}
 	var err error
-	if c.Redis, err = fallback.LoadConfig(lookup); err != nil {
+	// REDIS_URL wins over UPSTASH_REDIS_URL; errors and Redis.String name
+	// the one the URL came from.
+	if c.Redis, err = fallback.LoadConfig(lookup, fallback.EnvRedisURL, EnvUpstashRedisURL); err != nil {
 		return Config{}, err
+	}
+	if v := get(EnvEnableCache); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			raw, _ := lookup(EnvEnableCache)
+			return Config{}, fmt.Errorf("%w: %s=%q is not a boolean", ErrConfig, EnvEnableCache, raw)
+		}
+		c.CacheDisabled = !on
 	}
 	c.StatsToken = get("STATS_TOKEN")
 	if n := len(c.StatsToken); n > 0 && n < statshttp.MinTokenLength {

@@ -33,7 +33,7 @@ const (
 
 func (a *App) build() error {
 	var err error
-	if a.ttl, err = cachehttp.LoadTTLClasses(a.cfg.lookupOrEmpty()); err != nil {
+	if a.ttl, err = LoadTTLClasses(a.cfg.lookupOrEmpty()); err != nil {
 		return err
 	}
 	statsOpts := statshttp.Options{
@@ -82,7 +82,7 @@ func (a *App) build() error {
 		Name:     "aura",
 		Monitor:  a.mon,
 		Observer: a.stats,
-		Disabled: a.cfg.Redis.CacheDisabled,
+		Disabled: a.cfg.CacheDisabled,
 		Logger:   a.log,
 	}); err != nil {
 		return err

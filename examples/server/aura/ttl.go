@@ -1,19 +1,19 @@
-package cachehttp
+package aura
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 )
 
-// TTLClasses are the named lifetimes of the data the platform caches.
+// TTLClasses are the named lifetimes of the data the demo caches.
 type TTLClasses struct {
 	// Weather data. Default 10 minutes; CACHE_TTL_WEATHER.
 	Weather time.Duration
 	// News. Default 15 minutes; CACHE_TTL_NEWS.
 	News time.Duration
-	// Subscription status. Default 5 minutes; CACHE_TTL_SUBSCRIPTION.
+	// Subscription status (and the aura list). Default 5 minutes;
+	// CACHE_TTL_SUBSCRIPTION.
 	Subscription time.Duration
 	// OAuth connections. Default 10 minutes; CACHE_TTL_OAUTH.
 	OAuth time.Duration
@@ -21,7 +21,8 @@ type TTLClasses struct {
 	AI time.Duration
 }
 
-// DefaultTTLClasses are the seed system's lifetimes.
+// DefaultTTLClasses are the lifetimes used when no CACHE_TTL_* variable is
+// set.
 var DefaultTTLClasses = TTLClasses{
 	Weather:      10 * time.Minute,
 	News:         15 * time.Minute,
@@ -30,7 +31,7 @@ var DefaultTTLClasses = TTLClasses{
 	AI:           time.Hour,
 }
 
-// Environment variables read by TTLClassesFromEnv, as Go durations ("2m",
+// Environment variables read by LoadTTLClasses, as Go durations ("2m",
 // "90s", "1h30m").
 const (
 	EnvTTLWeather      = "CACHE_TTL_WEATHER"
@@ -40,13 +41,10 @@ const (
 	EnvTTLAI           = "CACHE_TTL_AI"
 )
 
-// TTLClassesFromEnv returns DefaultTTLClasses with each class overridden by
-// its environment variable when set.
-func TTLClassesFromEnv() (TTLClasses, error) { return LoadTTLClasses(os.LookupEnv) }
-
-// LoadTTLClasses is TTLClassesFromEnv reading through lookup (os.LookupEnv
-// or a map in tests). A value that is not a duration of at least one
-// millisecond is an error wrapping ErrBadTTL that names the variable.
+// LoadTTLClasses returns DefaultTTLClasses with each class overridden by its
+// variable when lookup (os.LookupEnv or a map in tests) has it set and not
+// blank. A value that is not a duration of at least one millisecond is an
+// error wrapping ErrConfig that names the variable.
 func LoadTTLClasses(lookup func(string) (string, bool)) (TTLClasses, error) {
 	t := DefaultTTLClasses
 	for _, f := range []struct {
@@ -62,7 +60,7 @@ func LoadTTLClasses(lookup func(string) (string, bool)) (TTLClasses, error) {
 		}
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil || d < time.Millisecond {
-			return DefaultTTLClasses, fmt.Errorf("%w: %s=%q is not a duration of at least 1ms (e.g. \"2m\")", ErrBadTTL, f.name, v)
+			return DefaultTTLClasses, fmt.Errorf("%w: %s=%q is not a duration of at least 1ms (e.g. \"2m\")", ErrConfig, f.name, v)
 		}
 		*f.dst = d
 	}
