@@ -74,6 +74,21 @@ func (tr *transitions) get() (changes, events string) {
 	return strings.Join(tr.changes, ","), strings.Join(tr.events, ",")
 }
 
+// await returns the changes and events once the changes read want, or
+// what they are after a second. The monitor stores a new state before it
+// calls OnChange, so a test that has just seen the state waits for the
+// callback here instead of reading it at once.
+func (tr *transitions) await(want string) (changes, events string) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		changes, events = tr.get()
+		if changes == want || time.Now().After(deadline) {
+			return changes, events
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // waitState polls until m is in want and returns how long that took, or
 // fails the test after limit.
 func waitState(t *testing.T, m *fallback.Monitor, want fallback.State, limit time.Duration) time.Duration {
@@ -304,7 +319,7 @@ func testMonitorReport(t *testing.T, tg redistest.Target) {
 	if err := m.Do(ctx, func(context.Context) error { called = true; return nil }); !errors.Is(err, fallback.ErrUnavailable) || called {
 		t.Errorf("Do while degraded = %v, fn called %v", err, called)
 	}
-	if c, e := tr.get(); c != "redis>degraded" || e != "degraded" {
+	if c, e := tr.await("redis>degraded"); c != "redis>degraded" || e != "degraded" {
 		t.Errorf("changes %q, events %q", c, e)
 	}
 }
@@ -332,7 +347,7 @@ func TestMonitorConcurrentFailuresOneTransition(t *testing.T) {
 		wg.Go(func() { m.Report(context.Background(), errors.New("down")) })
 	}
 	wg.Wait()
-	if c, e := tr.get(); c != "redis>degraded" || e != "degraded" {
+	if c, e := tr.await("redis>degraded"); c != "redis>degraded" || e != "degraded" {
 		t.Errorf("changes %q, events %q", c, e)
 	}
 }
@@ -401,7 +416,7 @@ func TestMonitorRedisKilled(t *testing.T) {
 	if err := m.Do(context.Background(), func(ctx context.Context) error { return client.Set(ctx, "k", "v", 0).Err() }); err != nil {
 		t.Errorf("Do after recovery: %v", err)
 	}
-	if c, e := tr.get(); c != "redis>degraded,degraded>redis" || e != "degraded,redis" {
+	if c, e := tr.await("redis>degraded,degraded>redis"); c != "redis>degraded,degraded>redis" || e != "degraded,redis" {
 		t.Errorf("changes %q, events %q", c, e)
 	}
 	if l := logs.String(); !strings.Contains(l, "breaker open") || !strings.Contains(l, "breaker closed") {
@@ -470,7 +485,7 @@ func TestMonitorRedisPaused(t *testing.T) {
 			}
 			srv.Resume()
 			waitState(t, m, fallback.StateRedis, 10*time.Second)
-			if c, _ := tr.get(); c != "redis>degraded,degraded>redis" {
+			if c, _ := tr.await("redis>degraded,degraded>redis"); c != "redis>degraded,degraded>redis" {
 				t.Errorf("changes %q", c)
 			}
 		})
