@@ -157,14 +157,14 @@ func (c *Cache) statusValue(s string) []string {
 }
 
 // New returns a cache over client (nil: embedded in-memory mode). A bad
-// option is reported as an error wrapping ErrBadOptions that names the
+// option is reported as an error wrapping ErrInvalidOptions that names the
 // field; a typed-nil client (a nil *redis.Client passed as
 // redis.UniversalClient) is reported the same way, naming client.
 func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	o := opts
 	if err := optcheck.First(
-		optcheck.Client(ErrBadOptions, "client", client),
-		optcheck.Prefix(ErrBadOptions, "Prefix", o.Prefix),
+		optcheck.Client(ErrInvalidOptions, "client", client),
+		optcheck.Prefix(ErrInvalidOptions, "Prefix", o.Prefix),
 	); err != nil {
 		return nil, err
 	}
@@ -175,18 +175,18 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 		o.Name = DefaultName
 	}
 	if strings.ContainsAny(o.Name, ";,\"\r\n") {
-		return nil, fmt.Errorf("%w: Name %q is not a valid Cache-Status token", ErrBadOptions, o.Name)
+		return nil, fmt.Errorf("%w: Name %q is not a valid Cache-Status token", ErrInvalidOptions, o.Name)
 	}
 	if err := optcheck.First(
-		optcheck.NonNegative(ErrBadOptions, "MemoryBytes", o.MemoryBytes),
-		optcheck.NonNegative(ErrBadOptions, "Groups", o.Groups),
-		optcheck.Duration(ErrBadOptions, "LeaseTTL", o.LeaseTTL),
-		optcheck.Duration(ErrBadOptions, "FillWait", o.FillWait),
-		optcheck.Duration(ErrBadOptions, "MaxLoadTime", o.MaxLoadTime),
-		optcheck.Duration(ErrBadOptions, "VersionRefresh", o.VersionRefresh),
-		optcheck.NonNegative(ErrBadOptions, "L1Bytes", o.L1Bytes),
-		optcheck.Duration(ErrBadOptions, "L1TTL", o.L1TTL),
-		optcheck.Duration(ErrBadOptions, "CoherencePing", o.CoherencePing),
+		optcheck.NonNegative(ErrInvalidOptions, "MemoryBytes", o.MemoryBytes),
+		optcheck.NonNegative(ErrInvalidOptions, "Groups", o.Groups),
+		optcheck.Duration(ErrInvalidOptions, "LeaseTTL", o.LeaseTTL),
+		optcheck.Duration(ErrInvalidOptions, "FillWait", o.FillWait),
+		optcheck.Duration(ErrInvalidOptions, "MaxLoadTime", o.MaxLoadTime),
+		optcheck.Duration(ErrInvalidOptions, "VersionRefresh", o.VersionRefresh),
+		optcheck.NonNegative(ErrInvalidOptions, "L1Bytes", o.L1Bytes),
+		optcheck.Duration(ErrInvalidOptions, "L1TTL", o.L1TTL),
+		optcheck.Duration(ErrInvalidOptions, "CoherencePing", o.CoherencePing),
 	); err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	if c.mon == nil {
 		mon, err := fallback.NewMonitor(client, fallback.MonitorOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadOptions, err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 		}
 		c.mon = mon
 		c.ownMon = true

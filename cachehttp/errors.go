@@ -5,9 +5,9 @@ import "errors"
 // Sentinel errors. Callers test them with errors.Is; none of their text ever
 // reaches an HTTP client.
 var (
-	// ErrBadOptions wraps every configuration error returned by New and
+	// ErrInvalidOptions wraps every configuration error returned by New and
 	// NewRoute.
-	ErrBadOptions = errors.New("cachehttp: invalid options")
+	ErrInvalidOptions = errors.New("cachehttp: invalid options")
 	// ErrNotFound is returned by a GetOrLoad loader (wrapped or as is) to say
 	// that the value does not exist. It is cached as a negative entry for the
 	// negative TTL and returned to every caller until that entry expires.

@@ -55,7 +55,7 @@ func (c *Cache) loadOpts(ttl time.Duration, opts []LoadOption) (loadOptions, err
 		f(&o)
 	}
 	if ttl < time.Millisecond {
-		return o, fmt.Errorf("%w: TTL %v is under a millisecond", ErrBadOptions, ttl)
+		return o, fmt.Errorf("%w: TTL %v is under a millisecond", ErrInvalidOptions, ttl)
 	}
 	if o.negativeTTL == 0 {
 		o.negativeTTL = min(ttl/10, 30*time.Second)
@@ -64,7 +64,7 @@ func (c *Cache) loadOpts(ttl time.Duration, opts []LoadOption) (loadOptions, err
 		o.negativeTTL = time.Millisecond
 	}
 	if o.staleIfError < 0 || len(o.route) > 255 || o.route == "" {
-		return o, fmt.Errorf("%w: bad route name or StaleIfError", ErrBadOptions)
+		return o, fmt.Errorf("%w: bad route name or StaleIfError", ErrInvalidOptions)
 	}
 	c.register(o.route)
 	return o, nil

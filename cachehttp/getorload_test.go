@@ -81,7 +81,7 @@ func TestGetOrLoad(t *testing.T) {
 		if err != nil || got != "new" {
 			t.Fatalf("refresh after stale: %q %v", got, err)
 		}
-		if _, err := GetOrLoad(ctx, c, "x", 0, load); !errors.Is(err, ErrBadOptions) {
+		if _, err := GetOrLoad(ctx, c, "x", 0, load); !errors.Is(err, ErrInvalidOptions) {
 			t.Fatalf("zero TTL: %v", err)
 		}
 	})

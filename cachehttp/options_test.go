@@ -15,12 +15,12 @@ import (
 var optionFields = []string{"client", "Prefix", "Name", "MemoryBytes", "Groups", "LeaseTTL", "FillWait",
 	"MaxLoadTime", "VersionRefresh", "L1Bytes", "L1TTL", "CoherencePing"}
 
-// checkNames fails unless err wraps ErrBadOptions and names field and none
+// checkNames fails unless err wraps ErrInvalidOptions and names field and none
 // of the other fields.
 func checkNames(t *testing.T, err error, field string, fields []string) {
 	t.Helper()
-	if !errors.Is(err, ErrBadOptions) {
-		t.Fatalf("error %v does not wrap ErrBadOptions", err)
+	if !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("error %v does not wrap ErrInvalidOptions", err)
 	}
 	msg := err.Error()
 	if !containsWord(msg, field) {

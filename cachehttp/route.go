@@ -174,7 +174,7 @@ type RouteCache struct {
 }
 
 // NewRoute validates rt and returns its middleware. A bad field is
-// reported as an error wrapping ErrBadOptions that names the route and the
+// reported as an error wrapping ErrInvalidOptions that names the route and the
 // field.
 func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 	r := &RouteCache{c: c, rt: rt, name: rt.Name, keyFunc: rt.KeyFunc}
@@ -182,20 +182,20 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 		r.name = "default"
 	}
 	if len(r.name) > 255 {
-		return nil, fmt.Errorf("%w: Name of route %.32q... is longer than 255 bytes", ErrBadOptions, r.name)
+		return nil, fmt.Errorf("%w: Name of route %.32q... is longer than 255 bytes", ErrInvalidOptions, r.name)
 	}
 	field := func(f string) string { return fmt.Sprintf("route %q: %s", r.name, f) }
 	bad := func(f, format string, args ...any) error {
-		return fmt.Errorf("%w: %s "+format, append([]any{ErrBadOptions, field(f)}, args...)...)
+		return fmt.Errorf("%w: %s "+format, append([]any{ErrInvalidOptions, field(f)}, args...)...)
 	}
 	if err := optcheck.First(
-		optcheck.Duration(ErrBadOptions, field("TTL"), rt.TTL),
-		optcheck.Duration(ErrBadOptions, field("StaleWhileRevalidate"), rt.StaleWhileRevalidate),
-		optcheck.Duration(ErrBadOptions, field("StaleIfError"), rt.StaleIfError),
-		optcheck.NonNegative(ErrBadOptions, field("MaxBody"), rt.MaxBody),
-		optcheck.NonNegative(ErrBadOptions, field("MaxRequestBody"), rt.MaxRequestBody),
-		optcheck.Duration(ErrBadOptions, field("WaitTimeout"), rt.WaitTimeout),
-		optcheck.Duration(ErrBadOptions, field("RefreshAhead"), rt.RefreshAhead),
+		optcheck.Duration(ErrInvalidOptions, field("TTL"), rt.TTL),
+		optcheck.Duration(ErrInvalidOptions, field("StaleWhileRevalidate"), rt.StaleWhileRevalidate),
+		optcheck.Duration(ErrInvalidOptions, field("StaleIfError"), rt.StaleIfError),
+		optcheck.NonNegative(ErrInvalidOptions, field("MaxBody"), rt.MaxBody),
+		optcheck.NonNegative(ErrInvalidOptions, field("MaxRequestBody"), rt.MaxRequestBody),
+		optcheck.Duration(ErrInvalidOptions, field("WaitTimeout"), rt.WaitTimeout),
+		optcheck.Duration(ErrInvalidOptions, field("RefreshAhead"), rt.RefreshAhead),
 	); err != nil {
 		return nil, err
 	}

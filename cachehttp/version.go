@@ -120,7 +120,7 @@ func (c *Cache) forgetVersions() {
 // bumped in this process only and ErrUnavailable is returned.
 func (c *Cache) BumpVersion(ctx context.Context, ns string) (int64, error) {
 	if ns == "" {
-		return 0, fmt.Errorf("%w: empty namespace", ErrBadOptions)
+		return 0, fmt.Errorf("%w: empty namespace", ErrInvalidOptions)
 	}
 	local := func() int64 {
 		c.vers.mu.Lock()

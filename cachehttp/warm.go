@@ -40,15 +40,15 @@ func (rc *RouteCache) warmable(ctx context.Context, o WarmOptions) error {
 	_, hasUser := middleware.UserFromContext(ctx)
 	switch {
 	case rc.rt.PerUser && !hasUser:
-		return fmt.Errorf("%w: route %q: Warm of a PerUser route needs a user in ctx (middleware.WithUser)", ErrBadOptions, rc.name)
+		return fmt.Errorf("%w: route %q: Warm of a PerUser route needs a user in ctx (middleware.WithUser)", ErrInvalidOptions, rc.name)
 	case rc.rt.PerUser || rc.rt.Anonymous:
 		return nil
 	case hasUser:
-		return fmt.Errorf("%w: route %q: Warm ctx carries a user, which shared routes that are not Anonymous bypass", ErrBadOptions, rc.name)
+		return fmt.Errorf("%w: route %q: Warm ctx carries a user, which shared routes that are not Anonymous bypass", ErrInvalidOptions, rc.name)
 	}
 	for k, vs := range o.Header {
 		if n := http.CanonicalHeaderKey(k); identityHeader(n) && slices.ContainsFunc(vs, func(v string) bool { return v != "" }) {
-			return fmt.Errorf("%w: route %q: WarmOptions.Header: %s makes every warming request bypass a shared route that is not Anonymous", ErrBadOptions, rc.name, n)
+			return fmt.Errorf("%w: route %q: WarmOptions.Header: %s makes every warming request bypass a shared route that is not Anonymous", ErrInvalidOptions, rc.name, n)
 		}
 	}
 	return nil
@@ -61,7 +61,7 @@ func (rc *RouteCache) warmable(ctx context.Context, o WarmOptions) error {
 // refresh-ahead window (Route.RefreshAhead, default a tenth of the TTL when
 // the route has none), which refreshes it in the background before it
 // expires, once per key across all instances. It returns after the first
-// fill. It returns an error wrapping ErrBadOptions, and warms nothing, for
+// fill. It returns an error wrapping ErrInvalidOptions, and warms nothing, for
 // a target that is not a valid URI and for warming requests the route
 // would never cache: Cookie or Authorization in o.Header, or a user in ctx,
 // on a shared route that is not Anonymous; no user in ctx on a PerUser
@@ -79,7 +79,7 @@ func (rc *RouteCache) Warm(ctx context.Context, next http.Handler, targets []str
 	for _, t := range targets {
 		u, err := url.ParseRequestURI(t)
 		if err != nil {
-			return fmt.Errorf("%w: warm target %q: %w", ErrBadOptions, t, err)
+			return fmt.Errorf("%w: warm target %q: %w", ErrInvalidOptions, t, err)
 		}
 		r := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: o.Header.Clone(),
 			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, RequestURI: t, Body: http.NoBody}

@@ -105,8 +105,8 @@ func TestWarmRefusesIdentity(t *testing.T) {
 			{perUser, ctx, nil, "needs a user in ctx"},
 		} {
 			err := tc.rc.Warm(tc.ctx, h, []string{"/w"}, WarmOptions{Header: tc.hdr})
-			if !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.rc.name) {
-				t.Fatalf("%s %v: %v; want ErrBadOptions naming %q", tc.rc.name, tc.hdr, err, tc.want)
+			if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.rc.name) {
+				t.Fatalf("%s %v: %v; want ErrInvalidOptions naming %q", tc.rc.name, tc.hdr, err, tc.want)
 			}
 		}
 		if h.n.Load() != 0 {

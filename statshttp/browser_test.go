@@ -71,7 +71,7 @@ func lastBytes(b []byte, n int) []byte {
 func TestDashboardInHeadlessChromium(t *testing.T) {
 	chromium := findChromium(t)
 	tg := redistest.New(t)
-	opts := statshttp.Options{KeyPrefix: tg.Prefix, Patterns: []string{"Weather Data", "Polls"},
+	opts := statshttp.Options{Prefix: tg.Prefix, Patterns: []string{"Weather Data", "Polls"},
 		RefreshInterval: 500 * time.Millisecond, StatsPath: "/api/cache/stats"}
 	rec := newRecorder(t, tg.NewClient(t), withID(opts, "web-1"))
 	peer := newRecorder(t, tg.NewClient(t), withID(opts, "web-2"))

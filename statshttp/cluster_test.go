@@ -27,7 +27,7 @@ func TestThreeInstancesReportTheSum(t *testing.T) {
 		var recs []*statshttp.Recorder
 		for i := range per {
 			recs = append(recs, newRecorder(t, tg.NewClient(t), statshttp.Options{
-				KeyPrefix: tg.Prefix, InstanceID: fmt.Sprintf("inst-%d", i), Patterns: []string{"Weather Data", "User Profiles"},
+				Prefix: tg.Prefix, InstanceID: fmt.Sprintf("inst-%d", i), Patterns: []string{"Weather Data", "User Profiles"},
 			}))
 		}
 		for i, tr := range per {
@@ -93,7 +93,7 @@ func TestThreeInstancesReportTheSum(t *testing.T) {
 // while its counts stay in the totals.
 func TestConcurrentFlushesAndInstanceExpiry(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
-		opts := statshttp.Options{Token: testToken, KeyPrefix: tg.Prefix, FlushInterval: 10 * time.Millisecond, InstanceTTL: 300 * time.Millisecond}
+		opts := statshttp.Options{Token: testToken, Prefix: tg.Prefix, FlushInterval: 10 * time.Millisecond, InstanceTTL: 300 * time.Millisecond}
 		a := newRecorder(t, tg.NewClient(t), withID(opts, "a"))
 		b, err := statshttp.New(tg.NewClient(t), withID(opts, "b"))
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis layout, every key under KeyPrefix and the hash tag {stats}:
+// Redis layout, every key under Prefix and the hash tag {stats}:
 //
 //	<prefix>{stats}:total          hash "kind:name" -> count, all instances ever (HINCRBY), TTL Retention
 //	<prefix>{stats}:inst:<id>      hash "kind:name" -> count of one instance (HSET) + "@..." meta, TTL InstanceTTL
@@ -23,9 +23,9 @@ const (
 	fieldSeen    = "@seen"
 )
 
-func (r *Recorder) totalKey() string         { return r.cfg.KeyPrefix + r.cfg.tag + ":total" }
-func (r *Recorder) instancesKey() string     { return r.cfg.KeyPrefix + r.cfg.tag + ":instances" }
-func (r *Recorder) instKey(id string) string { return r.cfg.KeyPrefix + r.cfg.tag + ":inst:" + id }
+func (r *Recorder) totalKey() string         { return r.cfg.Prefix + r.cfg.tag + ":total" }
+func (r *Recorder) instancesKey() string     { return r.cfg.Prefix + r.cfg.tag + ":instances" }
+func (r *Recorder) instKey(id string) string { return r.cfg.Prefix + r.cfg.tag + ":inst:" + id }
 
 // run flushes every FlushInterval until Close, then once more.
 func (r *Recorder) run() {

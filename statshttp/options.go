@@ -113,11 +113,11 @@ type Options struct {
 	// a report or answer a scrape; when it passes, the report holds this
 	// instance's local figures. Default 500ms.
 	ReadTimeout time.Duration
-	// KeyPrefix starts every Redis key the Recorder writes; all of them also
+	// Prefix starts every Redis key the Recorder writes; all of them also
 	// share the hash tag {stats}, so the flush is one transaction on one
 	// node of a Redis Cluster. Applications sharing a Redis must use
 	// different prefixes. Default "redishttp:stats:".
-	KeyPrefix string
+	Prefix string
 	// InstanceID names this instance in the per-instance section. Default:
 	// the host name, a dash and 8 random hex digits.
 	InstanceID string
@@ -172,7 +172,7 @@ func newConfig(opts Options) (config, error) {
 		optcheck.Duration(ErrInvalidOptions, "InstanceTTL", c.InstanceTTL),
 		optcheck.Duration(ErrInvalidOptions, "Retention", c.Retention),
 		optcheck.Duration(ErrInvalidOptions, "ReadTimeout", c.ReadTimeout),
-		optcheck.Prefix(ErrInvalidOptions, "KeyPrefix", c.KeyPrefix),
+		optcheck.Prefix(ErrInvalidOptions, "Prefix", c.Prefix),
 		optcheck.NonNegative(ErrInvalidOptions, "MaxRoutes", c.MaxRoutes),
 		optcheck.Duration(ErrInvalidOptions, "RefreshInterval", c.RefreshInterval),
 		optcheck.NonNegative(ErrInvalidOptions, "AuthFailureLimit", c.AuthFailureLimit),
@@ -198,8 +198,8 @@ func newConfig(opts Options) (config, error) {
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 500 * time.Millisecond
 	}
-	if c.KeyPrefix == "" {
-		c.KeyPrefix = "redishttp:stats:"
+	if c.Prefix == "" {
+		c.Prefix = "redishttp:stats:"
 	}
 	if c.InstanceID == "" {
 		c.InstanceID = defaultInstanceID()

@@ -37,7 +37,7 @@ func TestHitRatePerPattern(t *testing.T) {
 			"Search":        {mw.CacheMiss: 3},
 			"Thirds":        {mw.CacheHit: 1, mw.CacheMiss: 2},
 		}
-		rec := newRecorder(t, tg.Client, statshttp.Options{KeyPrefix: tg.Prefix, Patterns: []string{"Weather Data", "Idle"}})
+		rec := newRecorder(t, tg.Client, statshttp.Options{Prefix: tg.Prefix, Patterns: []string{"Weather Data", "Idle"}})
 		send(rec, tr, 4)
 		if err := rec.Flush(context.Background()); err != nil {
 			t.Fatalf("Flush: %v", err)
@@ -140,8 +140,8 @@ func TestRedisDownReportsLocal(t *testing.T) {
 	srv := redistest.StartServer(t)
 	client := srv.Client(t)
 	prefix := "rt:statsdown:"
-	rec := newRecorder(t, client, statshttp.Options{KeyPrefix: prefix, FlushInterval: 50 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
-	peer := newRecorder(t, srv.Client(t), statshttp.Options{KeyPrefix: prefix, InstanceID: "peer", FlushInterval: 50 * time.Millisecond})
+	rec := newRecorder(t, client, statshttp.Options{Prefix: prefix, FlushInterval: 50 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
+	peer := newRecorder(t, srv.Client(t), statshttp.Options{Prefix: prefix, InstanceID: "peer", FlushInterval: 50 * time.Millisecond})
 	send(rec, traffic{"p": {mw.CacheHit: 10}}, 2)
 	send(peer, traffic{"p": {mw.CacheHit: 5}}, 2)
 	eventually(t, 2*time.Second, func() string {
@@ -194,7 +194,7 @@ func TestCloseFlushesAndStops(t *testing.T) {
 	// what runs before this one starts.
 	const run = "statshttp.(*Recorder).run"
 	base := goroutines(run)
-	rec, err := statshttp.New(tg.NewClient(t), statshttp.Options{Token: testToken, KeyPrefix: tg.Prefix, InstanceID: "closing", FlushInterval: time.Hour})
+	rec, err := statshttp.New(tg.NewClient(t), statshttp.Options{Token: testToken, Prefix: tg.Prefix, InstanceID: "closing", FlushInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestCloseFlushesAndStops(t *testing.T) {
 	if !eventuallyTrue(time.Second, func() bool { return goroutines(run) <= base }) {
 		t.Fatalf("%d flush goroutines after Close, %d before New", goroutines(run), base)
 	}
-	other := newRecorder(t, tg.Client, statshttp.Options{KeyPrefix: tg.Prefix})
+	other := newRecorder(t, tg.Client, statshttp.Options{Prefix: tg.Prefix})
 	rep := fetchReport(t, other)
 	if rep.Performance.Hits != 4 || rep.Locks.Acquired != 1 {
 		t.Errorf("after Close: hits %d locks %d, want the last flush's 4 and 1", rep.Performance.Hits, rep.Locks.Acquired)
@@ -242,15 +242,15 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative AuthFailureWindow", nil, statshttp.Options{Token: testToken, AuthFailureWindow: -1}, statshttp.ErrInvalidOptions, "AuthFailureWindow"},
 		{"negative AuthFailureLimit", nil, statshttp.Options{Token: testToken, AuthFailureLimit: -1}, statshttp.ErrInvalidOptions, "AuthFailureLimit"},
 		{"negative MaxRoutes", nil, statshttp.Options{Token: testToken, MaxRoutes: -1}, statshttp.ErrInvalidOptions, "MaxRoutes"},
-		{"KeyPrefix with a brace", nil, statshttp.Options{Token: testToken, KeyPrefix: "app:{x}:"}, statshttp.ErrInvalidOptions, "KeyPrefix"},
-		{"KeyPrefix with a glob", nil, statshttp.Options{Token: testToken, KeyPrefix: "app*:"}, statshttp.ErrInvalidOptions, "KeyPrefix"},
-		{"KeyPrefix with a newline", nil, statshttp.Options{Token: testToken, KeyPrefix: "app\n"}, statshttp.ErrInvalidOptions, "KeyPrefix"},
+		{"Prefix with a brace", nil, statshttp.Options{Token: testToken, Prefix: "app:{x}:"}, statshttp.ErrInvalidOptions, "Prefix"},
+		{"Prefix with a glob", nil, statshttp.Options{Token: testToken, Prefix: "app*:"}, statshttp.ErrInvalidOptions, "Prefix"},
+		{"Prefix with a newline", nil, statshttp.Options{Token: testToken, Prefix: "app\n"}, statshttp.ErrInvalidOptions, "Prefix"},
 		{"two bad fields name the first", nil, statshttp.Options{Token: testToken, FlushInterval: -1, RefreshInterval: -1}, statshttp.ErrInvalidOptions, "FlushInterval"},
 		{"ttl below two flushes", nil, statshttp.Options{Token: testToken, FlushInterval: time.Second, InstanceTTL: time.Second}, statshttp.ErrInvalidOptions, "InstanceTTL"},
 		{"too many patterns", nil, statshttp.Options{Token: testToken, MaxRoutes: 2, Patterns: []string{"a", "b"}}, statshttp.ErrInvalidOptions, "MaxRoutes"},
 		{"bad instance id", nil, statshttp.Options{Token: testToken, InstanceID: "a\nb"}, statshttp.ErrInvalidOptions, "InstanceID"},
 		{"auth only", nil, statshttp.Options{Auth: func(h http.Handler) http.Handler { return h }}, nil, ""},
-		{"plain prefix", nil, statshttp.Options{Token: testToken, KeyPrefix: "app:v2:stats:"}, nil, ""},
+		{"plain prefix", nil, statshttp.Options{Token: testToken, Prefix: "app:v2:stats:"}, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, err := statshttp.New(tc.client, tc.opts)

@@ -37,8 +37,8 @@ func (a *App) build() error {
 		return err
 	}
 	statsOpts := statshttp.Options{
-		Token:     a.cfg.StatsToken,
-		KeyPrefix: a.cfg.KeyPrefix + "stats:",
+		Token:  a.cfg.StatsToken,
+		Prefix: a.cfg.KeyPrefix + "stats:",
 		// Failed admin authentication is counted per client address as
 		// the rate limiter sees it (behind TRUSTED_PROXIES, the real
 		// client): 10 failures a minute, then 429 until the minute ends.
