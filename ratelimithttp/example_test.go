@@ -64,15 +64,6 @@ func ExampleOptions_tiers() {
 	// true pro 99
 }
 
-// ParseField reads the structured fields back, as a client would.
-func ExampleParseField() {
-	items, _ := ratelimithttp.ParseField(`"api";r=998;t=3540`)
-	r, _ := items[0].Int("r")
-	t, _ := items[0].Int("t")
-	fmt.Println(items[0].Name, r, t)
-	// Output: api 998 3540
-}
-
 // A sliding-window limiter.Store for code built on ulule/limiter (compiled,
 // not run: it needs a Redis server).
 func ExampleNewStore() {

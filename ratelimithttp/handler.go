@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"github.com/aura-platform/redishttp/internal/ratefield"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -107,7 +108,7 @@ func outerTighter(h http.Header, s *State) bool {
 	if len(v) == 0 {
 		return false
 	}
-	items, err := ParseField(v[0])
+	items, err := ratefield.Parse(v[0])
 	if err != nil || len(items) == 0 {
 		return false
 	}
@@ -119,7 +120,7 @@ func outerTighter(h http.Header, s *State) bool {
 	if rem != s.Remaining {
 		return rem < s.Remaining
 	}
-	return t >= seconds(s.ResetAfter)
+	return t >= ratefield.Seconds(s.ResetAfter)
 }
 
 // headerValues backs the per-request header values of one response in a
@@ -148,10 +149,10 @@ func writeHeaders(h http.Header, s *State) {
 		buf = append(buf, pc.rlPrefix...)
 		buf = strconv.AppendInt(buf, max(s.Remaining, 0), 10)
 		buf = append(buf, ";t="...)
-		buf = strconv.AppendInt(buf, seconds(s.ResetAfter), 10)
+		buf = strconv.AppendInt(buf, ratefield.Seconds(s.ResetAfter), 10)
 	} else {
 		pc = nil
-		buf = AppendRateLimitField(buf, s.Policy, s.Remaining, s.ResetAfter)
+		buf = ratefield.AppendRateLimit(buf, s.Policy, s.Remaining, s.ResetAfter)
 	}
 	e3 := len(buf)
 	if pc == nil {
@@ -159,7 +160,7 @@ func writeHeaders(h http.Header, s *State) {
 	}
 	e4 := len(buf)
 	if pc == nil {
-		buf = AppendPolicyField(buf, s.Policy, s.Limit, s.Window)
+		buf = ratefield.AppendPolicy(buf, s.Policy, s.Limit, s.Window)
 	}
 	var all string
 	if len(buf) <= len(hv.buf) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/ratefield"
 	"github.com/aura-platform/redishttp/internal/redistest"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
@@ -77,13 +78,13 @@ func headerInt(t testing.TB, w *httptest.ResponseRecorder, name string) int64 {
 	return n
 }
 
-func field(t testing.TB, w *httptest.ResponseRecorder, name string) FieldItem {
+func field(t testing.TB, w *httptest.ResponseRecorder, name string) ratefield.Item {
 	t.Helper()
 	vs := w.Result().Header.Values(name)
 	if len(vs) != 1 {
 		t.Fatalf("%s: want exactly one value, got %q", name, vs)
 	}
-	items, err := ParseField(vs[0])
+	items, err := ratefield.Parse(vs[0])
 	if err != nil || len(items) != 1 {
 		t.Fatalf("%s=%q: %v (%d items)", name, vs[0], err, len(items))
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/ratefield"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -117,8 +118,8 @@ func compile(p Policy) compiled {
 		c.args = [3]any{"0", limit, ms}
 	}
 	c.limitHdr = []string{limit}
-	c.policyHdr = []string{string(AppendPolicyField(nil, p.Name, p.Rate.Limit, p.Rate.Period))}
-	c.rlPrefix = string(appendSFString(nil, p.Name)) + ";r="
+	c.policyHdr = []string{string(ratefield.AppendPolicy(nil, p.Name, p.Rate.Limit, p.Rate.Period))}
+	c.rlPrefix = string(ratefield.AppendString(nil, p.Name)) + ";r="
 	return c
 }
 

@@ -1,4 +1,9 @@
-package ratelimithttp
+// Package ratefield reads and writes the RateLimit and RateLimit-Policy
+// header fields of draft-ietf-httpapi-ratelimit-headers-10: RFC 8941 lists
+// of items named by policy, with integer, string, token or boolean
+// parameters. ratelimithttp writes them, and reads back the field an
+// enclosing limiter wrote so that chained limiters keep the tighter one.
+package ratefield
 
 import (
 	"errors"
@@ -7,22 +12,22 @@ import (
 	"time"
 )
 
-// ErrBadField is returned by ParseField for text that is not a structured
-// field list of the shape used by RateLimit and RateLimit-Policy.
-var ErrBadField = errors.New("ratelimithttp: malformed rate-limit header field")
+// ErrBad is returned by Parse for text that is not a structured field list
+// of the shape used by RateLimit and RateLimit-Policy.
+var ErrBad = errors.New("ratefield: malformed rate-limit header field")
 
-// FieldItem is one list member of a RateLimit or RateLimit-Policy field
+// Item is one list member of a RateLimit or RateLimit-Policy field
 // (draft-ietf-httpapi-ratelimit-headers-10): a policy name with parameters.
-type FieldItem struct {
+type Item struct {
 	// Name is the policy name (an sf-string or token).
 	Name string
 	// Params are the item's parameters in order.
-	Params []FieldParam
+	Params []Param
 }
 
-// FieldParam is one parameter of a FieldItem. Only integer values carry a
+// Param is one parameter of an Item. Only integer values carry a
 // number (IsInt true); string, token and boolean values are kept as text.
-type FieldParam struct {
+type Param struct {
 	Key   string
 	Int   int64
 	IsInt bool
@@ -30,7 +35,7 @@ type FieldParam struct {
 }
 
 // Int returns the integer value of the first parameter named key.
-func (it FieldItem) Int(key string) (int64, bool) {
+func (it Item) Int(key string) (int64, bool) {
 	for _, p := range it.Params {
 		if p.Key == key {
 			return p.Int, p.IsInt
@@ -39,35 +44,37 @@ func (it FieldItem) Int(key string) (int64, bool) {
 	return 0, false
 }
 
-// seconds rounds d up to whole seconds (at least 0), as the fields need.
-func seconds(d time.Duration) int64 {
+// Seconds rounds d up to whole seconds (at least 0), as the fields need.
+func Seconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// AppendPolicyField appends a RateLimit-Policy member,
+// AppendPolicy appends a RateLimit-Policy member,
 // `"name";q=<quota>;w=<window seconds>`, to dst.
-func AppendPolicyField(dst []byte, name string, quota int64, window time.Duration) []byte {
-	dst = appendSFString(dst, name)
+func AppendPolicy(dst []byte, name string, quota int64, window time.Duration) []byte {
+	dst = AppendString(dst, name)
 	dst = append(dst, ";q="...)
 	dst = strconv.AppendInt(dst, quota, 10)
 	dst = append(dst, ";w="...)
-	return strconv.AppendInt(dst, max(seconds(window), 1), 10)
+	return strconv.AppendInt(dst, max(Seconds(window), 1), 10)
 }
 
-// AppendRateLimitField appends a RateLimit member,
+// AppendRateLimit appends a RateLimit member,
 // `"name";r=<remaining>;t=<seconds until reset>`, to dst.
-func AppendRateLimitField(dst []byte, name string, remaining int64, reset time.Duration) []byte {
-	dst = appendSFString(dst, name)
+func AppendRateLimit(dst []byte, name string, remaining int64, reset time.Duration) []byte {
+	dst = AppendString(dst, name)
 	dst = append(dst, ";r="...)
 	dst = strconv.AppendInt(dst, max(remaining, 0), 10)
 	dst = append(dst, ";t="...)
-	return strconv.AppendInt(dst, seconds(reset), 10)
+	return strconv.AppendInt(dst, Seconds(reset), 10)
 }
 
-func appendSFString(dst []byte, s string) []byte {
+// AppendString appends s to dst as an RFC 8941 sf-string, quoted and
+// escaped; bytes an sf-string cannot hold are written as '_'.
+func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -82,17 +89,17 @@ func appendSFString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// maxSFInt is the largest magnitude of an RFC 8941 integer.
-const maxSFInt = 999_999_999_999_999
+// MaxInt is the largest magnitude of an RFC 8941 integer.
+const MaxInt = 999_999_999_999_999
 
-// ParseField parses a RateLimit or RateLimit-Policy field value: an RFC
+// Parse parses a RateLimit or RateLimit-Policy field value: an RFC
 // 8941 list of items whose bare item is a string or token, with integer,
 // string, token or boolean parameters. Inner lists and decimals are
 // rejected. It never panics, whatever the input.
-func ParseField(s string) ([]FieldItem, error) {
+func Parse(s string) ([]Item, error) {
 	p := sfParser{s: s}
 	p.sp()
-	var items []FieldItem
+	var items []Item
 	for p.i < len(p.s) {
 		it, err := p.item()
 		if err != nil {
@@ -104,12 +111,12 @@ func ParseField(s string) ([]FieldItem, error) {
 			break
 		}
 		if p.s[p.i] != ',' {
-			return nil, ErrBadField
+			return nil, ErrBad
 		}
 		p.i++
 		p.ows()
 		if p.i >= len(p.s) {
-			return nil, ErrBadField // trailing comma
+			return nil, ErrBad // trailing comma
 		}
 	}
 	return items, nil
@@ -132,10 +139,10 @@ func (p *sfParser) ows() {
 	}
 }
 
-func (p *sfParser) item() (FieldItem, error) {
-	var it FieldItem
+func (p *sfParser) item() (Item, error) {
+	var it Item
 	if p.i >= len(p.s) {
-		return it, ErrBadField
+		return it, ErrBad
 	}
 	var err error
 	switch c := p.s[p.i]; {
@@ -144,7 +151,7 @@ func (p *sfParser) item() (FieldItem, error) {
 	case isAlpha(c) || c == '*':
 		it.Name = p.token()
 	default:
-		return it, ErrBadField
+		return it, ErrBad
 	}
 	if err != nil {
 		return it, err
@@ -154,9 +161,9 @@ func (p *sfParser) item() (FieldItem, error) {
 		p.sp()
 		k := p.key()
 		if k == "" {
-			return it, ErrBadField
+			return it, ErrBad
 		}
-		fp := FieldParam{Key: k, Text: "?1"}
+		fp := Param{Key: k, Text: "?1"}
 		if p.i < len(p.s) && p.s[p.i] == '=' {
 			p.i++
 			if fp, err = p.value(k); err != nil {
@@ -185,10 +192,10 @@ func (p *sfParser) key() string {
 	return p.s[start:p.i]
 }
 
-func (p *sfParser) value(k string) (FieldParam, error) {
-	fp := FieldParam{Key: k}
+func (p *sfParser) value(k string) (Param, error) {
+	fp := Param{Key: k}
 	if p.i >= len(p.s) {
-		return fp, ErrBadField
+		return fp, ErrBad
 	}
 	var err error
 	switch c := p.s[p.i]; {
@@ -203,12 +210,12 @@ func (p *sfParser) value(k string) (FieldParam, error) {
 			fp.Text = p.s[p.i : p.i+2]
 			p.i += 2
 		} else {
-			err = ErrBadField
+			err = ErrBad
 		}
 	case isAlpha(c) || c == '*':
 		fp.Text = p.token()
 	default:
-		err = ErrBadField
+		err = ErrBad
 	}
 	return fp, err
 }
@@ -225,11 +232,11 @@ func (p *sfParser) integer() (int64, error) {
 	}
 	n := p.i - start
 	if n == 0 || n > 15 || (p.i < len(p.s) && p.s[p.i] == '.') {
-		return 0, ErrBadField
+		return 0, ErrBad
 	}
 	v, err := strconv.ParseInt(p.s[start:p.i], 10, 64)
-	if err != nil || v > maxSFInt {
-		return 0, ErrBadField
+	if err != nil || v > MaxInt {
+		return 0, ErrBad
 	}
 	if neg {
 		v = -v
@@ -246,19 +253,19 @@ func (p *sfParser) str() (string, error) {
 		switch {
 		case c == '\\':
 			if p.i >= len(p.s) || (p.s[p.i] != '"' && p.s[p.i] != '\\') {
-				return "", ErrBadField
+				return "", ErrBad
 			}
 			b.WriteByte(p.s[p.i])
 			p.i++
 		case c == '"':
 			return b.String(), nil
 		case c < 0x20 || c > 0x7e:
-			return "", ErrBadField
+			return "", ErrBad
 		default:
 			b.WriteByte(c)
 		}
 	}
-	return "", ErrBadField // unterminated
+	return "", ErrBad // unterminated
 }
 
 func (p *sfParser) token() string {
