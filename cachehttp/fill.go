@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/recorder"
+	"github.com/aura-platform/redishttp/internal/stored"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -119,8 +121,8 @@ func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Req
 // handler wrote a complete response that fits MaxBody, the only kind that
 // may be stored; a handler that wrote nothing is left to the framework
 // around the middleware (see unwritten).
-func (rc *RouteCache) runFill(next http.Handler, w, cw http.ResponseWriter, r2 *http.Request) (*middleware.Recorder, bool) {
-	rec := middleware.NewRecorder(cw, rc.rt.MaxBody)
+func (rc *RouteCache) runFill(next http.Handler, w, cw http.ResponseWriter, r2 *http.Request) (*recorder.Recorder, bool) {
+	rec := recorder.New(cw, rc.rt.MaxBody)
 	rec.BeforeHeader(rc.missHeaders(rc.c.statusMiss))
 	next.ServeHTTP(rec.Writer(), r2)
 	if rec.Status() == 0 {
@@ -292,7 +294,7 @@ func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status
 	for _, n := range names {
 		e.vary = append(e.vary, n, varyValue(r, n))
 	}
-	resp := middleware.StoredResponse{Status: status, Header: hdr, Body: body}
+	resp := stored.Response{Status: status, Header: hdr, Body: body}
 	e.payload = resp.Encode(nil)
 	val := e.encode()
 	sh := &shared{ok: true, loaded: true, e: e, resp: resp}

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aura-platform/redishttp/middleware"
+	"github.com/aura-platform/redishttp/internal/stored"
 )
 
 // shared is what one read or load produces for every request that joined it.
@@ -16,9 +16,9 @@ type shared struct {
 	ok     bool  // usable by the waiters
 	err    error // the loader's error, shared with the waiters (not cached)
 	e      entry
-	resp   middleware.StoredResponse // decoded HTTP response (kind 'h')
-	loaded bool                      // produced by a handler/loader run
-	stale  bool                      // past its freshness
+	resp   stored.Response // decoded HTTP response (kind 'h')
+	loaded bool            // produced by a handler/loader run
+	stale  bool            // past its freshness
 }
 
 // call is one in-flight read or load of a key, joined by every concurrent

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/aura-platform/redishttp/internal/recorder"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -151,7 +152,7 @@ func (c *Cache) InvalidateOnSuccess(tags func(*http.Request) []string, opts Inva
 				done = true
 				c.invalidateFor(r, tags, opts)
 			}
-			rec := middleware.NewRecorder(w, 0)
+			rec := recorder.New(w, 0)
 			rec.BeforeHeader(func(status int, _ http.Header) { invalidate(status) })
 			next.ServeHTTP(rec.Writer(), r)
 			if rec.Status() == 0 && !rec.Hijacked() {

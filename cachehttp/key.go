@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aura-platform/redishttp/internal/glob"
+	"github.com/aura-platform/redishttp/internal/keytext"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -41,11 +42,11 @@ const (
 // and "-._~@/=,+" pass through; every other byte becomes %XX. The mapping is
 // injective; results longer than MaxKeyLen become "%h"+hex(SHA-256) ("%h" can
 // never come out of the escaping).
-func escapeKey(s string) string { return middleware.Escape(s, ":", MaxKeyLen) }
+func escapeKey(s string) string { return keytext.Escape(s, ":", MaxKeyLen) }
 
 // unescapeKey reverses escapeKey for the base part of a stored key. ok is
 // false for hashed keys and malformed input.
-func unescapeKey(s string) (string, bool) { return middleware.Unescape(s) }
+func unescapeKey(s string) (string, bool) { return keytext.Unescape(s) }
 
 // groupOf returns the hash-tag group of an escaped key.
 func groupOf(esc string, groups int) int {
@@ -75,7 +76,7 @@ func DefaultKey(r *http.Request) (string, error) {
 	host := strings.ToLower(r.Host)
 	q := r.URL.RawQuery
 	if q != "" && !canonicalRawQuery(q) {
-		q = middleware.CanonicalQuery(r.URL.Query())
+		q = keytext.Query(r.URL.Query())
 	}
 	return middleware.KeyPart(m) + ":" + scheme + ":" + middleware.KeyPart(host) + ":" +
 		middleware.KeyPart(r.URL.EscapedPath()) + ":" + middleware.KeyPart(q), nil
@@ -154,7 +155,7 @@ func onlyStars(p string) bool {
 	return p != "" && strings.Trim(p, "*") == ""
 }
 
-// canonicalRawQuery reports whether raw is already what CanonicalQuery would
+// canonicalRawQuery reports whether raw is already what keytext.Query would
 // make of it (so parsing and re-encoding it can be skipped): only unreserved
 // characters besides the separators, every pair with exactly one '=', keys
 // in strictly increasing order.

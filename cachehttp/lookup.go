@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/aura-platform/redishttp/internal/stored"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -146,9 +147,9 @@ func (rc *RouteCache) decode(v []byte, k key, bk backend, onRedis bool) (*shared
 		return sh, true
 	}
 	e, err := decodeEntry(v)
-	var resp middleware.StoredResponse
+	var resp stored.Response
 	if err == nil && e.kind == kindHTTP {
-		resp, err = middleware.DecodeResponse(e.payload)
+		resp, err = stored.Decode(e.payload)
 	} else if err == nil {
 		err = ErrCorruptEntry
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/retryafter"
 	"github.com/aura-platform/redishttp/lockhttp"
 	"github.com/aura-platform/redishttp/middleware"
 )
@@ -116,7 +117,7 @@ func TestContentionRetryAfterIsRemainingTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := strconv.Atoi(r.header.Get("Retry-After"))
-		lo, hi := middleware.CeilSeconds(after.Seconds()), middleware.CeilSeconds(before.Seconds())
+		lo, hi := retryafter.Seconds(after.Seconds()), retryafter.Seconds(before.Seconds())
 		t.Logf("PTTL %v..%v, Retry-After %q", before, after, r.header.Get("Retry-After"))
 		if err != nil || int64(got) < lo || int64(got) > hi || got >= 3 {
 			t.Fatalf("Retry-After %q, want the remaining TTL rounded up (%d..%d), below the TTL (3)", r.header.Get("Retry-After"), lo, hi)

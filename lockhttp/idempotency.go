@@ -9,7 +9,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/aura-platform/redishttp/middleware"
+	"github.com/aura-platform/redishttp/internal/keytext"
+	"github.com/aura-platform/redishttp/internal/stored"
 )
 
 // IdempotencyKeyHeader is the request header of the IETF
@@ -103,13 +104,13 @@ func writeField(h hash.Hash, b []byte) {
 }
 
 func requestFingerprint(r *http.Request, body []byte) [fingerprintSize]byte {
-	return Fingerprint(r.Method, r.URL.Path, middleware.CanonicalQuery(r.URL.Query()), body)
+	return Fingerprint(r.Method, r.URL.Path, keytext.Query(r.URL.Query()), body)
 }
 
 // Idempotency records, as stored in Redis (or in memory):
 //
 //	running:   'R' fingerprint[32] owner[16]
-//	completed: 'C' fingerprint[32] middleware.StoredResponse encoding
+//	completed: 'C' fingerprint[32] stored.Response encoding
 //
 // complete.lua relies on the 'R' tag.
 const (
@@ -126,7 +127,7 @@ func runningRecord(fp [fingerprintSize]byte) []byte {
 	return b
 }
 
-func completedRecord(fp [fingerprintSize]byte, s *middleware.StoredResponse) []byte {
+func completedRecord(fp [fingerprintSize]byte, s *stored.Response) []byte {
 	b := make([]byte, 0, 1+fingerprintSize+64+len(s.Body))
 	b = append(b, tagCompleted)
 	b = append(b, fp[:]...)
@@ -137,7 +138,7 @@ func completedRecord(fp [fingerprintSize]byte, s *middleware.StoredResponse) []b
 type record struct {
 	completed bool
 	fp        [fingerprintSize]byte
-	resp      middleware.StoredResponse
+	resp      stored.Response
 }
 
 func decodeRecord(b []byte) (record, error) {
@@ -153,7 +154,7 @@ func decodeRecord(b []byte) (record, error) {
 		}
 		return rec, nil
 	case tagCompleted:
-		resp, err := middleware.DecodeResponse(b[1+fingerprintSize:])
+		resp, err := stored.Decode(b[1+fingerprintSize:])
 		if err != nil {
 			return rec, errCorruptRecord
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aura-platform/redishttp/internal/optcheck"
+	"github.com/aura-platform/redishttp/internal/recorder"
+	"github.com/aura-platform/redishttp/internal/stored"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
@@ -296,7 +298,7 @@ func (l *Locker) serveLocked(be backend, ls lease, idem *idemState, next http.Ha
 		wd = l.startWatchdog(ctx, be, ls, idem, cancel)
 	}
 	var (
-		rec    *middleware.Recorder
+		rec    *recorder.Recorder
 		before http.Header
 		ww     = w
 		done   bool
@@ -304,7 +306,7 @@ func (l *Locker) serveLocked(be backend, ls lease, idem *idemState, next http.Ha
 	if idem != nil {
 		hctx = context.WithValue(hctx, notAppliedKey{}, &idem.notApplied)
 		before = w.Header().Clone()
-		rec = middleware.NewRecorder(w, l.o.MaxResponseBytes)
+		rec = recorder.New(w, l.o.MaxResponseBytes)
 		ww = rec.Writer()
 	}
 	defer func() {
@@ -323,7 +325,7 @@ func (l *Locker) serveLocked(be backend, ls lease, idem *idemState, next http.Ha
 // body) leaves the claim in place until it expires, so retries meanwhile
 // are told the outcome is not known (409) rather than run the handler again,
 // unless the handler said it changed nothing (NotApplied).
-func (l *Locker) finish(ctx context.Context, be backend, ls lease, idem *idemState, rec *middleware.Recorder, before http.Header, done bool) {
+func (l *Locker) finish(ctx context.Context, be backend, ls lease, idem *idemState, rec *recorder.Recorder, before http.Header, done bool) {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.o.CommandTimeout)
 	defer cancel()
 	if idem != nil && idem.notApplied.Load() {
@@ -341,7 +343,7 @@ func (l *Locker) finish(ctx context.Context, be backend, ls lease, idem *idemSta
 		_ = ls.unlock(bg)
 		return
 	}
-	resp := middleware.StoredResponse{
+	resp := stored.Response{
 		Status: rec.Status(),
 		Header: handlerHeaders(before, rec.SentHeader()),
 		Body:   rec.Body(),

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/aura-platform/redishttp/internal/keytext"
 )
 
 // ErrBadProxyCIDR is returned by NewClientIP for a trusted proxy entry that is
@@ -118,19 +120,7 @@ func (c *ClientIP) Addr(r *http.Request) netip.Addr {
 // usually owns a whole /64, so keying single v6 addresses lets a client rotate
 // through billions of keys). It returns "unknown" when no address is known.
 func (c *ClientIP) Key(r *http.Request) string {
-	return AddrKey(c.Addr(r))
-}
-
-// AddrKey formats a for use in a key: IPv4 as is, IPv6 as its /64 prefix.
-func AddrKey(a netip.Addr) string {
-	if !a.IsValid() {
-		return "unknown"
-	}
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
+	return keytext.Addr(c.Addr(r))
 }
 
 // parseHostAddr parses "ip", "ip:port" or "[ipv6]:port" and unmaps IPv4-mapped

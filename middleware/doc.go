@@ -1,10 +1,10 @@
 // Package middleware is the floor of redishttp: composition, key functions,
-// request identity, client IP behind trusted proxies, the response recorder,
-// RFC 9457 problem responses and the small event interface that the feature
-// packages (cachehttp, ratelimithttp, lockhttp) report to.
+// request identity, client IP behind trusted proxies, RFC 9457 problem
+// responses and the small event interface that the feature packages
+// (cachehttp, ratelimithttp, lockhttp) report to.
 //
-// It imports nothing else from redishttp, so every other package can build on
-// it without cycles.
+// It imports nothing else from redishttp but internal helpers, so every
+// other package can build on it without cycles.
 //
 // A typical stack, with the app's own authentication putting the user into
 // the request context and every other piece keyed from it:

@@ -2,7 +2,6 @@ package middleware_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 
@@ -78,36 +77,6 @@ func ExampleClientIP() {
 	// 198.51.100.4
 	// 2001:db8:1:2::/64
 	// middleware: invalid trusted proxy: "10.0.0.0/33"
-}
-
-// A Recorder passes the response through and keeps a copy, which can be
-// stored and replayed later.
-func ExampleRecorder() {
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(http.StatusCreated)
-		io.WriteString(w, "made it")
-	})
-	client := httptest.NewRecorder()
-	rec := middleware.NewRecorder(client, 1<<20)
-	rec.BeforeHeader(func(status int, h http.Header) { h.Set("X-Cache", "MISS") })
-	handler.ServeHTTP(rec.Writer(), httptest.NewRequest("POST", "/things", nil))
-
-	fmt.Println(rec.Status(), string(rec.Body()), rec.Complete())
-	fmt.Println(client.Code, client.Body.String(), client.Header().Get("X-Cache"))
-
-	stored := middleware.StoredResponse{Status: rec.Status(), Header: rec.SentHeader(), Body: rec.Body()}
-	decoded, err := middleware.DecodeResponse(stored.Encode(nil))
-	if err != nil {
-		panic(err)
-	}
-	replay := httptest.NewRecorder()
-	decoded.WriteTo(replay, httptest.NewRequest("POST", "/things", nil))
-	fmt.Println(replay.Code, replay.Body.String(), replay.Header().Get("Content-Length"))
-	// Output:
-	// 201 made it true
-	// 201 made it MISS
-	// 201 made it 7
 }
 
 // WriteProblem sends RFC 9457 problem JSON; Retry-After is rounded up.

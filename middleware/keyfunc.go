@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/aura-platform/redishttp/internal/keytext"
 )
 
 // KeyFunc derives a key from a request, for rate limiting, caching and
@@ -33,7 +35,7 @@ const MaxKeyPart = 128
 // a glob character or a Redis Cluster hash tag. Results longer than
 // MaxKeyPart become "%h" followed by the hex SHA-256 of s; "%h" cannot come
 // out of the escaping, so hashed and verbatim parts never collide.
-func KeyPart(s string) string { return Escape(s, "", MaxKeyPart) }
+func KeyPart(s string) string { return keytext.Escape(s, "", MaxKeyPart) }
 
 // ByUser keys a request by the authenticated user ("u:<id>"), and fails with
 // ErrNoUser for anonymous requests.
@@ -102,7 +104,7 @@ func ByQuery(params ...string) KeyFunc {
 	return func(r *http.Request) (string, error) {
 		q := r.URL.Query()
 		if len(names) == 0 {
-			return "q:" + KeyPart(CanonicalQuery(q)), nil
+			return "q:" + KeyPart(keytext.Query(q)), nil
 		}
 		sub := url.Values{}
 		for _, n := range names {
@@ -110,15 +112,8 @@ func ByQuery(params ...string) KeyFunc {
 				sub[n] = vs
 			}
 		}
-		return "q:" + KeyPart(CanonicalQuery(sub)), nil
+		return "q:" + KeyPart(keytext.Query(sub)), nil
 	}
-}
-
-// CanonicalQuery encodes q with its parameters sorted by name and each
-// parameter's values in their original order, so that "?b=2&a=1" and
-// "?a=1&b=2" produce the same text.
-func CanonicalQuery(q url.Values) string {
-	return q.Encode() // url.Values.Encode sorts by key and escapes both sides.
 }
 
 // Join keys a request by several key functions at once, separated by ':'.

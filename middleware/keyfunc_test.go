@@ -286,10 +286,3 @@ func TestJoinUnambiguous(t *testing.T) {
 		t.Errorf("separator smuggled: %q, %q", k1, k2)
 	}
 }
-
-func TestCanonicalQuery(t *testing.T) {
-	r := req("GET", "/?b=2&a=x+y&a=%26")
-	if got, want := middleware.CanonicalQuery(r.URL.Query()), "a=x+y&a=%26&b=2"; got != want {
-		t.Errorf("CanonicalQuery = %q, want %q", got, want)
-	}
-}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+
+	"github.com/aura-platform/redishttp/internal/retryafter"
 )
 
 // Problem is an RFC 9457 problem details object. Only text meant for clients
@@ -45,11 +47,11 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	switch {
 	case math.IsNaN(p.RetryAfter) || p.RetryAfter <= 0:
 		p.RetryAfter = 0 // omitted: JSON has no NaN
-	case math.IsInf(p.RetryAfter, 1) || p.RetryAfter > maxRetryAfter:
-		p.RetryAfter = maxRetryAfter // JSON has no Inf either
+	case math.IsInf(p.RetryAfter, 1) || p.RetryAfter > retryafter.Max:
+		p.RetryAfter = retryafter.Max // JSON has no Inf either
 	}
 	if p.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.FormatInt(CeilSeconds(p.RetryAfter), 10))
+		h.Set("Retry-After", strconv.FormatInt(retryafter.Seconds(p.RetryAfter), 10))
 	}
 	// With RetryAfter finite, a struct of strings and numbers cannot fail.
 	body, _ := json.Marshal(p)
@@ -61,28 +63,4 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 // detail, naming the request path as the instance.
 func Error(w http.ResponseWriter, r *http.Request, status int, detail string) {
 	WriteProblem(w, Problem{Status: status, Detail: detail, Instance: r.URL.Path})
-}
-
-// maxRetryAfter caps Retry-After (and CeilSeconds) at 2^30 s (34 years), far
-// beyond any real wait and well inside int64 and float64's exact integers.
-const maxRetryAfter = 1 << 30
-
-// CeilSeconds rounds a duration in seconds up to a whole number of seconds,
-// with a minimum of 1, as Retry-After needs. NaN counts as 0 (so 1) and
-// values above 2^30 seconds (about 34 years), +Inf included, are capped there.
-func CeilSeconds(s float64) int64 {
-	if math.IsNaN(s) || s < 1 {
-		return 1
-	}
-	if s > maxRetryAfter {
-		return maxRetryAfter
-	}
-	n := int64(s)
-	if float64(n) < s {
-		n++
-	}
-	if n < 1 {
-		n = 1
-	}
-	return n
 }

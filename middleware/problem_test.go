@@ -84,18 +84,3 @@ func TestError(t *testing.T) {
 		t.Error("query string leaked into the problem")
 	}
 }
-
-func TestCeilSeconds(t *testing.T) {
-	tests := []struct {
-		in   float64
-		want int64
-	}{
-		{0, 1}, {-3, 1}, {0.0001, 1}, {0.999, 1}, {1, 1}, {1.0000001, 2}, {59.5, 60}, {60, 60},
-		{math.NaN(), 1}, {math.Inf(-1), 1}, {math.Inf(1), 1 << 30}, {1e300, 1 << 30}, {1<<30 + 0.5, 1 << 30},
-	}
-	for _, tt := range tests {
-		if got := middleware.CeilSeconds(tt.in); got != tt.want {
-			t.Errorf("CeilSeconds(%v) = %d, want %d", tt.in, got, tt.want)
-		}
-	}
-}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/keytext"
+	"github.com/aura-platform/redishttp/internal/recorder"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -107,7 +109,7 @@ func (r *Recorder) protect(h http.Handler, allowQuery bool) http.Handler {
 			auth.ServeHTTP(&denyWriter{ResponseWriter: w, deny: func() { tooManyFailures(w, req, wait) }}, req)
 			return
 		}
-		rec := middleware.NewRecorder(w, 0)
+		rec := recorder.New(w, 0)
 		auth.ServeHTTP(rec.Writer(), req)
 		if st := rec.Status(); st == http.StatusUnauthorized || st == http.StatusForbidden {
 			r.authFails.fail(client)
@@ -128,7 +130,7 @@ func sharedClientKey(req *http.Request, key string) bool {
 		return false
 	}
 	peer := peerAddr(req.RemoteAddr)
-	return peer.IsValid() && (peer.IsLoopback() || peer.IsPrivate()) && middleware.AddrKey(peer) == key
+	return peer.IsValid() && (peer.IsLoopback() || peer.IsPrivate()) && keytext.Addr(peer) == key
 }
 
 // peerAddr parses a RemoteAddr ("ip:port", "[ipv6]:port" or a bare ip).

@@ -1,4 +1,4 @@
-package middleware_test
+package stored_test
 
 import (
 	"bytes"
@@ -8,11 +8,12 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/aura-platform/redishttp/middleware"
+	"github.com/aura-platform/redishttp/internal/recorder"
+	"github.com/aura-platform/redishttp/internal/stored"
 )
 
-func sampleResponses() []middleware.StoredResponse {
-	return []middleware.StoredResponse{
+func sampleResponses() []stored.Response {
+	return []stored.Response{
 		{Status: 200, Header: http.Header{}, Body: []byte{}},
 		{Status: 200, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("hello")},
 		{Status: 404, Header: http.Header{
@@ -29,7 +30,7 @@ func sampleResponses() []middleware.StoredResponse {
 func TestStoredResponseRoundTrip(t *testing.T) {
 	for i, s := range sampleResponses() {
 		enc := s.Encode(nil)
-		got, err := middleware.DecodeResponse(enc)
+		got, err := stored.Decode(enc)
 		if err != nil {
 			t.Fatalf("%d: decode: %v", i, err)
 		}
@@ -60,11 +61,11 @@ func normalise(h http.Header) http.Header {
 }
 
 func TestDecodeResponseCorrupt(t *testing.T) {
-	s := middleware.StoredResponse{Status: 200, Header: http.Header{"A": {"b", "c"}, "D": {"e"}}, Body: []byte("body")}
+	s := stored.Response{Status: 200, Header: http.Header{"A": {"b", "c"}, "D": {"e"}}, Body: []byte("body")}
 	enc := s.Encode(nil)
 	// Every truncation is detected.
 	for n := 0; n < len(enc); n++ {
-		if _, err := middleware.DecodeResponse(enc[:n]); !errors.Is(err, middleware.ErrCorruptResponse) {
+		if _, err := stored.Decode(enc[:n]); !errors.Is(err, stored.ErrCorrupt) {
 			t.Errorf("truncated to %d bytes: err = %v", n, err)
 		}
 	}
@@ -73,9 +74,9 @@ func TestDecodeResponseCorrupt(t *testing.T) {
 		"trailing byte":  append(append([]byte{}, enc...), 'x'),
 		"version 0":      append([]byte{0}, enc[1:]...),
 		"version 2":      append([]byte{2}, enc[1:]...),
-		"status 0":       (&middleware.StoredResponse{Status: 0}).Encode(nil),
-		"status 1000":    (&middleware.StoredResponse{Status: 1000}).Encode(nil),
-		"status 99":      (&middleware.StoredResponse{Status: 99}).Encode(nil),
+		"status 0":       (&stored.Response{Status: 0}).Encode(nil),
+		"status 1000":    (&stored.Response{Status: 1000}).Encode(nil),
+		"status 99":      (&stored.Response{Status: 99}).Encode(nil),
 		"huge count":     {1, 200, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
 		"bad varint":     {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		"huge value cnt": {1, 200, 1, 1, 'A', 0xff, 0xff, 0xff, 0x0f},
@@ -83,7 +84,7 @@ func TestDecodeResponseCorrupt(t *testing.T) {
 		"nil":            nil,
 	}
 	for name, b := range cases {
-		if _, err := middleware.DecodeResponse(b); !errors.Is(err, middleware.ErrCorruptResponse) {
+		if _, err := stored.Decode(b); !errors.Is(err, stored.ErrCorrupt) {
 			t.Errorf("%s: err = %v", name, err)
 		}
 	}
@@ -98,17 +99,17 @@ func FuzzDecodeResponse(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1, 200, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := middleware.DecodeResponse(b)
+		s, err := stored.Decode(b)
 		if err != nil {
-			if !errors.Is(err, middleware.ErrCorruptResponse) {
-				t.Fatalf("error %v is not ErrCorruptResponse", err)
+			if !errors.Is(err, stored.ErrCorrupt) {
+				t.Fatalf("error %v is not ErrCorrupt", err)
 			}
 			return
 		}
 		if s.Status < 100 || s.Status > 999 {
 			t.Fatalf("decoded status %d", s.Status)
 		}
-		s2, err := middleware.DecodeResponse(s.Encode(nil))
+		s2, err := stored.Decode(s.Encode(nil))
 		if err != nil {
 			t.Fatalf("re-encoded response does not decode: %v", err)
 		}
@@ -127,8 +128,8 @@ func FuzzStoredResponseRoundTrip(f *testing.F) {
 		if status < 100 || status > 999 {
 			status = 100 + (status%900+900)%900
 		}
-		s := middleware.StoredResponse{Status: status, Header: http.Header{k1: {v1, v2}, k2: {v2}}, Body: body}
-		got, err := middleware.DecodeResponse(s.Encode(nil))
+		s := stored.Response{Status: status, Header: http.Header{k1: {v1, v2}, k2: {v2}}, Body: body}
+		got, err := stored.Decode(s.Encode(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +140,7 @@ func FuzzStoredResponseRoundTrip(f *testing.F) {
 }
 
 func TestStoredResponseWriteTo(t *testing.T) {
-	s := middleware.StoredResponse{
+	s := stored.Response{
 		Status: http.StatusOK,
 		Header: http.Header{"Content-Type": {"text/plain"}, "Vary": {"Accept"}, "X-Ratelimit-Remaining": {"stale"}},
 		Body:   []byte("cached body"),
@@ -183,7 +184,7 @@ func TestStoredResponseWriteTo(t *testing.T) {
 	t.Run("no Content-Length on 204 and 304", func(t *testing.T) {
 		for _, st := range []int{http.StatusNoContent, http.StatusNotModified} {
 			w := httptest.NewRecorder()
-			(&middleware.StoredResponse{Status: st, Header: http.Header{}}).WriteTo(w, httptest.NewRequest("GET", "/", nil))
+			(&stored.Response{Status: st, Header: http.Header{}}).WriteTo(w, httptest.NewRequest("GET", "/", nil))
 			if w.Code != st || w.Header().Get("Content-Length") != "" {
 				t.Errorf("%d: code %d, Content-Length %q", st, w.Code, w.Header().Get("Content-Length"))
 			}
@@ -207,7 +208,7 @@ func TestStoredResponseWriteTo(t *testing.T) {
 // record a response, store it, replay it.
 func TestRecorderToStoredResponse(t *testing.T) {
 	w := httptest.NewRecorder()
-	rec := middleware.NewRecorder(w, 1<<20)
+	rec := recorder.New(w, 1<<20)
 	rec.Header().Set("Content-Type", "application/json")
 	rec.Header().Add("Vary", "Accept")
 	rec.WriteHeader(http.StatusCreated)
@@ -215,8 +216,8 @@ func TestRecorderToStoredResponse(t *testing.T) {
 	if !rec.Complete() {
 		t.Fatal("not complete")
 	}
-	s := middleware.StoredResponse{Status: rec.Status(), Header: rec.SentHeader(), Body: rec.Body()}
-	dec, err := middleware.DecodeResponse(s.Encode(nil))
+	s := stored.Response{Status: rec.Status(), Header: rec.SentHeader(), Body: rec.Body()}
+	dec, err := stored.Decode(s.Encode(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package middleware_test
+package recorder_test
 
 import (
 	"bufio"
@@ -18,15 +18,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aura-platform/redishttp/middleware"
+	"github.com/aura-platform/redishttp/internal/recorder"
 )
 
 // recording wraps h so each response goes through a Recorder (passed on as
 // rec.Writer()); the finished Recorder is sent on the returned channel.
-func recording(maxBody int, h http.HandlerFunc) (http.Handler, <-chan *middleware.Recorder) {
-	ch := make(chan *middleware.Recorder, 16)
+func recording(maxBody int, h http.HandlerFunc) (http.Handler, <-chan *recorder.Recorder) {
+	ch := make(chan *recorder.Recorder, 16)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := middleware.NewRecorder(w, maxBody)
+		rec := recorder.New(w, maxBody)
 		defer func() { ch <- rec }()
 		h(rec.Writer(), r)
 	}), ch
@@ -64,7 +64,7 @@ func TestRecorderStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			rec := middleware.NewRecorder(w, -1)
+			rec := recorder.New(w, -1)
 			tt.h(rec.Writer(), httptest.NewRequest("GET", "/", nil))
 			if rec.Status() != tt.wantStatus {
 				t.Errorf("Status = %d, want %d", rec.Status(), tt.wantStatus)
@@ -86,7 +86,7 @@ func TestRecorderStatus(t *testing.T) {
 
 func TestRecorderSentHeaderAndBeforeHeader(t *testing.T) {
 	w := httptest.NewRecorder()
-	rec := middleware.NewRecorder(w, -1)
+	rec := recorder.New(w, -1)
 	if rec.SentHeader() != nil {
 		t.Error("SentHeader before WriteHeader is not nil")
 	}
@@ -136,7 +136,7 @@ func TestRecorderBodyCap(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(itoa(tt.max), func(t *testing.T) {
 			w := httptest.NewRecorder()
-			rec := middleware.NewRecorder(w, tt.max)
+			rec := recorder.New(w, tt.max)
 			for _, c := range chunks {
 				n, err := rec.Write([]byte(c))
 				if n != len(c) || err != nil {
@@ -158,7 +158,7 @@ func TestRecorderBodyCap(t *testing.T) {
 		})
 	}
 	t.Run("zero cap, empty body", func(t *testing.T) {
-		rec := middleware.NewRecorder(httptest.NewRecorder(), 0)
+		rec := recorder.New(httptest.NewRecorder(), 0)
 		rec.WriteHeader(http.StatusNoContent)
 		if !rec.Complete() || rec.Overflowed() {
 			t.Errorf("Complete = %v, Overflowed = %v", rec.Complete(), rec.Overflowed())
@@ -181,7 +181,7 @@ func (c *countingWriter) WriteHeader(code int) {
 
 func TestRecorderPassesOnlyValidStatuses(t *testing.T) {
 	cw := &countingWriter{ResponseWriter: httptest.NewRecorder()}
-	rec := middleware.NewRecorder(cw, -1)
+	rec := recorder.New(cw, -1)
 	rec.WriteHeader(http.StatusContinue)
 	rec.WriteHeader(http.StatusEarlyHints)
 	rec.WriteHeader(http.StatusOK)
@@ -289,9 +289,9 @@ func (u unwrapOnly) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 // and the flush is recorded; otherwise a streamed response would bypass the
 // Recorder and look complete (and cacheable).
 func TestRecorderUnderUnwrapOnlyWrapper(t *testing.T) {
-	recs := make(chan *middleware.Recorder, 1)
+	recs := make(chan *recorder.Recorder, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := middleware.NewRecorder(unwrapOnly{w}, -1)
+		rec := recorder.New(unwrapOnly{w}, -1)
 		defer func() { recs <- rec }()
 		rw := rec.Writer()
 		if _, ok := rw.(http.Flusher); !ok {
@@ -320,7 +320,7 @@ func TestRecorderUnderUnwrapOnlyWrapper(t *testing.T) {
 	}
 	// And a hijack through it.
 	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := middleware.NewRecorder(unwrapOnly{w}, -1)
+		rec := recorder.New(unwrapOnly{w}, -1)
 		defer func() { recs <- rec }()
 		conn, brw, err := http.NewResponseController(rec.Writer()).Hijack()
 		if err != nil {
@@ -360,7 +360,7 @@ func TestRecorderWriterInterfaces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := middleware.NewRecorder(tt.inner, -1)
+			rec := recorder.New(tt.inner, -1)
 			w := rec.Writer()
 			_, fl := w.(http.Flusher)
 			_, hj := w.(http.Hijacker)
@@ -488,7 +488,7 @@ func TestRecorderHijack(t *testing.T) {
 // what the client got.
 func TestRecorderFlushBeforeStatus(t *testing.T) {
 	w := httptest.NewRecorder()
-	rec := middleware.NewRecorder(w, -1)
+	rec := recorder.New(w, -1)
 	rw := rec.Writer()
 	rw.(http.Flusher).Flush()
 	rw.WriteHeader(http.StatusInternalServerError)

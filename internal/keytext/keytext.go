@@ -1,8 +1,13 @@
-package middleware
+// Package keytext builds the text of Redis key parts: the escaping that
+// middleware.KeyPart and cachehttp's key layout share, the canonical query
+// string and the client address as keyed.
+package keytext
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -14,7 +19,7 @@ import (
 // as a glob character or a Redis Cluster hash tag. A result longer than max
 // becomes "%h" followed by 40 hex digits of the SHA-256 of s; "%h" cannot
 // come out of the escaping, so hashed and verbatim results never collide.
-// KeyPart is Escape(s, "", MaxKeyPart).
+// middleware.KeyPart is Escape(s, "", middleware.MaxKeyPart).
 func Escape(s, extra string, max int) string {
 	n := 0
 	for i := 0; i < len(s); i++ {
@@ -85,4 +90,24 @@ func Unescape(s string) (string, bool) {
 		i += 2
 	}
 	return string(b), true
+}
+
+// Query encodes q with its parameters sorted by name and each parameter's
+// values in their original order, so that "?b=2&a=1" and "?a=1&b=2" produce
+// the same text.
+func Query(q url.Values) string {
+	return q.Encode() // url.Values.Encode sorts by key and escapes both sides.
+}
+
+// Addr formats a for use in a key: IPv4 as is, IPv6 as its /64 prefix, and
+// "unknown" for the zero Addr.
+func Addr(a netip.Addr) string {
+	if !a.IsValid() {
+		return "unknown"
+	}
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }

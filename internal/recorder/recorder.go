@@ -1,4 +1,6 @@
-package middleware
+// Package recorder captures a response while passing it through to the
+// client, for the packages that must see a response to store or replay it.
+package recorder
 
 import (
 	"bufio"
@@ -33,9 +35,9 @@ type Recorder struct {
 	beforeHdr func(status int, h http.Header)
 }
 
-// NewRecorder returns a Recorder over w that keeps at most maxBody bytes of
+// New returns a Recorder over w that keeps at most maxBody bytes of
 // the body (0 keeps none, a negative value keeps everything).
-func NewRecorder(w http.ResponseWriter, maxBody int) *Recorder {
+func New(w http.ResponseWriter, maxBody int) *Recorder {
 	return &Recorder{w: w, max: maxBody}
 }
 

@@ -1,4 +1,6 @@
-package middleware
+// Package stored encodes, decodes and replays complete HTTP responses: the
+// cache entries of cachehttp and the idempotent replays of lockhttp.
+package stored
 
 import (
 	"encoding/binary"
@@ -8,14 +10,14 @@ import (
 	"strconv"
 )
 
-// ErrCorruptResponse is returned by DecodeResponse for bytes that are not a
+// ErrCorrupt is returned by Decode for bytes that are not a
 // well-formed encoded response (truncated, oversized counts, wrong version).
 // Callers treat such an entry as absent and delete it.
-var ErrCorruptResponse = errors.New("middleware: corrupt stored response")
+var ErrCorrupt = errors.New("stored: corrupt response")
 
-// StoredResponse is a complete HTTP response kept for later replay: by
+// Response is a complete HTTP response kept for later replay: by
 // cachehttp for cache hits and by lockhttp for idempotent replays.
-type StoredResponse struct {
+type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
@@ -26,7 +28,7 @@ const storedVersion = 1
 // Encode appends a compact binary encoding of s to dst and returns it.
 // Header names are written in sorted order with every value, so equal
 // responses encode to equal bytes.
-func (s *StoredResponse) Encode(dst []byte) []byte {
+func (s *Response) Encode(dst []byte) []byte {
 	dst = append(dst, storedVersion)
 	dst = binary.AppendUvarint(dst, uint64(s.Status))
 	names := make([]string, 0, len(s.Header))
@@ -52,29 +54,29 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// DecodeResponse decodes bytes made by Encode. The returned Body aliases b.
-// It never panics on hostile input: any inconsistency is ErrCorruptResponse.
-func DecodeResponse(b []byte) (StoredResponse, error) {
-	var s StoredResponse
+// Decode decodes bytes made by Encode. The returned Body aliases b.
+// It never panics on hostile input: any inconsistency is ErrCorrupt.
+func Decode(b []byte) (Response, error) {
+	var s Response
 	d := decoder{b: b}
 	if v := d.byte(); v != storedVersion {
-		return s, ErrCorruptResponse
+		return s, ErrCorrupt
 	}
 	st := d.uvarint()
 	if st < 100 || st > 999 {
-		return s, ErrCorruptResponse
+		return s, ErrCorrupt
 	}
 	s.Status = int(st)
 	n := d.uvarint()
 	if n > uint64(len(d.b)) { // every header needs at least one byte
-		return s, ErrCorruptResponse
+		return s, ErrCorrupt
 	}
 	s.Header = make(http.Header, n)
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		k := d.string()
 		nv := d.uvarint()
 		if nv > uint64(len(d.b)) {
-			return s, ErrCorruptResponse
+			return s, ErrCorrupt
 		}
 		vs := make([]string, 0, nv)
 		for j := uint64(0); j < nv && d.err == nil; j++ {
@@ -84,7 +86,7 @@ func DecodeResponse(b []byte) (StoredResponse, error) {
 	}
 	bl := d.uvarint()
 	if d.err != nil || bl != uint64(len(d.b)) {
-		return s, ErrCorruptResponse
+		return s, ErrCorrupt
 	}
 	s.Body = d.b
 	return s, nil
@@ -97,7 +99,7 @@ type decoder struct {
 
 func (d *decoder) byte() byte {
 	if d.err != nil || len(d.b) == 0 {
-		d.err = ErrCorruptResponse
+		d.err = ErrCorrupt
 		return 0
 	}
 	c := d.b[0]
@@ -111,7 +113,7 @@ func (d *decoder) uvarint() uint64 {
 	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
-		d.err = ErrCorruptResponse
+		d.err = ErrCorrupt
 		return 0
 	}
 	d.b = d.b[n:]
@@ -121,7 +123,7 @@ func (d *decoder) uvarint() uint64 {
 func (d *decoder) string() string {
 	l := d.uvarint()
 	if d.err != nil || l > uint64(len(d.b)) {
-		d.err = ErrCorruptResponse
+		d.err = ErrCorrupt
 		return ""
 	}
 	s := string(d.b[:l])
@@ -133,7 +135,7 @@ func (d *decoder) string() string {
 // same name already set on w, keeping others such as rate-limit headers),
 // its status and its body. HEAD requests get the headers only. Extra
 // headers may be set on w by the caller before.
-func (s *StoredResponse) WriteTo(w http.ResponseWriter, r *http.Request) {
+func (s *Response) WriteTo(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	for k, vs := range s.Header {
 		h[k] = vs
