@@ -38,9 +38,7 @@ func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Conte
 	if shared {
 		ctx = middleware.WithoutUser(ctx)
 	}
-	r2 := new(http.Request)
-	*r2 = *r
-	r2 = r2.WithContext(ctx)
+	r2 := r.WithContext(ctx) // a shallow copy: r itself is never changed
 	if shared {
 		withoutTransportIdentity(r2)
 	}
