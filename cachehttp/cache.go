@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/memory"
 	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
@@ -42,12 +43,8 @@ type Options struct {
 	// monitor created for the client with fallback.MonitorOptions{} and
 	// closed by Close (none for a nil client: embedded mode).
 	Monitor *fallback.Monitor
-	// Memory is the in-memory backend used while Redis is unavailable and in
-	// embedded mode. Default: a private fallback.NewMemoryStore(MemoryBytes),
-	// closed by Close.
-	Memory *fallback.MemoryStore
-	// MemoryBytes bounds the default Memory store. Default
-	// fallback.DefaultMemoryBytes (64 MiB). An entry weighs its key, its
+	// MemoryBytes bounds the in-memory store the cache uses while Redis is
+	// unavailable and in embedded mode. Default 64 MiB. An entry weighs its key, its
 	// value and the tag index's bookkeeping for it (a few hundred bytes per
 	// tag), so entries with many tags leave room for fewer entries.
 	MemoryBytes int64
@@ -117,8 +114,7 @@ type Cache struct {
 	client  redis.UniversalClient
 	mon     *fallback.Monitor
 	ownMon  bool
-	mem     *fallback.MemoryStore
-	ownMem  bool
+	mem     *memory.Store
 	redis   *redisBackend
 	memory  *memoryBackend
 	flights *flights
@@ -239,11 +235,7 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 		c.mon = mon
 		c.ownMon = true
 	}
-	c.mem = o.Memory
-	if c.mem == nil {
-		c.mem = fallback.NewMemoryStore(o.MemoryBytes)
-		c.ownMem = true
-	}
+	c.mem = memory.NewStore(o.MemoryBytes)
 	now := func() time.Time { return c.now() }
 	if client != nil {
 		c.redis = &redisBackend{c: client, l: c.l, stampLife: o.MaxLoadTime, now: now}
@@ -291,9 +283,7 @@ func (c *Cache) Close() error {
 			_ = c.mon.Close()
 		}
 		c.memory.close()
-		if c.ownMem {
-			_ = c.mem.Close()
-		}
+		_ = c.mem.Close()
 	})
 	return nil
 }

@@ -147,7 +147,7 @@
 // # Degradation
 //
 // The cache consults a fallback.Monitor: while Redis is unavailable it uses a
-// fallback.MemoryStore with the same semantics (coalescing, tags, live keys),
+// in-memory store with the same semantics (coalescing, tags, live keys),
 // cleared when Redis comes back. A Redis error or timeout on a request makes
 // it a miss served by the handler; the cache never causes a 5xx.
 package cachehttp

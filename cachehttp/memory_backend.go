@@ -8,17 +8,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/memory"
 )
 
-// memoryBackend keeps entries in a fallback.MemoryStore: the backend while
+// memoryBackend keeps entries in a memory.Store: the backend while
 // Redis is down and in embedded mode. It has the same semantics as the Redis
 // one within the process (lease placeholders, tag stamps, live-key counts).
 // A tag invalidation costs what the tag covers: an index from tags to
 // entries finds them, and stamps expire a few at a time. A pattern
 // invalidation walks the store.
 type memoryBackend struct {
-	s         *fallback.MemoryStore
+	s         *memory.Store
 	l         layout
 	stampLife time.Duration
 	now       func() time.Time
@@ -44,7 +44,7 @@ const patternCheckEvery = 256
 // one per tag it stamps, so stamps drain faster than they are made.
 const expireBatch = 16
 
-func newMemoryBackend(s *fallback.MemoryStore, l layout, stampLife time.Duration, now func() time.Time) *memoryBackend {
+func newMemoryBackend(s *memory.Store, l layout, stampLife time.Duration, now func() time.Time) *memoryBackend {
 	m := &memoryBackend{s: s, l: l, stampLife: stampLife, now: now, stamps: newStampLog(), idx: newTagIndex[*byte](l.prefix)}
 	m.stop = s.Watch(func(name string, v []byte) {
 		if len(v) > 0 {

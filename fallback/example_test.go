@@ -47,65 +47,15 @@ func ExampleMonitor() {
 	}
 	defer mon.Close()
 
-	store := fallback.NewMemoryStore(1 << 20)
-	defer store.Close()
+	store := map[string]string{} // your in-memory fallback
 
 	err = mon.Do(context.Background(), func(ctx context.Context) error {
 		return client.Set(ctx, "k", "v", time.Minute).Err() // not called
 	})
 	if errors.Is(err, fallback.ErrUnavailable) {
-		store.Set("k", []byte("v"), time.Minute)
+		store["k"] = "v"
 	}
-	v, _ := store.Get("k")
-	fmt.Println(mon.State(), string(v))
+	fmt.Println(mon.State(), store["k"])
 	// Output:
 	// memory v
-}
-
-// Take checks several windows at once and counts a request only when every
-// window has room for it.
-func ExampleMemoryLimiter_Take() {
-	l := fallback.NewMemoryLimiter(0)
-	windows := []fallback.Window{
-		{Key: "user:42:minute", Limit: 2, Period: time.Minute},
-		{Key: "user:42:hour", Limit: 100, Period: time.Hour},
-	}
-	for i := 1; i <= 3; i++ {
-		states, ok := l.Take(1, windows)
-		fmt.Println(i, ok, states[0].Count, states[1].Count)
-	}
-	// Output:
-	// 1 true 1 1
-	// 2 true 2 2
-	// 3 false 2 2
-}
-
-// A KeyedMutex serialises work per key inside one process.
-func ExampleKeyedMutex() {
-	locks := fallback.NewKeyedMutex()
-	unlock, ok := locks.TryLock("order:7")
-	fmt.Println(ok)
-	_, again := locks.TryLock("order:7")
-	fmt.Println(again)
-	unlock()
-	fmt.Println(locks.Held("order:7"))
-	// Output:
-	// true
-	// false
-	// false
-}
-
-// MemoryStore is a byte-bounded key/value store with TTLs.
-func ExampleMemoryStore() {
-	s := fallback.NewMemoryStore(64 << 20)
-	defer s.Close()
-	s.Set("page:/home", []byte("<html>"), time.Minute)
-	fmt.Println(s.SetNX("page:/home", []byte("other"), time.Minute))
-	v, ok := s.Get("page:/home")
-	fmt.Println(string(v), ok)
-	fmt.Println(s.DeletePrefix("page:"))
-	// Output:
-	// false
-	// <html> true
-	// 1
 }

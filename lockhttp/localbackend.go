@@ -8,16 +8,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/memory"
 )
 
 // localBackend is the explicitly chosen single-instance backend: a
-// fallback.KeyedMutex for locks, a fallback.MemoryStore for idempotency
+// process-local keyed mutex for locks, an in-memory store for idempotency
 // records, and a process-wide counter (started at the clock in
 // microseconds, like the Redis tokens) for fencing.
 type localBackend struct {
-	mu         *fallback.KeyedMutex
-	recs       *fallback.MemoryStore
+	mu         *memory.KeyedMutex
+	recs       *memory.Store
 	recMu      sync.Mutex // makes claim/complete/unclaim atomic on recs
 	tok        atomic.Int64
 	retryAfter time.Duration
@@ -25,8 +25,8 @@ type localBackend struct {
 
 func newLocalBackend(o *Options) *localBackend {
 	b := &localBackend{
-		mu:         fallback.NewKeyedMutex(),
-		recs:       fallback.NewMemoryStore(0),
+		mu:         memory.NewKeyedMutex(),
+		recs:       memory.NewStore(0),
 		retryAfter: o.RetryAfter,
 	}
 	b.tok.Store(time.Now().UnixMicro())

@@ -17,7 +17,7 @@ const (
 	// Retry-After whenever Redis is unreachable or a Redlock quorum is lost.
 	// The handler never runs without a lock that every instance respects.
 	FailClosed Fallback = iota
-	// LocalMutex locks with a process-local mutex (fallback.KeyedMutex) and
+	// LocalMutex locks with a process-local mutex and
 	// keeps idempotency records in process memory when there is no Redis
 	// client, when Options.Monitor reports Redis unavailable, or when a Redis
 	// call fails. It protects nothing across instances: choose it only for a

@@ -55,7 +55,7 @@
 // A fallback.Monitor (shared through Options.Monitor, or the limiter's
 // own) tracks Redis's health; while it is down the limiter does not wait on
 // Redis at all. FailOpen (default) counts in this process's memory
-// (fallback.MemoryLimiter, bounded by bytes; Options.Memory): each instance
+// (bounded by Options.MemoryBytes): each instance
 // enforces the full limit locally, and sliding-window policies are counted
 // as fixed windows there. FailClosed
 // answers 503 with Retry-After. PassThrough serves unlimited. Each switch

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/memory"
 	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
@@ -45,7 +46,7 @@ type Limiter struct {
 	client  redis.UniversalClient
 	mon     *fallback.Monitor
 	ownMon  bool
-	mem     *fallback.MemoryLimiter
+	mem     *memory.Limiter
 	opts    Options
 	base    []*compiled
 	tiers   map[string][]*compiled
@@ -123,10 +124,7 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	if l.key == nil {
 		l.key = middleware.UserOr(middleware.ByClientIP(o.ClientIP))
 	}
-	l.mem = o.Memory
-	if l.mem == nil {
-		l.mem = fallback.NewMemoryLimiter(0)
-	}
+	l.mem = memory.NewLimiter(o.MemoryBytes)
 	l.mon = o.Monitor
 	if l.mon == nil && client != nil {
 		mon, err := fallback.NewMonitor(client, fallback.MonitorOptions{Logger: o.Logger})
@@ -311,9 +309,9 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 // takeMemory decides with this process's counters. Sliding-window policies
 // are counted as fixed windows here (see the package documentation).
 func (l *Limiter) takeMemory(tag string, cost int64, ps []*compiled, res *Result) {
-	ws := make([]fallback.Window, len(ps))
+	ws := make([]memory.Window, len(ps))
 	for i, p := range ps {
-		ws[i] = fallback.Window{Key: tag + p.suffixes[0], Limit: p.p.Rate.Limit, Period: p.window}
+		ws[i] = memory.Window{Key: tag + p.suffixes[0], Limit: p.p.Rate.Limit, Period: p.window}
 	}
 	now := time.Now()
 	st, ok := l.mem.Take(cost, ws)

@@ -14,7 +14,7 @@ type FailureMode uint8
 
 const (
 	// FailOpen (the default) keeps limiting with this instance's in-memory
-	// counters (fallback.MemoryLimiter): every instance enforces the full
+	// counters: every instance enforces the full
 	// limit locally, so the cluster-wide rate can reach the limit times the
 	// number of instances until Redis is back.
 	FailOpen FailureMode = iota
@@ -88,14 +88,11 @@ type Options struct {
 	// applies FailureMode at once. Default: the limiter starts its own
 	// monitor over the client (Close stops it).
 	Monitor *fallback.Monitor
-	// Memory holds the in-memory counters used in embedded mode and while
-	// failing open. Default: fallback.NewMemoryLimiter(0), bounded to
-	// fallback.DefaultLimiterBytes; pass your own for another bound, or
-	// share one between limiters to share local counters. A flood of
-	// distinct clients cannot grow it past its bound: the least recently
-	// used counters are evicted, and an evicted client starts a fresh
-	// window.
-	Memory *fallback.MemoryLimiter
+	// MemoryBytes bounds the in-memory counters used in embedded mode and
+	// while failing open. Default 32 MiB. A flood of distinct clients
+	// cannot grow them past the bound: the least recently used counters
+	// are evicted, and an evicted client starts a fresh window.
+	MemoryBytes int64
 
 	// Route names this limiter in events (RateAllowed, RateDenied,
 	// RateError), e.g. "api" or "POST /api/auras". Bounded cardinality:

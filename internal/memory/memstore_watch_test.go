@@ -1,4 +1,4 @@
-package fallback_test
+package memory_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package fallback
+package memory
 
 import (
 	"slices"
@@ -10,14 +10,14 @@ import (
 	"github.com/maypok86/otter/v2"
 )
 
-// DefaultMemoryBytes is the default size bound of a MemoryStore: 64 MiB.
-const DefaultMemoryBytes = 64 << 20
+// DefaultStoreBytes is the default size bound of a Store: 64 MiB.
+const DefaultStoreBytes = 64 << 20
 
-// MemoryStore is a TTL'd key/value store bounded by bytes, evicting with
+// Store is a TTL'd key/value store bounded by bytes, evicting with
 // W-TinyLFU (github.com/maypok86/otter/v2). The feature packages use it
 // while Redis is down and as the embedded default. Values are stored as
 // given: callers must not modify a slice after Set or after Get.
-type MemoryStore struct {
+type Store struct {
 	c *otter.Cache[string, memEntry]
 	// otter evicts asynchronously: under a burst of writes, entries over
 	// the bound stay in memory until its maintenance catches up, which
@@ -46,13 +46,13 @@ type memEntry struct {
 // entryOverhead approximates the bookkeeping bytes of one entry.
 const entryOverhead = 64
 
-// NewMemoryStore returns a store holding at most maxBytes of keys and values
-// (DefaultMemoryBytes when maxBytes <= 0). Close stops its clean-up goroutine.
-func NewMemoryStore(maxBytes int64) *MemoryStore {
+// NewStore returns a store holding at most maxBytes of keys and values
+// (DefaultStoreBytes when maxBytes <= 0). Close stops its clean-up goroutine.
+func NewStore(maxBytes int64) *Store {
 	if maxBytes <= 0 {
-		maxBytes = DefaultMemoryBytes
+		maxBytes = DefaultStoreBytes
 	}
-	s := &MemoryStore{slack: maxBytes / 8}
+	s := &Store{slack: maxBytes / 8}
 	s.c = otter.Must(&otter.Options[string, memEntry]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher: func(k string, v memEntry) uint32 {
@@ -69,7 +69,7 @@ func NewMemoryStore(maxBytes int64) *MemoryStore {
 // left tells the watchers that a value left the store. otter calls it under
 // the key's bucket lock, as part of the deletion, replacement, eviction or
 // expiry.
-func (s *MemoryStore) left(e otter.DeletionEvent[string, memEntry]) {
+func (s *Store) left(e otter.DeletionEvent[string, memEntry]) {
 	if ws := s.watchers.Load(); ws != nil {
 		for _, w := range *ws {
 			w.fn(e.Key, e.Value.val)
@@ -86,7 +86,7 @@ func (s *MemoryStore) left(e otter.DeletionEvent[string, memEntry]) {
 // fn runs synchronously, while the store holds a lock on the key: it must
 // be quick and must not call the store, nor wait for anything that does,
 // or it may deadlock. The returned function unregisters fn.
-func (s *MemoryStore) Watch(fn func(key string, value []byte)) (stop func()) {
+func (s *Store) Watch(fn func(key string, value []byte)) (stop func()) {
 	w := &watcher{fn: fn}
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
@@ -122,7 +122,7 @@ func weight(k string, v []byte, extra uint32) uint32 {
 
 // wrote accounts for a write of n bytes and runs otter's pending
 // maintenance (eviction) once slack bytes were written since the last run.
-func (s *MemoryStore) wrote(n uint32) {
+func (s *Store) wrote(n uint32) {
 	if s.written.Add(int64(n)) > s.slack {
 		s.written.Store(0)
 		s.c.CleanUp()
@@ -130,13 +130,13 @@ func (s *MemoryStore) wrote(n uint32) {
 }
 
 // Get returns the value stored under key, if present and not expired.
-func (s *MemoryStore) Get(key string) ([]byte, bool) {
+func (s *Store) Get(key string) ([]byte, bool) {
 	e, ok := s.c.GetIfPresent(key)
 	return e.val, ok
 }
 
 // TTL returns the time key has left to live, if present.
-func (s *MemoryStore) TTL(key string) (time.Duration, bool) {
+func (s *Store) TTL(key string) (time.Duration, bool) {
 	e, ok := s.c.GetEntryQuietly(key)
 	if !ok {
 		return 0, false
@@ -146,7 +146,7 @@ func (s *MemoryStore) TTL(key string) (time.Duration, bool) {
 
 // Set stores val under key for ttl. A ttl <= 0 deletes the key (nothing is
 // ever stored forever by accident).
-func (s *MemoryStore) Set(key string, val []byte, ttl time.Duration) {
+func (s *Store) Set(key string, val []byte, ttl time.Duration) {
 	if ttl <= 0 {
 		s.c.Invalidate(key)
 		return
@@ -160,7 +160,7 @@ func (s *MemoryStore) Set(key string, val []byte, ttl time.Duration) {
 // possible): they count against the store's bound with the value's own
 // weight, so the index stays bounded with the store. A negative extra
 // counts as 0.
-func (s *MemoryStore) SetWeighted(key string, val []byte, ttl time.Duration, extra int) {
+func (s *Store) SetWeighted(key string, val []byte, ttl time.Duration, extra int) {
 	if ttl <= 0 {
 		s.c.Invalidate(key)
 		return
@@ -172,7 +172,7 @@ func (s *MemoryStore) SetWeighted(key string, val []byte, ttl time.Duration, ext
 
 // SetNX stores val under key for ttl only if key is absent, and reports
 // whether it did.
-func (s *MemoryStore) SetNX(key string, val []byte, ttl time.Duration) bool {
+func (s *Store) SetNX(key string, val []byte, ttl time.Duration) bool {
 	if ttl <= 0 {
 		return false
 	}
@@ -184,7 +184,7 @@ func (s *MemoryStore) SetNX(key string, val []byte, ttl time.Duration) bool {
 }
 
 // Delete removes keys and returns how many were present.
-func (s *MemoryStore) Delete(keys ...string) int {
+func (s *Store) Delete(keys ...string) int {
 	n := 0
 	for _, k := range keys {
 		if _, ok := s.c.Invalidate(k); ok {
@@ -195,13 +195,13 @@ func (s *MemoryStore) Delete(keys ...string) int {
 }
 
 // DeletePrefix removes every key starting with prefix and returns how many.
-func (s *MemoryStore) DeletePrefix(prefix string) int {
+func (s *Store) DeletePrefix(prefix string) int {
 	return s.DeleteFunc(func(k string) bool { return strings.HasPrefix(k, prefix) })
 }
 
 // DeleteFunc removes every key for which match returns true and returns how
 // many. It walks the whole store: meant for invalidation, not the hot path.
-func (s *MemoryStore) DeleteFunc(match func(key string) bool) int {
+func (s *Store) DeleteFunc(match func(key string) bool) int {
 	var del []string
 	for k := range s.c.Keys() {
 		if match(k) {
@@ -212,18 +212,18 @@ func (s *MemoryStore) DeleteFunc(match func(key string) bool) int {
 }
 
 // Len returns the approximate number of live entries.
-func (s *MemoryStore) Len() int { return s.c.EstimatedSize() }
+func (s *Store) Len() int { return s.c.EstimatedSize() }
 
 // Bytes returns the approximate weight of the live entries.
-func (s *MemoryStore) Bytes() uint64 { return s.c.WeightedSize() }
+func (s *Store) Bytes() uint64 { return s.c.WeightedSize() }
 
 // Clear removes every entry. The store is private to the process, so this
 // never touches anything shared.
-func (s *MemoryStore) Clear() { s.c.InvalidateAll() }
+func (s *Store) Clear() { s.c.InvalidateAll() }
 
 // Close stops the store's clean-up goroutine. The store keeps working (lazy
 // expiry only) after Close.
-func (s *MemoryStore) Close() error {
+func (s *Store) Close() error {
 	s.c.StopAllGoroutines()
 	return nil
 }

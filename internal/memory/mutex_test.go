@@ -1,4 +1,4 @@
-package fallback_test
+package memory_test
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/memory"
 )
 
 func TestKeyedMutexTryLock(t *testing.T) {
-	k := fallback.NewKeyedMutex()
+	k := memory.NewKeyedMutex()
 	unlock, ok := k.TryLock("a")
 	if !ok || unlock == nil || !k.Held("a") {
 		t.Fatal("TryLock on a free key failed")
@@ -47,7 +47,7 @@ func TestKeyedMutexTryLock(t *testing.T) {
 }
 
 func TestKeyedMutexLock(t *testing.T) {
-	k := fallback.NewKeyedMutex()
+	k := memory.NewKeyedMutex()
 	unlock, err := k.Lock(context.Background(), "a")
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestKeyedMutexLock(t *testing.T) {
 }
 
 func TestKeyedMutexConcurrent(t *testing.T) {
-	k := fallback.NewKeyedMutex()
+	k := memory.NewKeyedMutex()
 	var wg sync.WaitGroup
 	counters := make([]int, 4) // protected by the keyed mutex only
 	var inside [4]atomic.Int32

@@ -1,4 +1,4 @@
-package fallback_test
+package memory_test
 
 import (
 	"bytes"
@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/memory"
 )
 
-func newStore(t *testing.T, max int64) *fallback.MemoryStore {
-	s := fallback.NewMemoryStore(max)
+func newStore(t *testing.T, max int64) *memory.Store {
+	s := memory.NewStore(max)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -162,7 +162,7 @@ func TestMemoryStoreDelete(t *testing.T) {
 
 // liveBytes counts what the store really holds: every key it still
 // returns, weighed like the store weighs them (key + value + 64).
-func liveBytes(s *fallback.MemoryStore) (n int, bytes uint64) {
+func liveBytes(s *memory.Store) (n int, bytes uint64) {
 	s.DeleteFunc(func(k string) bool {
 		if v, ok := s.Get(k); ok {
 			n++
@@ -240,7 +240,7 @@ func TestMemoryStoreByteBound(t *testing.T) {
 }
 
 func TestMemoryStoreClose(t *testing.T) {
-	s := fallback.NewMemoryStore(1 << 20)
+	s := memory.NewStore(1 << 20)
 	s.Set("k", []byte("v"), time.Minute)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package fallback
+package memory
 
 import (
 	"container/heap"
@@ -11,23 +11,23 @@ import (
 	"github.com/ulule/limiter/v3"
 )
 
-// DefaultLimiterBytes is the default size bound of a MemoryLimiter: 32 MiB,
+// DefaultLimiterBytes is the default size bound of a Limiter: 32 MiB,
 // room for about 200,000 counters with 40-byte keys.
 const DefaultLimiterBytes = 32 << 20
 
 // counterOverhead approximates the heap bytes one counter costs besides its
 // key: the counter itself, its map slot and its expiry-heap slot. A
-// MemoryLimiter accounts len(key)+counterOverhead per counter.
+// Limiter accounts len(key)+counterOverhead per counter.
 const counterOverhead = 144
 
-// MemoryLimiter is an in-process fixed-window rate-limit store: the backend
+// Limiter is an in-process fixed-window rate-limit store: the backend
 // ratelimithttp switches to while Redis is down, and the embedded default.
 // It implements limiter.Store with ulule's semantics, and adds Take, which
 // checks several windows atomically and counts nothing when any would be
 // exceeded (a rejected request costs no quota).
 //
 // Its memory is bounded: it holds at most the bytes given to
-// NewMemoryLimiter (DefaultLimiterBytes by default) of counters, so a flood
+// NewLimiter (DefaultLimiterBytes by default) of counters, so a flood
 // of distinct identities (every request from a new address or user) cannot
 // grow the process. When a new counter does not fit, it drops counters whose
 // windows have ended first, then the least recently used live ones. What an
@@ -40,7 +40,7 @@ const counterOverhead = 144
 // Counters of ended windows are reclaimed a few at a time on every call
 // (earliest end first), never by walking all counters. It starts no
 // goroutine, so nothing is left running after use.
-type MemoryLimiter struct {
+type Limiter struct {
 	seed   maphash.Seed
 	shards []limShard
 	now    func() time.Time
@@ -72,11 +72,11 @@ const reclaimPerCall = 4
 // fewer shards rather than shards too small to hold a few counters.
 const minShardBytes = 256 << 10
 
-// NewMemoryLimiter returns an empty MemoryLimiter holding at most maxBytes
+// NewLimiter returns an empty Limiter holding at most maxBytes
 // of counters (DefaultLimiterBytes when maxBytes <= 0). Each counter is
 // accounted as its key's length plus about 150 bytes of bookkeeping, close
 // to what it costs on the heap.
-func NewMemoryLimiter(maxBytes int64) *MemoryLimiter {
+func NewLimiter(maxBytes int64) *Limiter {
 	if maxBytes <= 0 {
 		maxBytes = DefaultLimiterBytes
 	}
@@ -84,7 +84,7 @@ func NewMemoryLimiter(maxBytes int64) *MemoryLimiter {
 	for n < 64 && maxBytes/int64(2*n) >= minShardBytes {
 		n *= 2
 	}
-	l := &MemoryLimiter{seed: maphash.MakeSeed(), now: time.Now, shards: make([]limShard, n)}
+	l := &Limiter{seed: maphash.MakeSeed(), now: time.Now, shards: make([]limShard, n)}
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.m = make(map[string]*winCounter)
@@ -112,8 +112,8 @@ type WindowState struct {
 }
 
 // Bytes returns the accounted size of the counters held (at most the bound
-// given to NewMemoryLimiter once a call has returned).
-func (l *MemoryLimiter) Bytes() int64 {
+// given to NewLimiter once a call has returned).
+func (l *Limiter) Bytes() int64 {
 	var n int64
 	for i := range l.shards {
 		s := &l.shards[i]
@@ -126,7 +126,7 @@ func (l *MemoryLimiter) Bytes() int64 {
 
 // Len returns the number of counters held, including those of windows that
 // ended and are not reclaimed yet.
-func (l *MemoryLimiter) Len() int {
+func (l *Limiter) Len() int {
 	n := 0
 	for i := range l.shards {
 		s := &l.shards[i]
@@ -137,7 +137,7 @@ func (l *MemoryLimiter) Len() int {
 	return n
 }
 
-func (l *MemoryLimiter) shard(key string) int {
+func (l *Limiter) shard(key string) int {
 	if len(l.shards) == 1 {
 		return 0
 	}
@@ -204,7 +204,7 @@ func (s *limShard) trim(now int64, keep int) {
 // Take checks every window and, only if each has room for cost more units,
 // adds cost to all of them. It returns each window's state and whether the
 // request was allowed. The check and the update are atomic together.
-func (l *MemoryLimiter) Take(cost int64, windows []Window) ([]WindowState, bool) {
+func (l *Limiter) Take(cost int64, windows []Window) ([]WindowState, bool) {
 	now := l.now().UnixNano()
 	idx := make([]int, 0, len(windows))
 	for _, w := range windows {
@@ -250,7 +250,7 @@ func (l *MemoryLimiter) Take(cost int64, windows []Window) ([]WindowState, bool)
 
 // apply runs f on key's counter and returns the limit context; a counter
 // that f leaves at zero is not kept (Peek and Reset store nothing).
-func (l *MemoryLimiter) apply(key string, rate limiter.Rate, f func(c *winCounter)) limiter.Context {
+func (l *Limiter) apply(key string, rate limiter.Rate, f func(c *winCounter)) limiter.Context {
 	now := l.now().UnixNano()
 	s := &l.shards[l.shard(key)]
 	s.mu.Lock()
@@ -268,26 +268,26 @@ func (l *MemoryLimiter) apply(key string, rate limiter.Rate, f func(c *winCounte
 
 // Get increments key's counter by one and returns the limit context
 // (limiter.Store).
-func (l *MemoryLimiter) Get(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+func (l *Limiter) Get(ctx context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
 	return l.Increment(ctx, key, 1, rate)
 }
 
 // Increment adds count to key's counter (limiter.Store).
-func (l *MemoryLimiter) Increment(_ context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
+func (l *Limiter) Increment(_ context.Context, key string, count int64, rate limiter.Rate) (limiter.Context, error) {
 	return l.apply(key, rate, func(c *winCounter) { c.count += count }), nil
 }
 
 // Peek returns key's limit context without counting (limiter.Store).
-func (l *MemoryLimiter) Peek(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+func (l *Limiter) Peek(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
 	return l.apply(key, rate, func(*winCounter) {}), nil
 }
 
 // Reset clears key's counter (limiter.Store).
-func (l *MemoryLimiter) Reset(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
+func (l *Limiter) Reset(_ context.Context, key string, rate limiter.Rate) (limiter.Context, error) {
 	return l.apply(key, rate, func(c *winCounter) { c.count = 0 }), nil
 }
 
-var _ limiter.Store = (*MemoryLimiter)(nil)
+var _ limiter.Store = (*Limiter)(nil)
 
 // expHeap is a min-heap of counters by window end (container/heap).
 type expHeap []*winCounter

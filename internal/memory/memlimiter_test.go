@@ -1,4 +1,4 @@
-package fallback_test
+package memory_test
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 
 	"github.com/ulule/limiter/v3"
 
-	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/memory"
 	"github.com/aura-platform/redishttp/internal/redistest"
 )
 
 func TestMemoryLimiterStore(t *testing.T) {
 	ctx := context.Background()
-	l := fallback.NewMemoryLimiter(0)
+	l := memory.NewLimiter(0)
 	var _ limiter.Store = l
 	rate := limiter.Rate{Period: time.Minute, Limit: 3}
 	before := time.Now()
@@ -73,7 +73,7 @@ func TestMemoryLimiterStore(t *testing.T) {
 // TestMemoryLimiterWithULule runs ulule's own middleware logic over the
 // store: the limiter.Limiter it builds must allow exactly Limit requests.
 func TestMemoryLimiterWithULule(t *testing.T) {
-	lim := limiter.New(fallback.NewMemoryLimiter(0), limiter.Rate{Period: time.Hour, Limit: 10})
+	lim := limiter.New(memory.NewLimiter(0), limiter.Rate{Period: time.Hour, Limit: 10})
 	allowed := 0
 	for range 25 {
 		c, err := lim.Get(context.Background(), "client")
@@ -91,7 +91,7 @@ func TestMemoryLimiterWithULule(t *testing.T) {
 
 func TestMemoryLimiterWindowReset(t *testing.T) {
 	ctx := context.Background()
-	l := fallback.NewMemoryLimiter(0)
+	l := memory.NewLimiter(0)
 	rate := limiter.Rate{Period: 100 * time.Millisecond, Limit: 2}
 	for range 3 {
 		_, _ = l.Get(ctx, "k", rate)
@@ -99,30 +99,30 @@ func TestMemoryLimiterWindowReset(t *testing.T) {
 	if c, _ := l.Peek(ctx, "k", rate); !c.Reached {
 		t.Fatalf("not reached: %+v", c)
 	}
-	states, ok := l.Take(1, []fallback.Window{{Key: "w", Limit: 1, Period: 100 * time.Millisecond}})
+	states, ok := l.Take(1, []memory.Window{{Key: "w", Limit: 1, Period: 100 * time.Millisecond}})
 	if !ok || states[0].Count != 1 {
 		t.Fatalf("Take = %+v, %v", states, ok)
 	}
-	if _, ok := l.Take(1, []fallback.Window{{Key: "w", Limit: 1, Period: 100 * time.Millisecond}}); ok {
+	if _, ok := l.Take(1, []memory.Window{{Key: "w", Limit: 1, Period: 100 * time.Millisecond}}); ok {
 		t.Fatal("second Take in the window allowed")
 	}
 	time.Sleep(250 * time.Millisecond) // past the window: a lower bound only
 	if c, _ := l.Get(ctx, "k", rate); c.Remaining != 1 || c.Reached {
 		t.Errorf("after the window: %+v", c)
 	}
-	states, ok = l.Take(1, []fallback.Window{{Key: "w", Limit: 1, Period: 100 * time.Millisecond}})
+	states, ok = l.Take(1, []memory.Window{{Key: "w", Limit: 1, Period: 100 * time.Millisecond}})
 	if !ok || states[0].Count != 1 || !states[0].Reset.After(time.Now()) {
 		t.Errorf("Take after the window = %+v, %v", states, ok)
 	}
 }
 
 func TestMemoryLimiterTake(t *testing.T) {
-	l := fallback.NewMemoryLimiter(0)
-	perUser := fallback.Window{Key: "user:1", Limit: 5, Period: time.Minute}
-	global := fallback.Window{Key: "global", Limit: 3, Period: time.Hour}
+	l := memory.NewLimiter(0)
+	perUser := memory.Window{Key: "user:1", Limit: 5, Period: time.Minute}
+	global := memory.Window{Key: "global", Limit: 3, Period: time.Hour}
 	start := time.Now()
 	for i := int64(1); i <= 3; i++ {
-		states, ok := l.Take(1, []fallback.Window{perUser, global})
+		states, ok := l.Take(1, []memory.Window{perUser, global})
 		if !ok || states[0].Count != i || states[1].Count != i {
 			t.Fatalf("Take #%d = %+v, %v", i, states, ok)
 		}
@@ -136,27 +136,27 @@ func TestMemoryLimiterTake(t *testing.T) {
 	// The global window is full: the request is refused and counts in
 	// neither window, however often it is retried.
 	for range 10 {
-		states, ok := l.Take(1, []fallback.Window{perUser, global})
+		states, ok := l.Take(1, []memory.Window{perUser, global})
 		if ok || states[0].Count != 3 || states[1].Count != 3 {
 			t.Fatalf("refused Take = %+v, %v", states, ok)
 		}
 	}
 	// Another user still hits the full global window.
-	if _, ok := l.Take(1, []fallback.Window{{Key: "user:2", Limit: 5, Period: time.Minute}, global}); ok {
+	if _, ok := l.Take(1, []memory.Window{{Key: "user:2", Limit: 5, Period: time.Minute}, global}); ok {
 		t.Error("user 2 passed a full global window")
 	}
-	if states, _ := l.Take(0, []fallback.Window{{Key: "user:2", Limit: 5, Period: time.Minute}}); states[0].Count != 0 {
+	if states, _ := l.Take(0, []memory.Window{{Key: "user:2", Limit: 5, Period: time.Minute}}); states[0].Count != 0 {
 		t.Errorf("refused request counted for user 2: %+v", states)
 	}
 	// Cost larger than one.
-	w := fallback.Window{Key: "cost", Limit: 10, Period: time.Minute}
-	if states, ok := l.Take(7, []fallback.Window{w}); !ok || states[0].Count != 7 {
+	w := memory.Window{Key: "cost", Limit: 10, Period: time.Minute}
+	if states, ok := l.Take(7, []memory.Window{w}); !ok || states[0].Count != 7 {
 		t.Errorf("Take(7) = %+v, %v", states, ok)
 	}
-	if states, ok := l.Take(4, []fallback.Window{w}); ok || states[0].Count != 7 {
+	if states, ok := l.Take(4, []memory.Window{w}); ok || states[0].Count != 7 {
 		t.Errorf("Take(4) over the limit = %+v, %v", states, ok)
 	}
-	if states, ok := l.Take(3, []fallback.Window{w}); !ok || states[0].Count != 10 {
+	if states, ok := l.Take(3, []memory.Window{w}); !ok || states[0].Count != 10 {
 		t.Errorf("Take(3) to the limit = %+v, %v", states, ok)
 	}
 	// No windows: allowed, nothing to report.
@@ -167,12 +167,12 @@ func TestMemoryLimiterTake(t *testing.T) {
 
 func TestMemoryLimiterConcurrent(t *testing.T) {
 	t.Run("1000 goroutines, limit 100", func(t *testing.T) {
-		l := fallback.NewMemoryLimiter(0)
+		l := memory.NewLimiter(0)
 		var allowed atomic.Int64
 		var wg sync.WaitGroup
 		for range 1000 {
 			wg.Go(func() {
-				if _, ok := l.Take(1, []fallback.Window{{Key: "hot", Limit: 100, Period: time.Hour}}); ok {
+				if _, ok := l.Take(1, []memory.Window{{Key: "hot", Limit: 100, Period: time.Hour}}); ok {
 					allowed.Add(1)
 				}
 			})
@@ -181,12 +181,12 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 		if allowed.Load() != 100 {
 			t.Errorf("allowed %d, want exactly 100", allowed.Load())
 		}
-		if s, _ := l.Take(0, []fallback.Window{{Key: "hot", Limit: 100, Period: time.Hour}}); s[0].Count != 100 {
+		if s, _ := l.Take(0, []memory.Window{{Key: "hot", Limit: 100, Period: time.Hour}}); s[0].Count != 100 {
 			t.Errorf("count %d: rejected requests were counted", s[0].Count)
 		}
 	})
 	t.Run("Get via limiter.Store, limit 100", func(t *testing.T) {
-		l := fallback.NewMemoryLimiter(0)
+		l := memory.NewLimiter(0)
 		rate := limiter.Rate{Period: time.Hour, Limit: 100}
 		var allowed atomic.Int64
 		var wg sync.WaitGroup
@@ -206,14 +206,14 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 		// Half the goroutines list the windows in the opposite order: the
 		// shard locks must still be taken without deadlock, and both limits
 		// hold exactly.
-		l := fallback.NewMemoryLimiter(0)
+		l := memory.NewLimiter(0)
 		var allowed atomic.Int64
 		perUser := make([]atomic.Int64, 5)
 		var wg sync.WaitGroup
 		for i := range 1000 {
 			wg.Go(func() {
 				u := i % 5
-				ws := []fallback.Window{
+				ws := []memory.Window{
 					{Key: "global", Limit: 100, Period: time.Hour},
 					{Key: fmt.Sprintf("user:%d", u), Limit: 30, Period: time.Hour},
 				}
@@ -243,14 +243,14 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 		}
 	})
 	t.Run("many keys", func(t *testing.T) {
-		l := fallback.NewMemoryLimiter(0)
+		l := memory.NewLimiter(0)
 		var wg sync.WaitGroup
 		var allowed atomic.Int64
 		for g := range 50 {
 			wg.Go(func() {
 				for i := range 200 {
 					k := fmt.Sprintf("k%d", i%20)
-					if _, ok := l.Take(1, []fallback.Window{{Key: k, Limit: 10, Period: time.Hour}}); ok {
+					if _, ok := l.Take(1, []memory.Window{{Key: k, Limit: 10, Period: time.Hour}}); ok {
 						allowed.Add(1)
 					}
 					_ = g
@@ -269,7 +269,7 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 // (the most recently used) keep exact counts.
 func TestMemoryLimiterFloodBounded(t *testing.T) {
 	const bound = 1 << 20
-	l := fallback.NewMemoryLimiter(bound)
+	l := memory.NewLimiter(bound)
 	hot := make([]string, 20)
 	for i := range hot {
 		hot[i] = fmt.Sprintf("hot:%02d", i)
@@ -277,19 +277,19 @@ func TestMemoryLimiterFloodBounded(t *testing.T) {
 	const rounds, flood = 40, 5_000
 	for r := range rounds {
 		for _, k := range hot {
-			if _, ok := l.Take(1, []fallback.Window{{Key: k, Limit: 1 << 30, Period: time.Hour}}); !ok {
+			if _, ok := l.Take(1, []memory.Window{{Key: k, Limit: 1 << 30, Period: time.Hour}}); !ok {
 				t.Fatalf("%s refused", k)
 			}
 		}
 		for i := range flood {
-			l.Take(1, []fallback.Window{{Key: fmt.Sprintf("flood:%d:%d", r, i), Limit: 10, Period: time.Hour}})
+			l.Take(1, []memory.Window{{Key: fmt.Sprintf("flood:%d:%d", r, i), Limit: 10, Period: time.Hour}})
 		}
 		if b := l.Bytes(); b > bound {
 			t.Fatalf("round %d: %d bytes accounted, bound %d", r, b, bound)
 		}
 	}
 	for _, k := range hot {
-		st, _ := l.Take(0, []fallback.Window{{Key: k, Limit: 1 << 30, Period: time.Hour}})
+		st, _ := l.Take(0, []memory.Window{{Key: k, Limit: 1 << 30, Period: time.Hour}})
 		if st[0].Count != rounds {
 			t.Errorf("%s: count %d after %d requests: evicted under the flood", k, st[0].Count, rounds)
 		}
@@ -316,12 +316,12 @@ func TestMemoryLimiterFloodHeapFlat(t *testing.T) {
 	}
 	const bound = 4 << 20
 	base := liveHeap()
-	l := fallback.NewMemoryLimiter(bound)
+	l := memory.NewLimiter(bound)
 	key := make([]byte, 0, 32)
 	flood := func(from, to int) {
 		for i := from; i < to; i++ {
 			key = fmt.Appendf(key[:0], "rl:{203.0.%d.%d}:f:api", i>>8, i&0xff)
-			l.Take(1, []fallback.Window{{Key: string(key), Limit: 100, Period: time.Hour}})
+			l.Take(1, []memory.Window{{Key: string(key), Limit: 100, Period: time.Hour}})
 		}
 	}
 	overBase := func() uint64 { h := liveHeap(); return h - min(h, base) }

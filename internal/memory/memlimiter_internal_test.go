@@ -1,4 +1,4 @@
-package fallback
+package memory
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func (c *fakeClock) add(d time.Duration) {
 
 func TestMemoryLimiterFixedWindow(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
-	l := NewMemoryLimiter(0)
+	l := NewLimiter(0)
 	l.now = clk.now
 	w := []Window{{Key: "k", Limit: 2, Period: 10 * time.Second}}
 	take := func() bool { _, ok := l.Take(1, w); return ok }
@@ -65,7 +65,7 @@ func TestMemoryLimiterFixedWindow(t *testing.T) {
 // window's worth of counters, far below the bound.
 func TestMemoryLimiterSweepsExpired(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
-	l := NewMemoryLimiter(0)
+	l := NewLimiter(0)
 	l.now = clk.now
 	for round := range 20 {
 		for i := range 10_000 {
@@ -90,7 +90,7 @@ func TestMemoryLimiterEvictionOrder(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
 	const keyLen = 4 // "k000"
 	per := counterWeight("k000")
-	l := NewMemoryLimiter(10 * per) // one shard, ten counters
+	l := NewLimiter(10 * per) // one shard, ten counters
 	if len(l.shards) != 1 {
 		t.Fatalf("%d shards for a tiny bound", len(l.shards))
 	}
@@ -174,7 +174,7 @@ func TestMemoryLimiterEvictionOrder(t *testing.T) {
 func TestMemoryLimiterEvictsEndedBeforeLive(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
 	per := counterWeight("k000")
-	l := NewMemoryLimiter(10 * per)
+	l := NewLimiter(10 * per)
 	l.now = clk.now
 	l.Take(1, []Window{{Key: "live", Limit: 9, Period: time.Hour}}) // least recently used from now on
 	for i := range 9 {
@@ -204,9 +204,9 @@ func TestMemoryLimiterShards(t *testing.T) {
 		bytes  int64
 		shards int
 	}{{1, 1}, {512 << 10, 2}, {1 << 20, 4}, {DefaultLimiterBytes, 64}, {1 << 40, 64}, {0, 64}, {-5, 64}} {
-		l := NewMemoryLimiter(c.bytes)
+		l := NewLimiter(c.bytes)
 		if len(l.shards) != c.shards {
-			t.Errorf("NewMemoryLimiter(%d): %d shards, want %d", c.bytes, len(l.shards), c.shards)
+			t.Errorf("NewLimiter(%d): %d shards, want %d", c.bytes, len(l.shards), c.shards)
 		}
 	}
 }
