@@ -57,7 +57,7 @@
 //
 // A shared route (the default) serves one entry to every client. A request
 // that carries an identity, that is a user in its context
-// (middleware.WithUser, read by middleware.UserID), a Cookie header, an
+// (middleware.WithUser, read by middleware.UserFromContext), a Cookie header, an
 // Authorization header, a client certificate (mutual TLS) or userinfo in
 // the request URL, bypasses it (X-Cache: BYPASS; nothing stored or served),
 // as Varnish's built-in rules and CDNs do by default: its response may be

@@ -25,7 +25,7 @@ func ExampleCache_InvalidateOnSuccess() {
 		log.Fatal(err)
 	}
 	defer cache.Close()
-	userTag := func(r *http.Request) []string { return []string{"user:" + middleware.UserID(r)} }
+	userTag := func(r *http.Request) []string { return []string{"user:" + middleware.UserFromContext(r.Context())} }
 	sub, _ := cache.NewRoute(cachehttp.Route{Name: "subscription", PerUser: true, TagFunc: userTag})
 	plan := "free"
 	mux := http.NewServeMux()

@@ -101,7 +101,7 @@ func ExampleCache_InvalidateTags() {
 		Name:    "Subscription",
 		TTL:     5 * time.Minute,
 		PerUser: true,
-		TagFunc: func(r *http.Request) []string { return []string{"user:" + middleware.UserID(r)} },
+		TagFunc: func(r *http.Request) []string { return []string{"user:" + middleware.UserFromContext(r.Context())} },
 	})
 	plan := "free"
 	h := middleware.TrustUserHeader("X-User-ID")(profile.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +137,7 @@ func ExampleRoute_anonymous() {
 	}
 	defer cache.Close()
 	greet := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := middleware.UserID(r)
+		name := middleware.UserFromContext(r.Context())
 		if name == "" {
 			name = "anonymous"
 		}

@@ -35,10 +35,10 @@ type greeter struct {
 
 func (g *greeter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.runs.Add(1)
-	if middleware.UserID(r) != "" || r.Header.Get("Cookie") != "" || r.Header.Get("Authorization") != "" {
+	if middleware.UserFromContext(r.Context()) != "" || r.Header.Get("Cookie") != "" || r.Header.Get("Authorization") != "" {
 		g.sawID.Add(1)
 	}
-	name := middleware.UserID(r)
+	name := middleware.UserFromContext(r.Context())
 	if g.cookie {
 		name = ""
 		if c, err := r.Cookie("session"); err == nil {
@@ -176,14 +176,14 @@ func TestFillRequestIdentity(t *testing.T) {
 		rc := mustRoute(t, c, rt)
 		q := &request{names: *rc.vary.Load()}
 		r2 := rc.fillRequest(r, q, r.Context())
-		if middleware.UserID(r2) != "" || r2.Header.Get("Cookie") != "" || r2.Header.Get("Authorization") != "" {
-			t.Fatalf("%s: fill sees user %q, headers %v", rt.Name, middleware.UserID(r2), r2.Header)
+		if middleware.UserFromContext(r2.Context()) != "" || r2.Header.Get("Cookie") != "" || r2.Header.Get("Authorization") != "" {
+			t.Fatalf("%s: fill sees user %q, headers %v", rt.Name, middleware.UserFromContext(r2.Context()), r2.Header)
 		}
 	}
 	rc := mustRoute(t, c, Route{Name: "f-user", PerUser: true})
 	r2 := rc.fillRequest(r, &request{}, r.Context())
-	if middleware.UserID(r2) != "alice" || r2.Header.Get("Cookie") == "" || r2.Header.Get("Authorization") == "" {
-		t.Fatalf("per-user fill lost the identity: %q %v", middleware.UserID(r2), r2.Header)
+	if middleware.UserFromContext(r2.Context()) != "alice" || r2.Header.Get("Cookie") == "" || r2.Header.Get("Authorization") == "" {
+		t.Fatalf("per-user fill lost the identity: %q %v", middleware.UserFromContext(r2.Context()), r2.Header)
 	}
 }
 

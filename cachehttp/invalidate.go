@@ -139,7 +139,7 @@ type InvalidateOptions struct {
 // line:
 //
 //	mux.Handle("PUT /api/subscription", cache.InvalidateOnSuccess(func(r *http.Request) []string {
-//		return []string{"user:" + middleware.UserID(r)}
+//		return []string{"user:" + middleware.UserFromContext(r.Context())}
 //	}, cachehttp.InvalidateOptions{})(updateSubscription))
 func (c *Cache) InvalidateOnSuccess(tags func(*http.Request) []string, opts InvalidateOptions) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {

@@ -21,7 +21,7 @@ func TestInvalidateOnSuccess(t *testing.T) {
 		c2 := newTestCache(t, tg.NewClient(t), tg.Prefix, Options{Logger: quiet})
 		var gen atomic.Int64
 		profile := &counter{h: func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(w, "profile of %s v%d", middleware.UserID(r), gen.Load())
+			fmt.Fprintf(w, "profile of %s v%d", middleware.UserFromContext(r.Context()), gen.Load())
 		}}
 		rt := Route{Name: "profile", PerUser: true, TagFunc: userTags}
 		get1 := withUser(mustRoute(t, c1, rt).Handler(profile), "X-User")

@@ -13,7 +13,9 @@ import (
 	"github.com/aura-platform/redishttp/middleware"
 )
 
-func userTags(r *http.Request) []string { return []string{"user:" + middleware.UserID(r)} }
+func userTags(r *http.Request) []string {
+	return []string{"user:" + middleware.UserFromContext(r.Context())}
+}
 
 func TestInvalidateTags(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
@@ -21,7 +23,7 @@ func TestInvalidateTags(t *testing.T) {
 		c := newTestCache(t, tg.Client, tg.Prefix, Options{Observer: ev})
 		c2 := newTestCache(t, tg.NewClient(t), tg.Prefix, Options{})
 		h := &counter{h: func(w http.ResponseWriter, r *http.Request) {
-			_, _ = w.Write([]byte("profile of " + middleware.UserID(r)))
+			_, _ = w.Write([]byte("profile of " + middleware.UserFromContext(r.Context())))
 		}}
 		rt := Route{Name: "profile", PerUser: true, TagFunc: userTags}
 		srv := withUser(mustRoute(t, c, rt).Handler(h), "X-User")

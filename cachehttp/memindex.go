@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aura-platform/redishttp/internal/keytext"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -204,17 +205,17 @@ func (x *tagIndex[ID]) size() (entries, tags int) {
 
 // maxStamps bounds the tag invalidation stamps a memory backend keeps:
 // about 100 bytes each plus the tag, which stampKey bounds to
-// middleware.MaxKeyPart bytes, so the stamps hold at most about 15 MB
+// keytext.MaxPart bytes, so the stamps hold at most about 15 MB
 // however long the tags.
 const maxStamps = 1 << 16
 
 // stampKey is what a stamp of tag is kept under: the tag itself up to
-// middleware.MaxKeyPart bytes, its digest (middleware.KeyPart) beyond, as
+// keytext.MaxPart bytes, its digest (middleware.KeyPart) beyond, as
 // the Redis backend's stamp keys do. A short tag spelled like a digest can
 // share a long tag's stamp: a load it refuses is served, not stored, which
 // is safe.
 func stampKey(tag string) string {
-	if len(tag) <= middleware.MaxKeyPart {
+	if len(tag) <= keytext.MaxPart {
 		return tag
 	}
 	return middleware.KeyPart(tag)

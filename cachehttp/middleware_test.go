@@ -107,7 +107,7 @@ func TestAuthorizationNeverGetsSharedEntry(t *testing.T) {
 		shared := mustRoute(t, c, Route{Name: "shared"})
 		perUser := mustRoute(t, c, Route{Name: "per-user", PerUser: true})
 		echo := &counter{h: func(w http.ResponseWriter, r *http.Request) {
-			_, _ = w.Write([]byte("user=" + middleware.UserID(r) + " auth=" + r.Header.Get("Authorization")))
+			_, _ = w.Write([]byte("user=" + middleware.UserFromContext(r.Context()) + " auth=" + r.Header.Get("Authorization")))
 		}}
 		// Shared route: anonymous fills, Authorization bypasses both ways.
 		s := withUser(shared.Handler(echo), "X-User")

@@ -57,7 +57,7 @@ type Route struct {
 	// served to every request with the same key. An error bypasses the
 	// cache for that request.
 	KeyFunc middleware.KeyFunc
-	// PerUser adds the authenticated user (middleware.UserID) to the key:
+	// PerUser adds the authenticated user (middleware.UserFromContext) to the key:
 	// each user has entries of their own, filled with their identity
 	// (context user, Authorization and Cookie). Anonymous requests then
 	// bypass the cache. Default false: a shared route, whose entries every
@@ -68,7 +68,7 @@ type Route struct {
 	// identity bypasses the cache (X-Cache: BYPASS, nothing stored or
 	// served) unless Anonymous is set; with it, such requests are served
 	// the shared entry like anyone else. An identity is a user in the
-	// request's context (middleware.UserID), a Cookie header, an
+	// request's context (middleware.UserFromContext), a Cookie header, an
 	// Authorization header (on an RFC9111 route, RFC 9111 §3.5 decides
 	// instead: see RFC9111), a client certificate (mutual TLS) or userinfo
 	// in the request URL.
@@ -98,7 +98,7 @@ type Route struct {
 	Anonymous bool
 	// Tags are added to every entry of the route.
 	Tags []string
-	// TagFunc returns per-request tags, e.g. "user:"+middleware.UserID(r).
+	// TagFunc returns per-request tags, e.g. "user:"+middleware.UserFromContext(r.Context()).
 	TagFunc func(*http.Request) []string
 	// Methods are the cached methods. Default GET and HEAD (HEAD is served
 	// from the GET entry). POST may be listed: it is then keyed on the

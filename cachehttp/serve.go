@@ -56,7 +56,7 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	}
 	var q request
 	if rc.rt.PerUser {
-		if q.user = middleware.UserID(r); q.user == "" {
+		if q.user = middleware.UserFromContext(r.Context()); q.user == "" {
 			rc.bypass(next, w, r)
 			return
 		}
@@ -65,7 +65,7 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 		// carries an identity, unless the route says its responses do not
 		// depend on who asks.
 		auth := headerValue(r.Header, "Authorization") != ""
-		if headerValue(r.Header, "Cookie") != "" || middleware.UserID(r) != "" || auth && !rc.rt.RFC9111 || transportIdentity(r) {
+		if headerValue(r.Header, "Cookie") != "" || middleware.UserFromContext(r.Context()) != "" || auth && !rc.rt.RFC9111 || transportIdentity(r) {
 			rc.bypass(next, w, r)
 			return
 		}

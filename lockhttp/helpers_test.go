@@ -184,7 +184,7 @@ func (s *auraStore) handler() http.Handler {
 		s.tokensMu.Lock()
 		s.tokens = append(s.tokens, tok)
 		s.tokensMu.Unlock()
-		k := middleware.UserID(r) + "/" + in.Name
+		k := middleware.UserFromContext(r.Context()) + "/" + in.Name
 		if s.exists(k) {
 			middleware.Error(w, r, http.StatusConflict, "aura exists")
 			return

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/observe"
 	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/internal/recorder"
 	"github.com/aura-platform/redishttp/internal/stored"
@@ -424,5 +425,5 @@ func handlerHeaders(before, sent http.Header) http.Header {
 const lockExpired = middleware.LockExpired
 
 func (l *Locker) emit(kind middleware.EventKind) {
-	middleware.Emit(l.o.Observer, kind, l.o.Route)
+	observe.Emit(l.o.Observer, kind, l.o.Route)
 }

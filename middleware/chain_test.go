@@ -91,7 +91,7 @@ func routeKey(next http.Handler) http.Handler {
 func TestChainOnRouters(t *testing.T) {
 	stack := middleware.Chain(middleware.TrustUserHeader("X-User"), tag("a"), tag("b"))
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "hello "+middleware.UserID(r)+" in:"+strings.Join(r.Header.Values("X-Trace"), ","))
+		_, _ = io.WriteString(w, "hello "+middleware.UserFromContext(r.Context())+" in:"+strings.Join(r.Header.Values("X-Trace"), ","))
 	})
 
 	routers := map[string]func() http.Handler{

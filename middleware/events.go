@@ -86,13 +86,6 @@ type ObserverFunc func(Event)
 // Observe calls f(e).
 func (f ObserverFunc) Observe(e Event) { f(e) }
 
-// Emit reports an event to o when o is not nil, with Value 1.
-func Emit(o Observer, kind EventKind, route string) {
-	if o != nil {
-		o.Observe(Event{Kind: kind, Route: route, Value: 1})
-	}
-}
-
 // Observers fans events out to several observers; nil entries are skipped.
 func Observers(os ...Observer) Observer {
 	var keep []Observer

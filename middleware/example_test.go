@@ -23,7 +23,7 @@ func ExampleChain() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /hello", stack(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, _ := middleware.Join(middleware.ByUser(), middleware.ByRoute())(r)
-		fmt.Fprintf(w, "hello %s (key %s)", middleware.UserID(r), key)
+		fmt.Fprintf(w, "hello %s (key %s)", middleware.UserFromContext(r.Context()), key)
 	})))
 
 	r := httptest.NewRequest("GET", "/hello", nil)

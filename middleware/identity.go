@@ -17,28 +17,21 @@ func WithUser(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, userKey, id)
 }
 
-// WithoutUser returns a copy of ctx in which no user is set, so UserID and
-// UserFromContext report an anonymous request (ctx itself when it carries no
+// WithoutUser returns a copy of ctx in which no user is set, so
+// UserFromContext reports an anonymous request (ctx itself when it carries no
 // user). cachehttp runs the fills of shared routes with it, so a handler
 // cannot personalise a response that everyone is served.
 func WithoutUser(ctx context.Context) context.Context {
-	if _, ok := UserFromContext(ctx); !ok {
+	if UserFromContext(ctx) == "" {
 		return ctx
 	}
 	return context.WithValue(ctx, userKey, "")
 }
 
-// UserFromContext returns the user id stored by WithUser and whether one was
-// set. An empty id counts as unset.
-func UserFromContext(ctx context.Context) (string, bool) {
+// UserFromContext returns the user id stored by WithUser, or "" when the
+// request is anonymous; in a handler, UserFromContext(r.Context()).
+func UserFromContext(ctx context.Context) string {
 	id, _ := ctx.Value(userKey).(string)
-	return id, id != ""
-}
-
-// UserID returns the authenticated user's id for r, or "" when the request is
-// anonymous.
-func UserID(r *http.Request) string {
-	id, _ := UserFromContext(r.Context())
 	return id
 }
 

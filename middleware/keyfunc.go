@@ -24,24 +24,21 @@ var (
 	ErrNoKey = errors.New("middleware: request has no key")
 )
 
-// MaxKeyPart is the longest escaped key part kept verbatim; longer parts are
-// replaced by a SHA-256 digest so hostile input cannot blow up key sizes.
-const MaxKeyPart = 128
-
 // KeyPart escapes s for use as one component of a key. Letters, digits and
 // "-._~@/=,+" pass through; every other byte (including ':', '*', '?', '[',
 // ']', '{', '}', '\\', '%', spaces and control characters) is percent-encoded,
 // so distinct inputs stay distinct and none of them can act as a separator,
-// a glob character or a Redis Cluster hash tag. Results longer than
-// MaxKeyPart become "%h" followed by the hex SHA-256 of s; "%h" cannot come
-// out of the escaping, so hashed and verbatim parts never collide.
-func KeyPart(s string) string { return keytext.Escape(s, "", MaxKeyPart) }
+// a glob character or a Redis Cluster hash tag. Results longer than 128
+// bytes become "%h" followed by 40 hex digits of the SHA-256 of s, so hostile
+// input cannot blow up key sizes; "%h" cannot come out of the escaping, so
+// hashed and verbatim parts never collide.
+func KeyPart(s string) string { return keytext.Escape(s, "", keytext.MaxPart) }
 
 // ByUser keys a request by the authenticated user ("u:<id>"), and fails with
 // ErrNoUser for anonymous requests.
 func ByUser() KeyFunc {
 	return func(r *http.Request) (string, error) {
-		id := UserID(r)
+		id := UserFromContext(r.Context())
 		if id == "" {
 			return "", ErrNoUser
 		}

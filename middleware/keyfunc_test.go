@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aura-platform/redishttp/internal/keytext"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -46,7 +47,7 @@ func unhex(t testing.TB, c byte) byte {
 
 // checkKeyPartShape checks the invariants every KeyPart result has.
 func checkKeyPartShape(t testing.TB, in, k string) {
-	if len(k) > middleware.MaxKeyPart && !(strings.HasPrefix(k, "%h") && len(k) == 42) {
+	if len(k) > keytext.MaxPart && !(strings.HasPrefix(k, "%h") && len(k) == 42) {
 		t.Fatalf("KeyPart(%q) = %q: %d bytes", in, k, len(k))
 	}
 	for i := 0; i < len(k); i++ {
@@ -65,7 +66,7 @@ func checkKeyPartShape(t testing.TB, in, k string) {
 }
 
 func TestKeyPart(t *testing.T) {
-	long := strings.Repeat("x", middleware.MaxKeyPart+1)
+	long := strings.Repeat("x", keytext.MaxPart+1)
 	tests := []struct {
 		in, want string
 	}{
@@ -81,7 +82,7 @@ func TestKeyPart(t *testing.T) {
 		{`back\slash`, "back%5Cslash"},
 		{"é", "%C3%A9"},
 		{"\x00\xff", "%00%FF"},
-		{strings.Repeat("a", middleware.MaxKeyPart), strings.Repeat("a", middleware.MaxKeyPart)},
+		{strings.Repeat("a", keytext.MaxPart), strings.Repeat("a", keytext.MaxPart)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

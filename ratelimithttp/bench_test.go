@@ -54,9 +54,9 @@ func BenchmarkRateLimit(b *testing.B) {
 		b.Fatal(err)
 	}
 	ulule := ulstdlib.NewMiddleware(limiter.New(ustore, big),
-		ulstdlib.WithKeyGetter(func(r *http.Request) string { return middleware.UserID(r) })).Handler(bodyHandler)
+		ulstdlib.WithKeyGetter(func(r *http.Request) string { return middleware.UserFromContext(r.Context()) })).Handler(bodyHandler)
 	raw := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := rawScript.Run(r.Context(), client, []string{tg.Prefix + "raw:" + middleware.UserID(r)}, 3600000).Err(); err != nil {
+		if err := rawScript.Run(r.Context(), client, []string{tg.Prefix + "raw:" + middleware.UserFromContext(r.Context())}, 3600000).Err(); err != nil {
 			http.Error(w, "redis", 500)
 			return
 		}

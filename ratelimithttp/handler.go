@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"github.com/aura-platform/redishttp/internal/observe"
 	"github.com/aura-platform/redishttp/internal/ratefield"
 	"github.com/aura-platform/redishttp/middleware"
 )
@@ -53,13 +54,13 @@ func (l *Limiter) Handler(next http.Handler) http.Handler {
 			writeHeaders(w.Header(), &s)
 		}
 		if !res.Allowed {
-			middleware.Emit(l.opts.Observer, middleware.RateDenied, l.opts.Route)
+			observe.Emit(l.opts.Observer, middleware.RateDenied, l.opts.Route)
 			l.deny(w, r, res)
 			putScratch(sc)
 			return
 		}
 		putScratch(sc)
-		middleware.Emit(l.opts.Observer, middleware.RateAllowed, l.opts.Route)
+		observe.Emit(l.opts.Observer, middleware.RateAllowed, l.opts.Route)
 		next.ServeHTTP(w, r)
 	})
 }

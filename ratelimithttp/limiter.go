@@ -13,6 +13,7 @@ import (
 
 	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/internal/memory"
+	"github.com/aura-platform/redishttp/internal/observe"
 	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
@@ -294,7 +295,7 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 		err = fallback.ErrUnavailable
 	}
 	l.failed(err)
-	middleware.Emit(l.opts.Observer, middleware.RateError, l.opts.Route)
+	observe.Emit(l.opts.Observer, middleware.RateError, l.opts.Route)
 	switch l.opts.FailureMode {
 	case FailClosed:
 		return ErrUnavailable

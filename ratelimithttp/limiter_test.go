@@ -234,7 +234,7 @@ func TestCostExemptTierAndKeyErrors(t *testing.T) {
 			Policies: []Policy{{Name: "free", Rate: rate(10, time.Minute)}},
 			Tiers:    map[string][]Policy{"pro": {{Name: "pro", Rate: rate(100, time.Minute)}}},
 			Tier: func(r *http.Request) string {
-				if middleware.UserID(r) == "paying" {
+				if middleware.UserFromContext(r.Context()) == "paying" {
 					return "pro"
 				}
 				return ""

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/observe"
 	"github.com/aura-platform/redishttp/internal/redistest"
 	mw "github.com/aura-platform/redishttp/middleware"
 	"github.com/aura-platform/redishttp/statshttp"
@@ -91,7 +92,7 @@ func TestDashboardInHeadlessChromium(t *testing.T) {
 	mux.Handle("/api/cache/stats", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "Bearer "+testToken {
 			polls.Add(1)
-			mw.Emit(rec, mw.CacheHit, "Polls") // a figure that changes at every poll
+			observe.Emit(rec, mw.CacheHit, "Polls") // a figure that changes at every poll
 		}
 		stats.ServeHTTP(w, r)
 	}))

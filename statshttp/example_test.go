@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/aura-platform/redishttp/internal/observe"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/aura-platform/redishttp/statshttp"
 )
@@ -25,10 +26,10 @@ func ExampleNew() {
 
 	var obs middleware.Observer = rec // what cachehttp & co. are given
 	for range 23 {
-		middleware.Emit(obs, middleware.CacheHit, "Weather Data")
+		observe.Emit(obs, middleware.CacheHit, "Weather Data")
 	}
-	middleware.Emit(obs, middleware.CacheMiss, "Weather Data")
-	middleware.Emit(obs, middleware.CacheMiss, "Weather Data")
+	observe.Emit(obs, middleware.CacheMiss, "Weather Data")
+	observe.Emit(obs, middleware.CacheMiss, "Weather Data")
 
 	rep := rec.Report(context.Background())
 	p := rep.Patterns[0]

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/observe"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/aura-platform/redishttp/statshttp"
 	"github.com/redis/go-redis/v9"
@@ -71,7 +72,7 @@ func send(o middleware.Observer, tr traffic, workers int) {
 			for route, kinds := range tr {
 				for k, n := range kinds {
 					for i := w; i < n; i += workers {
-						middleware.Emit(o, k, route)
+						observe.Emit(o, k, route)
 					}
 				}
 			}

@@ -12,6 +12,10 @@ import (
 	"strings"
 )
 
+// MaxPart is the longest escaped key part middleware.KeyPart keeps verbatim;
+// longer parts become a digest.
+const MaxPart = 128
+
 // Escape escapes s for use in a Redis key. Letters, digits, "-._~@/=,+" and
 // the bytes listed in extra pass through; every other byte (including
 // '*', '?', '[', ']', '{', '}', '\\', '%', '|', spaces and control
@@ -19,7 +23,7 @@ import (
 // as a glob character or a Redis Cluster hash tag. A result longer than max
 // becomes "%h" followed by 40 hex digits of the SHA-256 of s; "%h" cannot
 // come out of the escaping, so hashed and verbatim results never collide.
-// middleware.KeyPart is Escape(s, "", middleware.MaxKeyPart).
+// middleware.KeyPart is Escape(s, "", MaxPart).
 func Escape(s, extra string, max int) string {
 	n := 0
 	for i := 0; i < len(s); i++ {

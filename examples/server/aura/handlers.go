@@ -102,7 +102,7 @@ func storeUnavailable(w http.ResponseWriter, r *http.Request, detail string) {
 }
 
 func requireUser(w http.ResponseWriter, r *http.Request) (string, bool) {
-	u := middleware.UserID(r)
+	u := middleware.UserFromContext(r.Context())
 	if u == "" {
 		w.Header().Set("WWW-Authenticate", `X-User-ID realm="aura-demo"`)
 		middleware.Error(w, r, http.StatusUnauthorized, "this route needs a user: send X-User-ID (demo identity)")

@@ -170,7 +170,7 @@ func (c Config) lookupOrEmpty() func(string) (string, bool) {
 
 // userTag is the tag every per-user entry carries.
 func userTag(r *http.Request) []string {
-	if u := middleware.UserID(r); u != "" {
+	if u := middleware.UserFromContext(r.Context()); u != "" {
 		return []string{"user:" + u}
 	}
 	return nil
@@ -179,7 +179,7 @@ func userTag(r *http.Request) []string {
 func (a *App) cacheRoutes() (map[string]*cachehttp.RouteCache, error) {
 	perUser := func(kind string) middleware.KeyFunc {
 		return func(r *http.Request) (string, error) {
-			u := middleware.UserID(r)
+			u := middleware.UserFromContext(r.Context())
 			if u == "" {
 				return "", middleware.ErrNoUser
 			}
@@ -196,7 +196,7 @@ func (a *App) cacheRoutes() (map[string]*cachehttp.RouteCache, error) {
 		{Name: PatternAI, TTL: a.ttl.AI, Methods: []string{http.MethodPost}, KeyFunc: aiKey, MaxRequestBody: maxJSONBody, Anonymous: true},
 		{Name: PatternAuras, TTL: a.ttl.Subscription, PerUser: true, KeyFunc: perUser("auras"),
 			TagFunc: func(r *http.Request) []string {
-				u := middleware.UserID(r)
+				u := middleware.UserFromContext(r.Context())
 				return []string{"user:" + u, "auras:" + u}
 			}},
 	}
