@@ -15,16 +15,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ErrConfig is wrapped by every configuration error; errors.Is(err,
-// fallback.ErrConfig) tells a bad environment from a runtime failure.
-var ErrConfig = errors.New("fallback: invalid configuration")
-
 // Environment variables read by ConfigFromEnv and LoadConfig.
 const (
-	EnvRedisURL       = "REDIS_URL"
-	EnvClusterAddrs   = "REDIS_CLUSTER_ADDRS"
-	EnvSentinelAddrs  = "REDIS_SENTINEL_ADDRS"
-	EnvSentinelMaster = "REDIS_SENTINEL_MASTER"
+	envRedisURL       = "REDIS_URL"
+	envClusterAddrs   = "REDIS_CLUSTER_ADDRS"
+	envSentinelAddrs  = "REDIS_SENTINEL_ADDRS"
+	envSentinelMaster = "REDIS_SENTINEL_MASTER"
 )
 
 // Config says which Redis to use: a single node, a cluster, a primary
@@ -65,11 +61,11 @@ func ConfigFromEnv() (Config, error) { return LoadConfig(os.LookupEnv) }
 // URLVar records which. REDIS_CLUSTER_ADDRS and REDIS_SENTINEL_ADDRS are
 // comma-separated lists of host:port, and REDIS_SENTINEL_MASTER names the
 // primary the sentinels monitor. A malformed value, or one of the two
-// Sentinel variables set without the other, is an error wrapping ErrConfig
+// Sentinel variables set without the other, is an error wrapping ErrInvalidOptions
 // that names the variable and never contains a password.
 func LoadConfig(lookup func(string) (string, bool), urlVars ...string) (Config, error) {
 	if len(urlVars) == 0 {
-		urlVars = []string{EnvRedisURL}
+		urlVars = []string{envRedisURL}
 	}
 	c := Config{urlVars: append([]string(nil), urlVars...)}
 	for _, name := range urlVars {
@@ -88,38 +84,38 @@ func LoadConfig(lookup func(string) (string, bool), urlVars ...string) (Config, 
 			// character was meant.
 			return Config{}, fmt.Errorf("%w: %s is not a valid redis:// or rediss:// URL (%s): "+
 				"'@' outside the user info; percent-encode special characters in the password",
-				ErrConfig, c.URLVar, RedactURL(c.URL))
+				ErrInvalidOptions, c.URLVar, RedactURL(c.URL))
 		}
 	}
-	if v, ok := lookup(EnvClusterAddrs); ok && strings.TrimSpace(v) != "" {
-		addrs, err := parseAddrs(EnvClusterAddrs, v, urlVars[0])
+	if v, ok := lookup(envClusterAddrs); ok && strings.TrimSpace(v) != "" {
+		addrs, err := parseAddrs(envClusterAddrs, v, urlVars[0])
 		if err != nil {
 			return Config{}, err
 		}
 		c.ClusterAddrs = addrs
 	}
-	sentinelAddrs, _ := lookup(EnvSentinelAddrs)
-	sentinelMaster, _ := lookup(EnvSentinelMaster)
+	sentinelAddrs, _ := lookup(envSentinelAddrs)
+	sentinelMaster, _ := lookup(envSentinelMaster)
 	sentinelAddrs, sentinelMaster = strings.TrimSpace(sentinelAddrs), strings.TrimSpace(sentinelMaster)
 	switch {
 	case sentinelAddrs != "" && sentinelMaster == "":
 		return Config{}, fmt.Errorf("%w: %s is set but %s is not: set both (the sentinels and the name "+
-			"they monitor the primary under) or neither", ErrConfig, EnvSentinelAddrs, EnvSentinelMaster)
+			"they monitor the primary under) or neither", ErrInvalidOptions, envSentinelAddrs, envSentinelMaster)
 	case sentinelAddrs == "" && sentinelMaster != "":
 		return Config{}, fmt.Errorf("%w: %s is set but %s is not: set both (the sentinels and the name "+
-			"they monitor the primary under) or neither", ErrConfig, EnvSentinelMaster, EnvSentinelAddrs)
+			"they monitor the primary under) or neither", ErrInvalidOptions, envSentinelMaster, envSentinelAddrs)
 	case sentinelAddrs != "":
-		addrs, err := parseAddrs(EnvSentinelAddrs, sentinelAddrs, urlVars[0])
+		addrs, err := parseAddrs(envSentinelAddrs, sentinelAddrs, urlVars[0])
 		if err != nil {
 			return Config{}, err
 		}
 		if len(addrs) == 0 {
-			return Config{}, fmt.Errorf("%w: %s lists no host:port", ErrConfig, EnvSentinelAddrs)
+			return Config{}, fmt.Errorf("%w: %s lists no host:port", ErrInvalidOptions, envSentinelAddrs)
 		}
 		if strings.ContainsFunc(sentinelMaster, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 			// Not echoed: a value pasted into the wrong variable may be a secret.
 			return Config{}, fmt.Errorf("%w: %s must be a master name without spaces or control characters",
-				ErrConfig, EnvSentinelMaster)
+				ErrInvalidOptions, envSentinelMaster)
 		}
 		c.SentinelAddrs, c.SentinelMaster = addrs, sentinelMaster
 	}
@@ -132,7 +128,7 @@ func parseAddrs(name, v, urlVar string) ([]string, error) {
 	if strings.Contains(v, "@") {
 		// Credentials in the list: echo none of it.
 		return nil, fmt.Errorf("%w: %s must list host:port entries without credentials "+
-			"(give the password in %s)", ErrConfig, name, urlVar)
+			"(give the password in %s)", ErrInvalidOptions, name, urlVar)
 	}
 	// Entries are named by position, never echoed: a password pasted into
 	// the list by mistake must not reach a log.
@@ -144,10 +140,10 @@ func parseAddrs(name, v, urlVar string) ([]string, error) {
 		}
 		host, port, err := net.SplitHostPort(a)
 		if err != nil || host == "" || strings.ContainsAny(host, "/ \t") {
-			return nil, fmt.Errorf("%w: %s entry %d is not host:port", ErrConfig, name, i+1)
+			return nil, fmt.Errorf("%w: %s entry %d is not host:port", ErrInvalidOptions, name, i+1)
 		}
 		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-			return nil, fmt.Errorf("%w: %s entry %d has an invalid port", ErrConfig, name, i+1)
+			return nil, fmt.Errorf("%w: %s entry %d has an invalid port", ErrInvalidOptions, name, i+1)
 		}
 		addrs = append(addrs, a)
 	}
@@ -180,15 +176,15 @@ func (c Config) String() string {
 	}
 	urlVars := c.urlVars
 	if len(urlVars) == 0 {
-		urlVars = []string{EnvRedisURL}
+		urlVars = []string{envRedisURL}
 	}
-	return "embedded in-memory (no " + strings.Join(urlVars, ", ") + ", " + EnvSentinelAddrs + " or " + EnvClusterAddrs + ")"
+	return "embedded in-memory (no " + strings.Join(urlVars, ", ") + ", " + envSentinelAddrs + " or " + envClusterAddrs + ")"
 }
 
-// ClusterStateReloadInterval is how often a cluster client built by
+// clusterStateReloadInterval is how often a cluster client built by
 // NewClient refreshes its slot map, bounding how long it keeps sending a
 // failed master's slots to it after a replica took over.
-const ClusterStateReloadInterval = time.Second
+const clusterStateReloadInterval = time.Second
 
 // Settings of the Sentinel client NewClient builds; see NewClient.
 const (
@@ -232,7 +228,7 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 		// slots to it until the next periodic reload (60s by default): the
 		// breaker would flap for a minute after every failover. Reload the
 		// slot map every second instead (one CLUSTER SLOTS, cheap).
-		o.ClusterStateReloadInterval = ClusterStateReloadInterval
+		o.ClusterStateReloadInterval = clusterStateReloadInterval
 		return redis.NewClusterClient(o), nil
 	case "sentinel":
 		o := &redis.FailoverOptions{
@@ -310,7 +306,7 @@ func urlError(varName, raw string, err error) error {
 		detail = "malformed URL"
 	}
 	return fmt.Errorf("%w: %s is not a valid redis:// or rediss:// URL (%s): %s",
-		ErrConfig, varName, RedactURL(raw), detail)
+		ErrInvalidOptions, varName, RedactURL(raw), detail)
 }
 
 func hasParsedUser(raw string) bool {

@@ -136,8 +136,8 @@ func TestLoadConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := fallback.LoadConfig(env(tt.env), "REDIS_URL", altURL)
-			if !errors.Is(err, fallback.ErrConfig) {
-				t.Fatalf("err = %v, want ErrConfig (config %+v)", err, c)
+			if !errors.Is(err, fallback.ErrInvalidOptions) {
+				t.Fatalf("err = %v, want ErrInvalidOptions (config %+v)", err, c)
 			}
 			msg := err.Error()
 			if !strings.Contains(msg, tt.varName) {
@@ -169,7 +169,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("%+v", c)
 	}
 	t.Setenv("REDIS_URL", "redis://:"+secret+"@h:x")
-	if _, err := fallback.ConfigFromEnv(); !errors.Is(err, fallback.ErrConfig) || strings.Contains(err.Error(), secret) {
+	if _, err := fallback.ConfigFromEnv(); !errors.Is(err, fallback.ErrInvalidOptions) || strings.Contains(err.Error(), secret) {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -203,11 +203,11 @@ func TestConfigStringRedacts(t *testing.T) {
 func TestAddrListCredentialsPointToURLVariable(t *testing.T) {
 	vars := env(map[string]string{"REDIS_CLUSTER_ADDRS": "u:" + secret + "@127.0.0.1:7001"})
 	_, err := fallback.LoadConfig(vars)
-	if !errors.Is(err, fallback.ErrConfig) || !strings.Contains(err.Error(), "give the password in REDIS_URL") {
+	if !errors.Is(err, fallback.ErrInvalidOptions) || !strings.Contains(err.Error(), "give the password in REDIS_URL") {
 		t.Errorf("default: %v", err)
 	}
 	_, err = fallback.LoadConfig(vars, altURL)
-	if !errors.Is(err, fallback.ErrConfig) || !strings.Contains(err.Error(), "give the password in "+altURL) {
+	if !errors.Is(err, fallback.ErrInvalidOptions) || !strings.Contains(err.Error(), "give the password in "+altURL) {
 		t.Errorf("urlVars %s: %v", altURL, err)
 	}
 }
@@ -341,7 +341,7 @@ func TestNewClient(t *testing.T) {
 			{URL: "redis://u:1/" + secret + "@h:1", URLVar: "REDIS_URL", SentinelAddrs: []string{"a:1"}, SentinelMaster: "m"},
 		} {
 			c, err := cfg.NewClient()
-			if c != nil || !errors.Is(err, fallback.ErrConfig) || strings.Contains(err.Error(), secret[:4]) {
+			if c != nil || !errors.Is(err, fallback.ErrInvalidOptions) || strings.Contains(err.Error(), secret[:4]) {
 				t.Errorf("NewClient(%s) = %v, %v", cfg.Mode(), c, err)
 			}
 		}
@@ -389,8 +389,8 @@ func TestAddrListErrorsDoNotEcho(t *testing.T) {
 		for _, v := range []string{secret, "127.0.0.1:7001," + secret, "127.0.0.1:7001,h:" + secret} {
 			vars := map[string]string{name: v, "REDIS_SENTINEL_MASTER": "m"}
 			_, err := fallback.LoadConfig(env(vars))
-			if err == nil || !errors.Is(err, fallback.ErrConfig) {
-				t.Fatalf("%s=%q: err %v, want ErrConfig", name, v, err)
+			if err == nil || !errors.Is(err, fallback.ErrInvalidOptions) {
+				t.Fatalf("%s=%q: err %v, want ErrInvalidOptions", name, v, err)
 			}
 			if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "entry") {
 				t.Errorf("%s=%q: %q echoes the entry or does not name it", name, v, err)

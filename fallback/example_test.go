@@ -27,7 +27,7 @@ func ExampleLoadConfig() {
 
 	vars["REDIS_URL"] = "redis://:hunter2@localhost:notaport"
 	_, err = fallback.LoadConfig(lookup, "REDIS_URL", "HOSTED_REDIS_URL")
-	fmt.Println(errors.Is(err, fallback.ErrConfig))
+	fmt.Println(errors.Is(err, fallback.ErrInvalidOptions))
 	fmt.Println(err)
 	// Output:
 	// redis HOSTED_REDIS_URL

@@ -22,7 +22,9 @@ import (
 var ErrUnavailable = errors.New("fallback: redis unavailable")
 
 // ErrInvalidOptions is wrapped by every error NewMonitor returns for bad
-// MonitorOptions or a typed-nil client; the message names the field.
+// MonitorOptions or a typed-nil client, and by every error LoadConfig and
+// ConfigFromEnv return for a bad environment; the message names the field
+// or variable.
 var ErrInvalidOptions = errors.New("fallback: invalid options")
 
 // MonitorOptions configures a Monitor. The zero value works; every field
@@ -91,9 +93,11 @@ type Monitor struct {
 
 // NewMonitor starts monitoring client. A nil client means embedded mode: the
 // state is StateMemory for good and no goroutine is started. Otherwise it
-// probes Redis once before returning (bounded by CommandTimeout), so a server
-// that is down at startup is reported as degraded at once, and starts one
-// background probe goroutine that Close stops. While the breaker is open
+// does no I/O itself: it starts one background goroutine, stopped by Close,
+// whose first probe runs at once, so a server that is down at startup is
+// reported as degraded within CommandTimeout (without an OnChange call: the
+// start-up state is not a change), and requests made before then report
+// their own failures. While the breaker is open
 // the probe writes a small key that expires (MonitorOptions.ProbeKey), so
 // that Redis refusing writes (out of memory, read-only) stays degraded, as
 // it is for the feature packages.
@@ -141,11 +145,6 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) (*Monitor, er
 		o.Logger.Warn("redis client ignores context deadlines (ContextTimeoutEnabled is false): " +
 			"calls to a hung server will wait for the client's ReadTimeout, not CommandTimeout; " +
 			"build the client with fallback.Config.NewClient or set ContextTimeoutEnabled")
-	}
-	if err := m.probe(false); err != nil {
-		m.state.Store(int32(StateDegraded))
-		o.Logger.Warn("redis unreachable at startup; serving from memory until it answers",
-			"error", SafeError(err))
 	}
 	go m.run()
 	return m, nil
@@ -409,6 +408,10 @@ func keySlot(tag string) int {
 
 func (m *Monitor) run() {
 	defer close(m.done)
+	if err := m.probe(false); err != nil && m.state.CompareAndSwap(int32(StateRedis), int32(StateDegraded)) {
+		m.opts.Logger.Warn("redis unreachable at startup; serving from memory until it answers",
+			"error", SafeError(err))
+	}
 	t := time.NewTicker(m.opts.ProbeInterval)
 	defer t.Stop()
 	successes := 0

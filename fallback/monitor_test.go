@@ -492,18 +492,43 @@ func TestMonitorRedisPaused(t *testing.T) {
 	}
 }
 
+// TestNewMonitorDoesNoIO: NewMonitor returns without waiting for Redis,
+// even for a server that accepts connections and never answers, where the
+// first probe takes the whole CommandTimeout.
+func TestNewMonitorDoesNoIO(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, never answer
+		}
+	}()
+	client := plainClient(t, ln.Addr().String())
+	start := time.Now()
+	m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	defer m.Close()
+	if d := time.Since(start); d >= time.Second {
+		t.Fatalf("NewMonitor took %v: it waited for the server", d)
+	}
+	waitState(t, m, fallback.StateDegraded, 5*time.Second)
+}
+
 func TestMonitorUnreachableAtStartup(t *testing.T) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(redistest.FreePort(t))) // nothing listens
 	client := plainClient(t, addr)
 	logger, logs := testLogger()
 	tr := &transitions{}
-	start := time.Now()
 	m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{Logger: logger, OnChange: tr.onChange}))
 	defer m.Close()
-	if m.State() != fallback.StateDegraded {
-		t.Fatalf("state %s right after NewMonitor, want degraded", m.State())
-	}
-	t.Logf("NewMonitor took %v", time.Since(start))
+	waitState(t, m, fallback.StateDegraded, 2*time.Second)
 	if err := m.Do(context.Background(), func(context.Context) error { return nil }); !errors.Is(err, fallback.ErrUnavailable) {
 		t.Errorf("Do = %v", err)
 	}
@@ -526,9 +551,7 @@ func TestMonitorUnreachableHostComesUp(t *testing.T) {
 	srv.Kill()
 	m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	defer m.Close()
-	if m.State() != fallback.StateDegraded {
-		t.Fatalf("state %s", m.State())
-	}
+	waitState(t, m, fallback.StateDegraded, 2*time.Second)
 	srv.Restart()
 	waitState(t, m, fallback.StateRedis, 5*time.Second)
 }
@@ -555,9 +578,7 @@ func TestMonitorWrongPassword(t *testing.T) {
 			logger, logs := testLogger()
 			m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{Logger: logger}))
 			defer m.Close()
-			if m.State() != tc.want {
-				t.Fatalf("state %s, want %s", m.State(), tc.want)
-			}
+			waitState(t, m, tc.want, 2*time.Second)
 			time.Sleep(300 * time.Millisecond) // let a probe or two log
 			if m.State() != tc.want {
 				t.Fatalf("state moved to %s", m.State())

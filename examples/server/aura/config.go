@@ -16,7 +16,7 @@ import (
 
 // ErrConfig wraps every configuration error of the demo server except
 // those of the Redis variables (REDIS_URL and the others read by
-// fallback.LoadConfig), which wrap fallback.ErrConfig.
+// fallback.LoadConfig), which wrap fallback.ErrInvalidOptions.
 var ErrConfig = errors.New("aura: invalid configuration")
 
 // Environment variables the demo reads beside fallback's Redis variables.
@@ -85,7 +85,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	var err error
 	// REDIS_URL wins over UPSTASH_REDIS_URL; errors and Redis.String name
 	// the one the URL came from.
-	if c.Redis, err = fallback.LoadConfig(lookup, fallback.EnvRedisURL, EnvUpstashRedisURL); err != nil {
+	if c.Redis, err = fallback.LoadConfig(lookup, "REDIS_URL", EnvUpstashRedisURL); err != nil {
 		return Config{}, err
 	}
 	if v := get(EnvEnableCache); v != "" {

@@ -65,7 +65,7 @@ func TestUpstashRedisURL(t *testing.T) {
 
 	t.Run("bad URL named, password hidden", func(t *testing.T) {
 		_, err := aura.LoadConfig(mapLookup(map[string]string{"UPSTASH_REDIS_URL": "https://default:" + secret + "@eu1.upstash.io"}))
-		require.ErrorIs(t, err, fallback.ErrConfig)
+		require.ErrorIs(t, err, fallback.ErrInvalidOptions)
 		assert.Contains(t, err.Error(), "UPSTASH_REDIS_URL is not a valid redis:// or rediss:// URL")
 		for i := 0; i+4 <= len(secret); i++ {
 			assert.NotContains(t, err.Error(), secret[i:i+4])
