@@ -33,7 +33,7 @@ func ExampleLoadConfig() {
 	// redis HOSTED_REDIS_URL
 	// redis rediss://default:xxxxx@eu1.example.net:6379 (from HOSTED_REDIS_URL)
 	// true
-	// fallback: invalid configuration: REDIS_URL is not a valid redis:// or rediss:// URL (<unparseable URL>): malformed URL
+	// fallback: invalid options: REDIS_URL is not a valid redis:// or rediss:// URL (<unparseable URL>): malformed URL
 }
 
 // With no Redis configured the monitor is in memory mode for good: Do

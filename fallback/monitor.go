@@ -3,6 +3,7 @@ package fallback
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -95,9 +96,9 @@ type Monitor struct {
 // state is StateMemory for good and no goroutine is started. Otherwise it
 // does no I/O itself: it starts one background goroutine, stopped by Close,
 // whose first probe runs at once, so a server that is down at startup is
-// reported as degraded within CommandTimeout (without an OnChange call: the
-// start-up state is not a change), and requests made before then report
-// their own failures. While the breaker is open
+// reported as degraded within CommandTimeout (a change from StateRedis,
+// like any other), and requests made before then report their own
+// failures. While the breaker is open
 // the probe writes a small key that expires (MonitorOptions.ProbeKey), so
 // that Redis refusing writes (out of memory, read-only) stays degraded, as
 // it is for the feature packages.
@@ -408,9 +409,8 @@ func keySlot(tag string) int {
 
 func (m *Monitor) run() {
 	defer close(m.done)
-	if err := m.probe(false); err != nil && m.state.CompareAndSwap(int32(StateRedis), int32(StateDegraded)) {
-		m.opts.Logger.Warn("redis unreachable at startup; serving from memory until it answers",
-			"error", SafeError(err))
+	if err := m.probe(false); err != nil {
+		m.transition(StateRedis, StateDegraded, fmt.Errorf("unreachable at startup: %w", err))
 	}
 	t := time.NewTicker(m.opts.ProbeInterval)
 	defer t.Stop()

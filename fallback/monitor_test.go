@@ -535,10 +535,10 @@ func TestMonitorUnreachableAtStartup(t *testing.T) {
 	if !strings.Contains(logs.String(), "unreachable at startup") {
 		t.Errorf("log: %s", logs.String())
 	}
-	// It stays degraded while nothing listens, and the start-up state is
-	// not a change.
+	// It stays degraded while nothing listens, and the start-up failure
+	// is one change.
 	time.Sleep(500 * time.Millisecond)
-	if c, _ := tr.get(); m.State() != fallback.StateDegraded || c != "" {
+	if c, _ := tr.get(); m.State() != fallback.StateDegraded || c != "redis>degraded" {
 		t.Errorf("state %s, changes %q", m.State(), c)
 	}
 }
