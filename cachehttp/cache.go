@@ -17,16 +17,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Defaults of Options.
+// Defaults of Options, stated in each field's documentation.
 const (
-	DefaultPrefix      = "cache:"
-	DefaultName        = "redishttp"
-	DefaultLeaseTTL    = 5 * time.Second
-	DefaultFillWait    = 3 * time.Second
-	DefaultMaxLoadTime = 2 * time.Minute
-	// DefaultClusterGroups is the number of hash-tag groups used on a Redis
-	// Cluster client (a single node uses one group).
-	DefaultClusterGroups = 64
+	defaultPrefix        = "cache:"
+	defaultName          = "redishttp"
+	defaultLeaseTTL      = 5 * time.Second
+	defaultFillWait      = 3 * time.Second
+	defaultMaxLoadTime   = 2 * time.Minute
+	defaultClusterGroups = 64 // on a *redis.ClusterClient; a single node uses one group
 )
 
 // Options configures a Cache. The zero value works; every field documents its
@@ -58,8 +56,8 @@ type Options struct {
 	// Groups is the number of Redis Cluster hash-tag groups keys are spread
 	// over ({g0} … {gN-1}); every key one store or invalidation touches is
 	// in one group, so tag membership is written atomically with the entry
-	// on a cluster too. Default 1 for a single node, DefaultClusterGroups for
-	// a *redis.ClusterClient. InvalidateTags costs one script run per group.
+	// on a cluster too. Default 1 for a single node, 64 for a
+	// *redis.ClusterClient. InvalidateTags costs one script run per group.
 	Groups int
 	// LeaseTTL is the lifetime of a fill lease: how long other instances
 	// wait for a loader that holds it before calling the handler themselves
@@ -83,7 +81,7 @@ type Options struct {
 	Schema string
 	// VersionRefresh is how long a namespace version (BumpVersion) read
 	// from Redis is trusted in-process when no coherence subscription
-	// pushes bumps. Default DefaultVersionRefresh (1s).
+	// pushes bumps. Default 1s.
 	VersionRefresh time.Duration
 	// L1Bytes enables an in-process L1 of decoded entries in front of
 	// Redis, bounded by this many bytes (W-TinyLFU), so a hot hit costs no
@@ -92,7 +90,7 @@ type Options struct {
 	// with MemoryBytes, the tag index's bookkeeping counts against it.
 	L1Bytes int64
 	// L1TTL is the longest an entry stays in the L1 (never past its
-	// freshness), unless Route.L1TTL says otherwise. Default DefaultL1TTL.
+	// freshness), unless Route.L1TTL says otherwise. Default 5s.
 	L1TTL time.Duration
 	// Coherence subscribes to this cache's invalidation channel on Redis,
 	// so invalidations made by any instance drop this one's L1 entries and
@@ -101,7 +99,7 @@ type Options struct {
 	Coherence bool
 	// CoherencePing is how often the idle subscription is checked; it is
 	// treated as lost (L1 flushed and bypassed) when neither a message nor
-	// a PONG came within two intervals. Default DefaultCoherencePing (1s).
+	// a PONG came within two intervals. Default 1s.
 	CoherencePing time.Duration
 }
 
@@ -165,10 +163,10 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 		return nil, err
 	}
 	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
+		o.Prefix = defaultPrefix
 	}
 	if o.Name == "" {
-		o.Name = DefaultName
+		o.Name = defaultName
 	}
 	if strings.ContainsAny(o.Name, ";,\"\r\n") {
 		return nil, fmt.Errorf("%w: Name %q is not a valid Cache-Status token", ErrInvalidOptions, o.Name)
@@ -189,29 +187,29 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	if o.Groups == 0 {
 		o.Groups = 1
 		if _, ok := client.(*redis.ClusterClient); ok {
-			o.Groups = DefaultClusterGroups
+			o.Groups = defaultClusterGroups
 		}
 	}
 	if o.LeaseTTL == 0 {
-		o.LeaseTTL = DefaultLeaseTTL
+		o.LeaseTTL = defaultLeaseTTL
 	}
 	if o.FillWait == 0 {
-		o.FillWait = DefaultFillWait
+		o.FillWait = defaultFillWait
 	}
 	if o.MaxLoadTime == 0 {
-		o.MaxLoadTime = DefaultMaxLoadTime
+		o.MaxLoadTime = defaultMaxLoadTime
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	if o.VersionRefresh == 0 {
-		o.VersionRefresh = DefaultVersionRefresh
+		o.VersionRefresh = defaultVersionRefresh
 	}
 	if o.L1TTL == 0 {
-		o.L1TTL = DefaultL1TTL
+		o.L1TTL = defaultL1TTL
 	}
 	if o.CoherencePing == 0 {
-		o.CoherencePing = DefaultCoherencePing
+		o.CoherencePing = defaultCoherencePing
 	}
 	if client == nil {
 		o.L1Bytes, o.Coherence = 0, false
@@ -287,9 +285,6 @@ func (c *Cache) Close() error {
 	})
 	return nil
 }
-
-// Monitor returns the fallback monitor the cache consults.
-func (c *Cache) Monitor() *fallback.Monitor { return c.mon }
 
 // pick returns the backend to use now and whether it is Redis.
 func (c *Cache) pick() (backend, bool) {
@@ -369,7 +364,7 @@ func (c *Cache) LiveKeys(ctx context.Context) (map[string]int64, error) {
 	m, err := b.liveKeys(rctx, routes)
 	c.mon.Report(rctx, err)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", fallback.ErrUnavailable, err)
 	}
 	return m, nil
 }

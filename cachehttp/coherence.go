@@ -10,10 +10,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultCoherencePing is how often an idle coherence subscription is
+// defaultCoherencePing is how often an idle coherence subscription is
 // checked with a PING; a subscription that answers neither a message nor
 // the PING within two intervals is treated as lost.
-const DefaultCoherencePing = time.Second
+const defaultCoherencePing = time.Second
 
 // Cross-instance coherence. Every invalidation this cache makes (tags, soft
 // purge, pattern, delete, version bump) is published on one channel,

@@ -149,5 +149,8 @@
 // The cache consults a fallback.Monitor: while Redis is unavailable it uses a
 // in-memory store with the same semantics (coalescing, tags, live keys),
 // cleared when Redis comes back. A Redis error or timeout on a request makes
-// it a miss served by the handler; the cache never causes a 5xx.
+// it a miss served by the handler; the cache never causes a 5xx. Calls that
+// must reach Redis (the invalidations, BumpVersion, Set, LiveKeys) return an
+// error wrapping fallback.ErrUnavailable when they could not; invalidations
+// still cleared the in-memory fallback.
 package cachehttp

@@ -16,9 +16,6 @@ var (
 	// Peek) for a stored entry that fails its checksum or does not decode; such
 	// an entry is treated as a miss and deleted.
 	ErrCorruptEntry = errors.New("cachehttp: corrupt cache entry")
-	// ErrUnavailable is returned (wrapped) by invalidations that could not
-	// reach Redis. The in-memory fallback was still cleared.
-	ErrUnavailable = errors.New("cachehttp: redis unavailable")
 	// ErrBadPattern is returned by InvalidatePattern for a malformed glob.
 	ErrBadPattern = errors.New("cachehttp: invalid pattern")
 	// ErrClosed is returned by calls made after Close.

@@ -103,7 +103,7 @@ func TestRedisPaused(t *testing.T) {
 // Embedded mode (nil client) caches in memory.
 func TestEmbeddedMode(t *testing.T) {
 	c := newTestCache(t, nil, "emb:", Options{})
-	if c.Monitor().State() != fallback.StateMemory {
+	if c.mon.State() != fallback.StateMemory {
 		t.Fatal("not in memory mode")
 	}
 	h := textHandler("m")

@@ -132,7 +132,7 @@ func TestJitterAndTTL(t *testing.T) {
 func mustKey(t testing.TB, target string) string {
 	r, _ := http.NewRequest("GET", "http://example.com"+target, nil)
 	r.Host = "example.com"
-	k, err := DefaultKey(r)
+	k, err := defaultKey(r)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func FuzzKey(f *testing.F) {
 		l := layout{prefix: "f:", groups: 16}
 		build := func(m, h, p, q, u string) (string, string, bool) {
 			r := &http.Request{Method: m, Host: h, URL: &url.URL{Path: p, RawQuery: q}, Header: http.Header{}}
-			k, err := DefaultKey(r)
+			k, err := defaultKey(r)
 			if err != nil {
 				return "", "", false
 			}

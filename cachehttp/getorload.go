@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
-// DefaultDataRoute is the route name GetOrLoad and Set report under unless
+// defaultDataRoute is the route name GetOrLoad and Set report under unless
 // WithRoute names another.
-const DefaultDataRoute = "data"
+const defaultDataRoute = "data"
 
 // LoadOption adjusts one GetOrLoad or Set call.
 type LoadOption func(*loadOptions)
@@ -50,7 +51,7 @@ func WithStaleIfError(d time.Duration) LoadOption {
 func WithCodec(c Codec) LoadOption { return func(o *loadOptions) { o.codec = c } }
 
 func (c *Cache) loadOpts(ttl time.Duration, opts []LoadOption) (loadOptions, error) {
-	o := loadOptions{route: DefaultDataRoute, codec: JSON}
+	o := loadOptions{route: defaultDataRoute, codec: JSON}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -70,9 +71,10 @@ func (c *Cache) loadOpts(ttl time.Duration, opts []LoadOption) (loadOptions, err
 	return o, nil
 }
 
-// GetOrLoad returns the value cached under the key name or, on a miss, calls loader
-// once for all concurrent callers of the key in this process and, through a
-// fill lease in Redis, across instances, and caches its result for ttl.
+// GetOrLoad returns the value cached under key (the cache key, as passed to
+// Set and Delete) or, on a miss, calls loader once for all concurrent
+// callers of the key in this process and, through a fill lease in Redis,
+// across instances, and caches its result for ttl.
 //
 // A loader error is returned and never cached, except ErrNotFound (wrapped or
 // not), which is cached for the negative TTL and returned as ErrNotFound.
@@ -81,7 +83,7 @@ func (c *Cache) loadOpts(ttl time.Duration, opts []LoadOption) (loadOptions, err
 // loading caller's ctx ends first, each waiter loads for itself. When Redis
 // is unavailable the in-memory backend is used; cache failures never fail
 // the call while the loader works.
-func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Duration,
+func GetOrLoad[T any](ctx context.Context, c *Cache, key string, ttl time.Duration,
 	loader func(ctx context.Context) (T, error), opts ...LoadOption) (T, error) {
 	var zero T
 	o, err := c.loadOpts(ttl, opts)
@@ -95,7 +97,7 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 	if err != nil {
 		return loader(ctx) // the namespace version is unknown: do not cache
 	}
-	k := c.l.key(kindData, escapeKey(name)+suffix)
+	k := c.l.key(kindData, escapeKey(key)+suffix)
 	if it := c.l1Get(k.name); it != nil {
 		if v, err := decodeValue[T](o.codec, &it.sh.e); err == nil || errors.Is(err, ErrNotFound) {
 			c.emit(middleware.CacheHit, o.route)
@@ -164,11 +166,7 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, name string, ttl time.Durat
 			derr = ErrCorruptEntry
 		}
 		if derr != nil {
-			c.emit(middleware.CacheError, o.route)
-			dctx, cancel := c.redisCtx(ctx)
-			_, err := bk.delete(dctx, []key{k})
-			cancel()
-			c.report(dctx, onRedis, o.route, err)
+			c.dropCorrupt(ctx, bk, k, onRedis, o.route)
 		} else {
 			sh := &shared{ok: true, e: e}
 			now := c.now().UnixMilli()
@@ -270,7 +268,7 @@ func Set[T any](ctx context.Context, c *Cache, key string, v T, ttl time.Duratio
 		ttl: time.Duration(e.expiry()-e.stored) * time.Millisecond, started: now})
 	c.report(sctx, onRedis, o.route, err)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", fallback.ErrUnavailable, err)
 	}
 	c.emit(middleware.CacheStore, o.route)
 	return nil

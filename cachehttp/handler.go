@@ -1,13 +1,9 @@
 package cachehttp
 
-import (
-	"net/http"
+import "net/http"
 
-	"github.com/aura-platform/redishttp/middleware"
-)
-
-// Handler caches next with the zero Route (name "default", keyed by
-// DefaultKey, fresh for DefaultTTL), so a Cache mounts directly with chi's
+// Handler caches next with the zero Route (name "default", keyed on the
+// request's URL, fresh for one minute), so a Cache mounts directly with chi's
 // r.Use(cache.Handler). Use NewRoute for anything else.
 func (c *Cache) Handler(next http.Handler) http.Handler {
 	rc, err := c.NewRoute(Route{})
@@ -22,6 +18,3 @@ func (c *Cache) Handler(next http.Handler) http.Handler {
 func (rc *RouteCache) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rc.serve(next, w, r) })
 }
-
-// Middleware returns Handler as a middleware.Middleware for middleware.Chain.
-func (rc *RouteCache) Middleware() middleware.Middleware { return rc.Handler }

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/internal/recorder"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
 // both runs f on the Redis backend (when configured and available) and on
 // the memory backend, adding up the counts. The memory backend is always
-// cleared; a Redis failure is returned wrapped in ErrUnavailable. When ctx
+// cleared; a Redis failure is returned wrapped in fallback.ErrUnavailable. When ctx
 // ends during the memory step, its error is returned and Redis is not
 // tried.
 func (c *Cache) both(ctx context.Context, f func(ctx context.Context, b backend) (int, error)) (int, error) {
@@ -23,12 +24,12 @@ func (c *Cache) both(ctx context.Context, f func(ctx context.Context, b backend)
 		return n, nil
 	}
 	if !c.mon.Available() {
-		return n, fmt.Errorf("%w: invalidation reached only the in-memory fallback", ErrUnavailable)
+		return n, fmt.Errorf("%w: invalidation reached only the in-memory fallback", fallback.ErrUnavailable)
 	}
 	rn, err := f(ctx, c.redis)
 	c.mon.Report(ctx, err)
 	if err != nil {
-		return n + rn, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return n + rn, fmt.Errorf("%w: %w", fallback.ErrUnavailable, err)
 	}
 	return n + rn, nil
 }
@@ -75,11 +76,11 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error)
 // glob pattern ('*', '?', '[...]', '\' escapes), whatever its route, using
 // SCAN + UNLINK in batches on every master (never KEYS or FLUSH*). Matching
 // is confined to this cache's prefix; put user input through EscapeGlob so
-// it cannot widen the match. Keys longer than MaxKeyLen are stored hashed and
-// only a pattern of '*' alone reaches them. Route entries keyed per user or
-// by Vary are matched on their key without those parts. Matching takes at
-// most len(pattern) × len(key) steps per key, so no pattern can make it
-// slow; the in-memory walk stops with ctx's error when ctx ends. A malformed
+// it cannot widen the match. Keys longer than 512 bytes once escaped are
+// stored hashed and only a pattern of '*' alone reaches them. Route entries
+// keyed per user or by Vary are matched on their key without those parts.
+// Matching takes at most len(pattern) × len(key) steps per key, so no
+// pattern can make it slow; the in-memory walk stops with ctx's error when ctx ends. A malformed
 // pattern fails with ErrBadPattern.
 func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int, error) {
 	sp, err := scanPattern(pattern)

@@ -49,7 +49,7 @@ func TestInvalidateTags(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if ev.get(middleware.CacheLoad, DefaultDataRoute) != 1 {
+		if ev.get(middleware.CacheLoad, defaultDataRoute) != 1 {
 			t.Fatalf("settings entry not reloaded: %v", ev.m)
 		}
 	})
@@ -218,7 +218,7 @@ func TestInvalidateClearsMemory(t *testing.T) {
 	if n, err := c.InvalidatePattern(ctx, "b:*"); n != 1 || err != nil {
 		t.Fatalf("memory InvalidatePattern = %d %v", n, err)
 	}
-	if m, _ := c.LiveKeys(ctx); m[DefaultDataRoute] != 0 {
+	if m, _ := c.LiveKeys(ctx); m[defaultDataRoute] != 0 {
 		t.Fatalf("LiveKeys %v", m)
 	}
 }

@@ -11,12 +11,12 @@ import (
 	"github.com/aura-platform/redishttp/middleware"
 )
 
-// MaxKeyLen is the longest escaped logical key kept verbatim in Redis; a
+// maxKeyLen is the longest escaped logical key kept verbatim in Redis; a
 // longer one is replaced by "%h" and a SHA-256 digest, so hostile input
 // cannot blow up key sizes. Hashed keys are still found by exact lookups,
 // tags and Delete, but InvalidatePattern matches them only with a pattern
 // made of '*' alone.
-const MaxKeyLen = 512
+const maxKeyLen = 512
 
 // Physical key layout, all under Options.Prefix and one Redis Cluster hash
 // tag per group:
@@ -40,9 +40,9 @@ const (
 
 // escapeKey escapes a logical key for the layout above. Letters, digits, ':'
 // and "-._~@/=,+" pass through; every other byte becomes %XX. The mapping is
-// injective; results longer than MaxKeyLen become "%h"+hex(SHA-256) ("%h" can
+// injective; results longer than maxKeyLen become "%h"+hex(SHA-256) ("%h" can
 // never come out of the escaping).
-func escapeKey(s string) string { return keytext.Escape(s, ":", MaxKeyLen) }
+func escapeKey(s string) string { return keytext.Escape(s, ":", maxKeyLen) }
 
 // unescapeKey reverses escapeKey for the base part of a stored key. ok is
 // false for hashed keys and malformed input.
@@ -58,13 +58,13 @@ func groupOf(esc string, groups int) int {
 	return int(h.Sum32() % uint32(groups))
 }
 
-// DefaultKey is the key function routes use unless they set their own:
+// defaultKey is the key function routes use unless they set their own:
 // method, scheme, host, escaped path and the normalised, sorted query, each
 // escaped with middleware.KeyPart and joined with ':'. HEAD is keyed as GET,
 // so HEAD requests are served from the GET entry. The scheme comes from the
 // connection (r.TLS), never from a request header, and the host is
 // lower-cased.
-func DefaultKey(r *http.Request) (string, error) {
+func defaultKey(r *http.Request) (string, error) {
 	m := r.Method
 	if m == http.MethodHead {
 		m = http.MethodGet
@@ -82,7 +82,7 @@ func DefaultKey(r *http.Request) (string, error) {
 		middleware.KeyPart(r.URL.EscapedPath()) + ":" + middleware.KeyPart(q), nil
 }
 
-var _ middleware.KeyFunc = DefaultKey
+var _ middleware.KeyFunc = defaultKey
 
 // EscapeGlob escapes the Redis glob characters (* ? [ ] \) in s, so user
 // input placed inside an InvalidatePattern pattern matches only itself:

@@ -15,7 +15,7 @@ func TestDefaultKey(t *testing.T) {
 		if secure {
 			r.TLS = &tls.ConnectionState{}
 		}
-		k, err := DefaultKey(r)
+		k, err := defaultKey(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestEscapeKeyAndGlob(t *testing.T) {
 		if strings.ContainsAny(e, "{}*?[]\\| ") {
 			t.Errorf("escapeKey(%q) = %q has unsafe bytes", s, e)
 		}
-		if back, ok := unescapeKey(e); len(s) <= MaxKeyLen && (!ok || back != s) {
+		if back, ok := unescapeKey(e); len(s) <= maxKeyLen && (!ok || back != s) {
 			t.Errorf("unescape(escape(%q)) = %q %v", s, back, ok)
 		}
 	}

@@ -5,10 +5,10 @@ import (
 	"sync"
 )
 
-// keyMemo remembers, per route using DefaultKey, the logical key and the
+// keyMemo remembers, per route using defaultKey, the logical key and the
 // physical key a request resolves to, so a repeated request (every cache
 // hit) builds neither string again. The memo key holds exactly the inputs of
-// DefaultKey and escKey (without Vary names), so a memoised key is always
+// defaultKey and escKey (without Vary names), so a memoised key is always
 // the one they would compute. It is bounded: cleared when full, and long
 // URLs are not memoised.
 type keyMemo struct {

@@ -10,8 +10,8 @@ import (
 )
 
 // TestKeyMemoMatchesFreshKeys checks that the memoised keys are exactly the
-// ones DefaultKey and escKey compute, for requests that differ in each memo
-// input, and that requests DefaultKey maps together share one entry.
+// ones defaultKey and escKey compute, for requests that differ in each memo
+// input, and that requests defaultKey maps together share one entry.
 func TestKeyMemoMatchesFreshKeys(t *testing.T) {
 	c, err := New(nil, Options{})
 	if err != nil {
@@ -54,7 +54,7 @@ func TestKeyMemoMatchesFreshKeys(t *testing.T) {
 				t.Fatalf("%s %s%s: status %d", r.Method, r.Host, r.URL, w.Code)
 			}
 		}
-		base, _ := DefaultKey(r)
+		base, _ := defaultKey(r)
 		q := request{base: base, ver: c.schemaSuffix}
 		want := c.l.key(kindHTTP, rc.escKey(&q, r, nil))
 		m, ok := memoKeyOf(r, "", c.schemaSuffix)

@@ -10,11 +10,11 @@ import (
 	"github.com/maypok86/otter/v2"
 )
 
-// DefaultL1TTL is the longest an entry stays in the in-process L1 unless
+// defaultL1TTL is the longest an entry stays in the in-process L1 unless
 // Options.L1TTL or Route.L1TTL says otherwise. With coherence the L1 is
 // invalidated by messages; the TTL bounds staleness when a message is lost
 // together with a publish failure.
-const DefaultL1TTL = 5 * time.Second
+const defaultL1TTL = 5 * time.Second
 
 // l1Item is one decoded entry in the L1.
 type l1Item struct {

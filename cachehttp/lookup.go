@@ -154,16 +154,22 @@ func (rc *RouteCache) decode(v []byte, k key, bk backend, onRedis bool) (*shared
 		err = ErrCorruptEntry
 	}
 	if err != nil {
-		rc.c.emit(middleware.CacheError, rc.name)
-		ctx, cancel := rc.c.redisCtx(context.Background())
-		_, derr := bk.delete(ctx, []key{k})
-		cancel()
-		rc.c.report(ctx, onRedis, rc.name, derr)
+		rc.c.dropCorrupt(context.Background(), bk, k, onRedis, rc.name)
 		return nil, false
 	}
 	sh := &shared{ok: true, e: e, resp: resp}
 	rc.c.memo.put(k.name, v, sh)
 	return sh, true
+}
+
+// dropCorrupt reports a stored entry that does not decode (CacheError) and
+// deletes it.
+func (c *Cache) dropCorrupt(ctx context.Context, bk backend, k key, onRedis bool, route string) {
+	c.emit(middleware.CacheError, route)
+	ctx, cancel := c.redisCtx(ctx)
+	_, err := bk.delete(ctx, []key{k})
+	cancel()
+	c.report(ctx, onRedis, route, err)
 }
 
 // serveEntry writes a stored response (or a 304 for a matching

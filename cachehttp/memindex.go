@@ -205,12 +205,12 @@ func (x *tagIndex[ID]) size() (entries, tags int) {
 
 // maxStamps bounds the tag invalidation stamps a memory backend keeps:
 // about 100 bytes each plus the tag, which stampKey bounds to
-// keytext.MaxPart bytes, so the stamps hold at most about 15 MB
+// 128 bytes, so the stamps hold at most about 15 MB
 // however long the tags.
 const maxStamps = 1 << 16
 
 // stampKey is what a stamp of tag is kept under: the tag itself up to
-// keytext.MaxPart bytes, its digest (middleware.KeyPart) beyond, as
+// 128 bytes, its digest (middleware.KeyPart) beyond, as
 // the Redis backend's stamp keys do. A short tag spelled like a digest can
 // share a long tag's stamp: a load it refuses is served, not stored, which
 // is safe.

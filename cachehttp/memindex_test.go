@@ -206,7 +206,7 @@ func TestStampsBounded(t *testing.T) {
 
 	// Past MaxLoadTime every stamp is expired; each invalidation forgets
 	// one per tag it stamps and expireBatch more, never all at once.
-	clk.add(DefaultMaxLoadTime + time.Second)
+	clk.add(defaultMaxLoadTime + time.Second)
 	for i := 0; ; i++ {
 		before := c.memory.work.Load()
 		if _, err := c.InvalidateTags(ctx, "late"); err != nil {

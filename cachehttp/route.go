@@ -14,22 +14,21 @@ import (
 	"github.com/aura-platform/redishttp/middleware"
 )
 
-// Defaults of Route.
+// Defaults of Route, stated in each field's documentation.
 const (
-	DefaultTTL            = time.Minute
-	DefaultMaxBody        = 1 << 20
-	DefaultMaxRequestBody = 1 << 20
-	DefaultJitter         = 0.1
-	DefaultWaitTimeout    = 10 * time.Second
+	defaultTTL            = time.Minute
+	defaultMaxBody        = 1 << 20
+	defaultMaxRequestBody = 1 << 20
+	defaultJitter         = 0.1
+	defaultWaitTimeout    = 10 * time.Second
 )
 
-// DefaultStatuses are the statuses a route caches unless told otherwise;
-// 5xx are never cached.
-var DefaultStatuses = []int{200, 203, 204, 300, 301, 404, 410}
+// defaultStatuses are the statuses a route caches unless told otherwise.
+var defaultStatuses = []int{200, 203, 204, 300, 301, 404, 410}
 
 // Route configures caching for one route. The zero value works (a route
-// named "default" keyed by DefaultKey for one minute); every field documents
-// its default.
+// named "default" keyed on the request's URL, fresh for one minute); every
+// field documents its default.
 type Route struct {
 	// Name identifies the route in events and LiveKeys; it must be bounded
 	// (never a key or user id), at most 255 bytes. Default "default".
@@ -48,8 +47,11 @@ type Route struct {
 	// StaleIfError serves an entry this long past its freshness when the
 	// handler fails (panics) or answers 5xx. Default 0 (off).
 	StaleIfError time.Duration
-	// KeyFunc derives the logical key. Default DefaultKey (method, scheme,
-	// host, path, sorted query). Custom functions must escape their parts
+	// KeyFunc derives the logical key. Default: method, scheme, host,
+	// escaped path and sorted query, each escaped with middleware.KeyPart
+	// and joined with ':' ("GET:https:example.com:/items:page=2"; HEAD is
+	// keyed as GET, the scheme comes from r.TLS, the host is lower-cased).
+	// Custom functions must escape their parts
 	// (middleware.KeyPart), and must cover every input the handler reads:
 	// a fill sees the whole request URL (query parameters the key ignores
 	// included), its Vary and PassHeaders headers and, for POST, the body,
@@ -96,16 +98,17 @@ type Route struct {
 	//
 	// Default false. Cannot be combined with PerUser.
 	Anonymous bool
-	// Tags are added to every entry of the route.
+	// Tags are added to every entry of the route. Default none.
 	Tags []string
-	// TagFunc returns per-request tags, e.g. "user:"+middleware.UserFromContext(r.Context()).
+	// TagFunc returns per-request tags, e.g.
+	// "user:"+middleware.UserFromContext(r.Context()). Default none.
 	TagFunc func(*http.Request) []string
 	// Methods are the cached methods. Default GET and HEAD (HEAD is served
 	// from the GET entry). POST may be listed: it is then keyed on the
 	// SHA-256 of the body (up to MaxRequestBody) and its Content-Type.
 	Methods []string
-	// Statuses are the cacheable statuses. Default DefaultStatuses. 5xx are
-	// rejected.
+	// Statuses are the cacheable statuses. Default 200, 203, 204, 300, 301,
+	// 404, 410. 5xx, 206 and 304 are rejected.
 	Statuses []int
 	// MaxBody is the largest response body stored; larger responses pass
 	// through uncached, intact. Default 1 MiB.
@@ -114,14 +117,15 @@ type Route struct {
 	// pass through uncached. Default 1 MiB.
 	MaxRequestBody int64
 	// Vary names request headers that always take part in the key, besides
-	// those learned from responses' Vary headers.
+	// those learned from responses' Vary headers. Default none.
 	Vary []string
 	// PassHeaders names request headers the handler sees when it fills the
 	// cache. All others, except those in the key (Vary), Content-Type and
 	// Content-Length (and Authorization and Cookie on PerUser routes), are
 	// removed from the request a cache fill runs with, so a header that is
 	// not in the key cannot change what is stored (no cache poisoning).
-	// Authorization and Cookie cannot be passed on a shared route.
+	// Authorization and Cookie cannot be passed on a shared route. Default
+	// none.
 	PassHeaders []string
 	// WaitTimeout bounds how long a request waits for a concurrent
 	// request's fill in this process before calling the handler itself.
@@ -159,8 +163,8 @@ type RouteCache struct {
 	rt         Route
 	name       string
 	keyFunc    middleware.KeyFunc
-	defKey     bool    // keyFunc is DefaultKey: keys are memoised
-	keys       keyMemo // request → keys memo for DefaultKey (keymemo.go)
+	defKey     bool    // keyFunc is defaultKey: keys are memoised
+	keys       keyMemo // request → keys memo for defaultKey (keymemo.go)
 	methods    [3]bool // GET, HEAD, POST
 	statuses   map[int]bool
 	staticTags []string
@@ -200,14 +204,14 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 		return nil, err
 	}
 	if r.rt.TTL == 0 {
-		r.rt.TTL = DefaultTTL
+		r.rt.TTL = defaultTTL
 	}
 	if r.rt.TTL < time.Millisecond {
 		return nil, bad("TTL", "%v is under a millisecond", rt.TTL)
 	}
 	switch {
 	case r.rt.Jitter == 0:
-		r.rt.Jitter = DefaultJitter
+		r.rt.Jitter = defaultJitter
 	case r.rt.Jitter < 0:
 		r.rt.Jitter = 0
 	case r.rt.Jitter > 0.5:
@@ -217,7 +221,7 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 		return nil, bad("Anonymous", "cannot be combined with PerUser")
 	}
 	if r.keyFunc == nil {
-		r.keyFunc = DefaultKey
+		r.keyFunc = defaultKey
 		r.defKey = true
 	}
 	methods := rt.Methods
@@ -238,7 +242,7 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 	}
 	sts := rt.Statuses
 	if len(sts) == 0 {
-		sts = DefaultStatuses
+		sts = defaultStatuses
 	}
 	r.statuses = make(map[int]bool, len(sts))
 	for _, s := range sts {
@@ -248,13 +252,13 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 		r.statuses[s] = true
 	}
 	if r.rt.MaxBody == 0 {
-		r.rt.MaxBody = DefaultMaxBody
+		r.rt.MaxBody = defaultMaxBody
 	}
 	if r.rt.MaxRequestBody == 0 {
-		r.rt.MaxRequestBody = DefaultMaxRequestBody
+		r.rt.MaxRequestBody = defaultMaxRequestBody
 	}
 	if r.rt.WaitTimeout == 0 {
-		r.rt.WaitTimeout = DefaultWaitTimeout
+		r.rt.WaitTimeout = defaultWaitTimeout
 	}
 	r.staticTags = slices.Clone(rt.Tags)
 	r.pass = map[string]bool{"Content-Type": true, "Content-Length": true}

@@ -72,7 +72,7 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 		q.auth = auth
 	}
 	if rc.defKey && mi != 2 {
-		// DefaultKey never fails: resolve the version first so the memo
+		// defaultKey never fails: resolve the version first so the memo
 		// can hand back both keys without building them again.
 		var err error
 		if q.ver, err = rc.c.keySuffix(r.Context(), rc.rt.Namespace); err != nil {
@@ -85,7 +85,7 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 			v = rc.keys.get(mk)
 		}
 		if v == nil {
-			q.base, _ = DefaultKey(r)
+			q.base, _ = defaultKey(r)
 			if memo {
 				v = &memoVal{base: q.base, k: rc.c.l.key(kindHTTP, rc.escKey(&q, r, nil))}
 				rc.keys.put(mk, v)

@@ -10,13 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultVersionRefresh is how long a namespace version read from Redis is
+// defaultVersionRefresh is how long a namespace version read from Redis is
 // trusted in-process while no coherence subscription pushes bumps.
-const DefaultVersionRefresh = time.Second
+const defaultVersionRefresh = time.Second
 
 // versionPushedRefresh is how long a namespace version is trusted while the
 // coherence subscription is healthy (bumps are pushed); a safety net only.
@@ -74,7 +75,7 @@ func (c *Cache) version(ctx context.Context, ns string) (int64, error) {
 		if ok {
 			return cur.v, nil
 		}
-		return 0, fmt.Errorf("%w: namespace version unknown", ErrUnavailable)
+		return 0, fmt.Errorf("%w: namespace version unknown", fallback.ErrUnavailable)
 	}
 	rctx, cancel := c.redisCtx(ctx)
 	v, err := c.client.Get(rctx, c.l.versionKey(ns)).Int64()
@@ -87,7 +88,7 @@ func (c *Cache) version(ctx context.Context, ns string) (int64, error) {
 		if ok {
 			return cur.v, nil // the last known version: never an older one
 		}
-		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return 0, fmt.Errorf("%w: %w", fallback.ErrUnavailable, err)
 	}
 	c.setVersion(ns, v)
 	return v, nil
@@ -117,7 +118,7 @@ func (c *Cache) forgetVersions() {
 // entries (at once on instances with coherence, within
 // Options.VersionRefresh on the others); the old entries are left to expire.
 // It returns the new version. When Redis is unreachable the version is
-// bumped in this process only and ErrUnavailable is returned.
+// bumped in this process only and fallback.ErrUnavailable is returned.
 func (c *Cache) BumpVersion(ctx context.Context, ns string) (int64, error) {
 	if ns == "" {
 		return 0, fmt.Errorf("%w: empty namespace", ErrInvalidOptions)
@@ -141,7 +142,7 @@ func (c *Cache) BumpVersion(ctx context.Context, ns string) (int64, error) {
 	if err != nil {
 		lv := local()
 		c.l1DropNamespace(ns)
-		return lv, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return lv, fmt.Errorf("%w: %w", fallback.ErrUnavailable, err)
 	}
 	c.setVersion(ns, v)
 	c.l1DropNamespace(ns)
