@@ -18,7 +18,7 @@ const maxAuthClients = 10000
 // failures ever count against another, so a flood of failures from ever new
 // addresses cannot lock anyone else out. What eviction costs is that an
 // attacker who makes maxEntries newer clients fail gets its own count
-// reset; with a token of MinTokenLength bytes that buys nothing.
+// reset; with a token of 16 random bytes that buys nothing.
 type failureLimiter struct {
 	limit      int
 	window     time.Duration

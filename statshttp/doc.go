@@ -14,7 +14,7 @@
 // so ("source": "local").
 //
 // The handlers are protected by default: New refuses to build a Recorder
-// without a bearer Token (at least MinTokenLength bytes) or an Auth
+// without a bearer Token (at least 16 bytes) or an Auth
 // middleware, and a client that fails authentication AuthFailureLimit times
 // in a window (10 a minute by default) gets 429 on every protected handler
 // until its window ends, so a token cannot be guessed at request speed.

@@ -1,12 +1,11 @@
 package statshttp_test
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/aura-platform/redishttp/internal/observe"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/aura-platform/redishttp/statshttp"
 )
@@ -26,12 +25,24 @@ func ExampleNew() {
 
 	var obs middleware.Observer = rec // what cachehttp & co. are given
 	for range 23 {
-		observe.Emit(obs, middleware.CacheHit, "Weather Data")
+		obs.Observe(middleware.Event{Kind: middleware.CacheHit, Route: "Weather Data", Value: 1})
 	}
-	observe.Emit(obs, middleware.CacheMiss, "Weather Data")
-	observe.Emit(obs, middleware.CacheMiss, "Weather Data")
+	obs.Observe(middleware.Event{Kind: middleware.CacheMiss, Route: "Weather Data", Value: 1})
+	obs.Observe(middleware.Event{Kind: middleware.CacheMiss, Route: "Weather Data", Value: 1})
 
-	rep := rec.Report(context.Background())
+	req := httptest.NewRequest(http.MethodGet, "/api/cache/stats", nil)
+	req.Header.Set("Authorization", "Bearer a-long-random-stats-token")
+	w := httptest.NewRecorder()
+	rec.StatsHandler().ServeHTTP(w, req)
+	var rep struct {
+		Source   string
+		Patterns []struct {
+			Name         string
+			Hits, Misses int64
+			HitRate      string
+		}
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &rep)
 	p := rep.Patterns[0]
 	fmt.Println(rep.Source, p.Name, p.Hits, p.Misses, p.HitRate)
 	// Output: local Weather Data 23 2 92%
@@ -70,6 +81,6 @@ func ExampleNew_auth() {
 	fmt.Println(err)
 	rec.Close()
 	// Output:
-	// statshttp: no Token and no Auth middleware
+	// statshttp: invalid options: no Token and no Auth middleware
 	// <nil>
 }

@@ -7,9 +7,19 @@ import (
 	"github.com/aura-platform/redishttp/middleware"
 )
 
-// StatsHandler serves the Report as JSON (GET and HEAD), protected by the
+// StatsHandler serves the report as JSON (GET and HEAD), protected by the
 // configured Token or Auth. Mount it where the dashboard expects it
-// (Options.StatsPath, "/api/cache/stats" by default).
+// (Options.StatsPath, "/api/cache/stats" by default). The document starts
+// with the summary a dashboard reads: "timestamp", "patterns" (each with
+// "name", "count" of live keys, "hitRate" such as "92%", then hits, misses,
+// loads, stale, coalesced, errors, bypass, stores, invalidations) and
+// "performance" (the cache figures summed); then "rateLimit" and "locks"
+// (totals and "routes"), "backend" (this instance's "state": "redis",
+// "degraded", "memory" or "unknown"; "instances" per state; "changes"),
+// "instances" (each instance's own figures, this one first), "source"
+// ("redis": every instance's totals; "local": this instance's only, when
+// there is no client or Redis did not answer within ReadTimeout),
+// "instance" and "warnings". Building it never fails.
 func (r *Recorder) StatsHandler() http.Handler {
 	return r.protect(http.HandlerFunc(r.serveStats), false)
 }
@@ -18,7 +28,7 @@ func (r *Recorder) serveStats(w http.ResponseWriter, req *http.Request) {
 	if !allowRead(w, req) {
 		return
 	}
-	body, err := json.Marshal(r.Report(req.Context()))
+	body, err := json.Marshal(r.report(req.Context()))
 	if err != nil { // only plain fields: cannot happen, but never panic
 		middleware.Error(w, req, http.StatusInternalServerError, "the report could not be encoded")
 		return

@@ -97,7 +97,7 @@ func (r *Recorder) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, rs := range r.backend.all() {
-		if n := rs.n[mw.BackendChange].Load(); n != 0 || rs.name != OverflowRoute {
+		if n := rs.n[mw.BackendChange].Load(); n != 0 || rs.name != overflowRoute {
 			ch <- prometheus.MustNewConstMetric(descBackendChanges, prometheus.CounterValue, float64(n), rs.name)
 		}
 	}

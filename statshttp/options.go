@@ -14,33 +14,34 @@ import (
 	"github.com/aura-platform/redishttp/middleware"
 )
 
-// MinTokenLength is the shortest bearer token New accepts, in bytes.
-const MinTokenLength = 16
+// minTokenLength is the shortest bearer token New accepts, in bytes.
+const minTokenLength = 16
 
-// OverflowRoute is the route name that events are counted under once
+// overflowRoute is the route name that events are counted under once
 // Options.MaxRoutes distinct route names have been seen.
-const OverflowRoute = "other"
+const overflowRoute = "other"
 
-// DefaultRoute is the name events with an empty Route are counted under.
-const DefaultRoute = "default"
+// defaultRoute is the name events with an empty Route are counted under.
+const defaultRoute = "default"
 
 // LiveKeyCounter reports how many live cache keys each pattern (route name)
 // currently has. cachehttp implements it by keeping counts up to date as it
 // stores and removes entries, so calling it is cheap (no SCAN). The Recorder
 // calls it when a report is built or metrics are scraped, bounded by
-// Options.ReadTimeout.
+// Options.ReadTimeout. An application with several caches implements it by
+// summing their counts per pattern.
 type LiveKeyCounter interface {
 	LiveKeys(ctx context.Context) (map[string]int64, error)
 }
 
 // Options configures a Recorder. The zero value works apart from
-// authentication: set Token or Auth (New returns ErrNoAuth otherwise).
+// authentication: set Token or Auth (New returns ErrInvalidOptions otherwise).
 // Every field documents its default; New never writes into the caller's
 // struct.
 type Options struct {
 	// Token is the bearer token that the stats, metrics and dashboard
 	// handlers require (Authorization: Bearer <token>, compared in constant
-	// time). At least MinTokenLength bytes. Default: none, in which case Auth
+	// time). At least 16 bytes. Default: none, in which case Auth
 	// must be set.
 	Token string
 	// Auth, if set, protects the handlers instead of (or, when Token is also
@@ -74,7 +75,7 @@ type Options struct {
 	// limit) for at most 10,000 clients, and a new client beyond that evicts
 	// the one whose window began first, so a flood from ever new addresses
 	// never locks out a client that has not failed (it can reset an older
-	// attacker's count, which a MinTokenLength token makes worthless).
+	// attacker's count, which a token of 16 random bytes makes worthless).
 	// Where one address evidently stands for many clients, blocking it would
 	// lock them all out, so there only failures are throttled (429 instead
 	// of 401 past the limit) and valid credentials always pass: when no
@@ -128,8 +129,9 @@ type Options struct {
 	Patterns []string
 	// MaxRoutes caps the number of distinct route names counted per
 	// instance (Patterns included); events for further names are counted
-	// under OverflowRoute, which keeps Redis fields and Prometheus series
-	// bounded. Default 100.
+	// under the name "other", which keeps Redis fields and Prometheus series
+	// bounded. Events with an empty Route are counted under "default".
+	// Default 100.
 	MaxRoutes int
 	// LiveKeys, if set, supplies each pattern's "count" (live keys).
 	// Default nil: counts are reported as 0.
@@ -162,10 +164,10 @@ func newConfig(opts Options) (config, error) {
 	c := config{Options: opts}
 	c.Patterns = append([]string(nil), opts.Patterns...) // never alias the caller's slice
 	if c.Token == "" && c.Auth == nil {
-		return c, ErrNoAuth
+		return c, fmt.Errorf("%w: no Token and no Auth middleware", ErrInvalidOptions)
 	}
-	if c.Token != "" && len(c.Token) < MinTokenLength {
-		return c, fmt.Errorf("%w: Token is %d bytes, need at least %d", ErrWeakToken, len(c.Token), MinTokenLength)
+	if c.Token != "" && len(c.Token) < minTokenLength {
+		return c, fmt.Errorf("%w: Token is %d bytes, need at least %d", ErrInvalidOptions, len(c.Token), minTokenLength)
 	}
 	if err := optcheck.First(
 		optcheck.Duration(ErrInvalidOptions, "FlushInterval", c.FlushInterval),
@@ -212,7 +214,7 @@ func newConfig(opts Options) (config, error) {
 	}
 	if len(c.Patterns) >= c.MaxRoutes {
 		return c, fmt.Errorf("%w: %d Patterns do not fit in MaxRoutes %d (one slot is kept for %q)",
-			ErrInvalidOptions, len(c.Patterns), c.MaxRoutes, OverflowRoute)
+			ErrInvalidOptions, len(c.Patterns), c.MaxRoutes, overflowRoute)
 	}
 	if c.StatsPath == "" {
 		c.StatsPath = "/api/cache/stats"
@@ -245,9 +247,3 @@ func defaultInstanceID() string {
 	_, _ = rand.Read(b[:])
 	return host + "-" + hex.EncodeToString(b[:])
 }
-
-// LiveKeysFunc adapts a function to LiveKeyCounter.
-type LiveKeysFunc func(ctx context.Context) (map[string]int64, error)
-
-// LiveKeys calls f(ctx).
-func (f LiveKeysFunc) LiveKeys(ctx context.Context) (map[string]int64, error) { return f(ctx) }

@@ -52,9 +52,8 @@ var backendStates = []string{"redis", "degraded", "memory"}
 
 // New returns a Recorder. client may be nil: the Recorder then counts
 // locally only (embedded mode) and starts no goroutine. Otherwise it starts
-// one flush goroutine that Close stops. New returns ErrNoAuth,
-// ErrWeakToken or an error wrapping ErrInvalidOptions for bad options and
-// for a typed-nil client (a nil *redis.Client stored in the interface),
+// one flush goroutine that Close stops. New returns an error wrapping
+// ErrInvalidOptions for bad or missing options and for a typed-nil client (a nil *redis.Client stored in the interface),
 // naming the field.
 func New(client redis.UniversalClient, opts Options) (*Recorder, error) {
 	if err := optcheck.Client(ErrInvalidOptions, "client", client); err != nil {

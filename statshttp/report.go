@@ -9,39 +9,40 @@ import (
 	mw "github.com/aura-platform/redishttp/middleware"
 )
 
-// Report sources: where the figures of a Report come from.
+// Report sources: where the figures of a report come from.
 const (
-	// SourceRedis: totals of every instance, read from Redis.
-	SourceRedis = "redis"
-	// SourceLocal: this instance's figures only, because there is no Redis
+	// sourceRedis: totals of every instance, read from Redis.
+	sourceRedis = "redis"
+	// sourceLocal: this instance's figures only, because there is no Redis
 	// client or Redis could not be read in time.
-	SourceLocal = "local"
+	sourceLocal = "local"
 )
 
-// Report is the JSON document StatsHandler serves. Its first fields are
+// report is the JSON document StatsHandler serves. Its first fields are
 // the summary a dashboard reads (timestamp, patterns with name, count and
 // hitRate, performance with hits, misses and hitRate); the rest adds
 // figures per pattern, rate limiting, locks, the backend and each
 // instance.
-type Report struct {
+type report struct {
 	// Timestamp is when the report was built, in UTC.
 	Timestamp time.Time `json:"timestamp"`
 	// Patterns lists cache figures per pattern (route name): declared
 	// Patterns first, in order, then the others by name.
-	Patterns []Pattern `json:"patterns"`
+	Patterns []patternReport `json:"patterns"`
 	// Performance sums the cache figures over every pattern.
-	Performance Performance `json:"performance"`
+	Performance perfReport `json:"performance"`
 	// RateLimit holds rate-limiting figures, in total and per route.
-	RateLimit RateLimit `json:"rateLimit"`
+	RateLimit rateReport `json:"rateLimit"`
 	// Locks holds locking and idempotency figures, in total and per route.
-	Locks Locks `json:"locks"`
+	Locks lockReport `json:"locks"`
 	// Backend describes the backend state of the instances.
-	Backend Backend `json:"backend"`
+	Backend backendReport `json:"backend"`
 	// Instances lists the live instances, this one first, each with its own
 	// figures.
-	Instances []Instance `json:"instances"`
-	// Source is SourceRedis (all instances) or SourceLocal (this instance
-	// only).
+	Instances []instanceReport `json:"instances"`
+	// Source is "redis" (every instance's totals, read from Redis) or
+	// "local" (this instance's figures only: no client, or Redis did not
+	// answer in time).
 	Source string `json:"source"`
 	// Instance is the ID of the instance that built the report.
 	Instance string `json:"instance"`
@@ -50,8 +51,8 @@ type Report struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Pattern holds one cache pattern's figures.
-type Pattern struct {
+// patternReport holds one cache pattern's figures.
+type patternReport struct {
 	// Name is the pattern (route) name.
 	Name string `json:"name"`
 	// Count is the number of live keys, from Options.LiveKeys; 0 without it.
@@ -80,13 +81,13 @@ type Pattern struct {
 	Invalidations int64 `json:"invalidations"`
 }
 
-// Performance sums the cache figures over every pattern.
-type Performance struct {
+// perfReport sums the cache figures over every pattern.
+type perfReport struct {
 	// Hits counts fresh entries served from cache.
 	Hits int64 `json:"hits"`
 	// Misses counts requests that found no usable entry.
 	Misses int64 `json:"misses"`
-	// HitRate is formatted as Pattern.HitRate.
+	// HitRate is formatted as patternReport.HitRate.
 	HitRate string `json:"hitRate"`
 	// Stale counts stale entries served.
 	Stale int64 `json:"stale"`
@@ -98,8 +99,8 @@ type Performance struct {
 	Errors int64 `json:"errors"`
 }
 
-// RateLimit holds rate-limiting figures.
-type RateLimit struct {
+// rateReport holds rate-limiting figures.
+type rateReport struct {
 	// Allowed counts requests let through.
 	Allowed int64 `json:"allowed"`
 	// Denied counts requests refused with 429.
@@ -109,11 +110,11 @@ type RateLimit struct {
 	// DenyRate is denied/(allowed+denied) as a percentage.
 	DenyRate string `json:"denyRate"`
 	// Routes breaks the figures down per route (omitted per instance).
-	Routes []RateRoute `json:"routes,omitempty"`
+	Routes []rateRouteReport `json:"routes,omitempty"`
 }
 
-// RateRoute holds one route's rate-limiting figures.
-type RateRoute struct {
+// rateRouteReport holds one route's rate-limiting figures.
+type rateRouteReport struct {
 	// Name is the route name.
 	Name string `json:"name"`
 	// Allowed counts requests let through.
@@ -126,8 +127,8 @@ type RateRoute struct {
 	DenyRate string `json:"denyRate"`
 }
 
-// Locks holds locking and idempotency figures.
-type Locks struct {
+// lockReport holds locking and idempotency figures.
+type lockReport struct {
 	// Acquired counts locks taken.
 	Acquired int64 `json:"acquired"`
 	// Contended counts requests refused because the lock was held.
@@ -139,11 +140,11 @@ type Locks struct {
 	// Errors counts lock backend failures.
 	Errors int64 `json:"errors"`
 	// Routes breaks the figures down per route (omitted per instance).
-	Routes []LockRoute `json:"routes,omitempty"`
+	Routes []lockRouteReport `json:"routes,omitempty"`
 }
 
-// LockRoute holds one route's locking figures.
-type LockRoute struct {
+// lockRouteReport holds one route's locking figures.
+type lockRouteReport struct {
 	// Name is the route name.
 	Name string `json:"name"`
 	// Acquired counts locks taken.
@@ -158,8 +159,8 @@ type LockRoute struct {
 	Errors int64 `json:"errors"`
 }
 
-// Backend describes the backend state.
-type Backend struct {
+// backendReport describes the backend state.
+type backendReport struct {
 	// State is the reporting instance's backend state: "redis",
 	// "degraded", "memory" or "unknown".
 	State string `json:"state"`
@@ -171,8 +172,8 @@ type Backend struct {
 	Changes map[string]int64 `json:"changes"`
 }
 
-// Instance holds one instance's own figures.
-type Instance struct {
+// instanceReport holds one instance's own figures.
+type instanceReport struct {
 	// ID names the instance (Options.InstanceID).
 	ID string `json:"id"`
 	// Self is true for the instance that built the report.
@@ -182,13 +183,13 @@ type Instance struct {
 	// LastSeen is the instance's last successful flush (now for Self).
 	LastSeen time.Time `json:"lastSeen"`
 	// Backend is the instance's backend state and its changes.
-	Backend Backend `json:"backend"`
+	Backend backendReport `json:"backend"`
 	// Performance sums the instance's cache figures.
-	Performance Performance `json:"performance"`
+	Performance perfReport `json:"performance"`
 	// RateLimit sums the instance's rate-limiting figures.
-	RateLimit RateLimit `json:"rateLimit"`
+	RateLimit rateReport `json:"rateLimit"`
 	// Locks sums the instance's locking figures.
-	Locks Locks `json:"locks"`
+	Locks lockReport `json:"locks"`
 }
 
 // instanceData is one instance's raw figures.
@@ -200,15 +201,15 @@ type instanceData struct {
 	since, started, seen time.Time
 }
 
-// Report builds the report StatsHandler serves: the totals of every
+// report builds the report StatsHandler serves: the totals of every
 // instance from Redis plus this instance's not yet flushed counts, or, when
 // there is no client or Redis does not answer within ReadTimeout, this
-// instance's figures alone (Source SourceLocal). It never fails.
-func (r *Recorder) Report(ctx context.Context) *Report {
+// instance's figures alone (Source "local"). It never fails.
+func (r *Recorder) report(ctx context.Context) *report {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReadTimeout)
 	defer cancel()
 	now := time.Now()
-	rep := &Report{Timestamp: now.UTC(), Instance: r.cfg.InstanceID, Source: SourceLocal}
+	rep := &report{Timestamp: now.UTC(), Instance: r.cfg.InstanceID, Source: sourceLocal}
 
 	self := instanceData{id: r.cfg.InstanceID, self: true, started: r.started, seen: now}
 	self.state, self.since = r.backendNow()
@@ -217,7 +218,7 @@ func (r *Recorder) Report(ctx context.Context) *Report {
 	if r.client != nil {
 		routes, backend, others, local, localBackend, err := r.readCluster(ctx, now)
 		if err == nil {
-			rep.Source = SourceRedis
+			rep.Source = sourceRedis
 			totals, totalBackend = routes, backend
 			insts = append(insts, others...)
 			insts[0].routes, insts[0].backend = local, localBackend
@@ -242,13 +243,13 @@ func (r *Recorder) Report(ctx context.Context) *Report {
 	rep.Performance = performance(totals)
 	rep.RateLimit = rateLimit(totals, true)
 	rep.Locks = locks(totals, true)
-	rep.Backend = Backend{State: self.state, Since: timePtr(self.since), Instances: map[string]int{},
+	rep.Backend = backendReport{State: self.state, Since: timePtr(self.since), Instances: map[string]int{},
 		Changes: changes(totalBackend)}
 	for _, in := range insts {
 		rep.Backend.Instances[in.state]++
-		rep.Instances = append(rep.Instances, Instance{
+		rep.Instances = append(rep.Instances, instanceReport{
 			ID: in.id, Self: in.self, Started: in.started.UTC(), LastSeen: in.seen.UTC(),
-			Backend:     Backend{State: in.state, Since: timePtr(in.since), Changes: changes(in.backend)},
+			Backend:     backendReport{State: in.state, Since: timePtr(in.since), Changes: changes(in.backend)},
 			Performance: performance(in.routes),
 			RateLimit:   rateLimit(in.routes, false),
 			Locks:       locks(in.routes, false),
@@ -283,12 +284,12 @@ var (
 
 // patterns lists declared patterns first, then every other name with cache
 // traffic or live keys, by name.
-func (r *Recorder) patterns(c counts, live map[string]int64) []Pattern {
+func (r *Recorder) patterns(c counts, live map[string]int64) []patternReport {
 	seen := map[string]bool{}
 	names := make([]string, 0, len(r.cfg.Patterns))
 	for _, n := range r.cfg.Patterns {
 		if n == "" {
-			n = DefaultRoute
+			n = defaultRoute
 		}
 		if !seen[n] {
 			seen[n] = true
@@ -309,13 +310,13 @@ func (r *Recorder) patterns(c counts, live map[string]int64) []Pattern {
 		}
 	}
 	sort.Strings(rest)
-	out := make([]Pattern, 0, len(names)+len(rest))
+	out := make([]patternReport, 0, len(names)+len(rest))
 	for _, n := range append(names, rest...) {
 		a := c[n]
 		if a == nil {
 			a = new([numKinds]int64)
 		}
-		out = append(out, Pattern{
+		out = append(out, patternReport{
 			Name: n, Count: live[n], HitRate: hitRate(a[mw.CacheHit], a[mw.CacheStale], a[mw.CacheMiss]),
 			Hits: a[mw.CacheHit], Misses: a[mw.CacheMiss], Loads: a[mw.CacheLoad], Stale: a[mw.CacheStale],
 			Coalesced: a[mw.CacheCoalesced], Errors: a[mw.CacheError], Bypass: a[mw.CacheBypass],
@@ -325,19 +326,19 @@ func (r *Recorder) patterns(c counts, live map[string]int64) []Pattern {
 	return out
 }
 
-func performance(c counts) Performance {
+func performance(c counts) perfReport {
 	h, s, m := c.sum(mw.CacheHit), c.sum(mw.CacheStale), c.sum(mw.CacheMiss)
-	return Performance{Hits: h, Misses: m, HitRate: hitRate(h, s, m), Stale: s,
+	return perfReport{Hits: h, Misses: m, HitRate: hitRate(h, s, m), Stale: s,
 		Coalesced: c.sum(mw.CacheCoalesced), Loads: c.sum(mw.CacheLoad), Errors: c.sum(mw.CacheError)}
 }
 
-func rateLimit(c counts, perRoute bool) RateLimit {
-	rl := RateLimit{Allowed: c.sum(mw.RateAllowed), Denied: c.sum(mw.RateDenied), Errors: c.sum(mw.RateError)}
+func rateLimit(c counts, perRoute bool) rateReport {
+	rl := rateReport{Allowed: c.sum(mw.RateAllowed), Denied: c.sum(mw.RateDenied), Errors: c.sum(mw.RateError)}
 	rl.DenyRate = percent(rl.Denied, rl.Allowed+rl.Denied)
 	if perRoute {
 		for _, n := range c.sortedNames() {
 			if a := c[n]; hasAny(a, rateKinds...) {
-				rl.Routes = append(rl.Routes, RateRoute{Name: n, Allowed: a[mw.RateAllowed], Denied: a[mw.RateDenied],
+				rl.Routes = append(rl.Routes, rateRouteReport{Name: n, Allowed: a[mw.RateAllowed], Denied: a[mw.RateDenied],
 					Errors: a[mw.RateError], DenyRate: percent(a[mw.RateDenied], a[mw.RateAllowed]+a[mw.RateDenied])})
 			}
 		}
@@ -345,13 +346,13 @@ func rateLimit(c counts, perRoute bool) RateLimit {
 	return rl
 }
 
-func locks(c counts, perRoute bool) Locks {
-	l := Locks{Acquired: c.sum(mw.LockAcquired), Contended: c.sum(mw.LockContended), Expired: c.sum(mw.LockExpired),
+func locks(c counts, perRoute bool) lockReport {
+	l := lockReport{Acquired: c.sum(mw.LockAcquired), Contended: c.sum(mw.LockContended), Expired: c.sum(mw.LockExpired),
 		Replayed: c.sum(mw.LockReplayed), Errors: c.sum(mw.LockError)}
 	if perRoute {
 		for _, n := range c.sortedNames() {
 			if a := c[n]; hasAny(a, lockKinds...) {
-				l.Routes = append(l.Routes, LockRoute{Name: n, Acquired: a[mw.LockAcquired], Contended: a[mw.LockContended],
+				l.Routes = append(l.Routes, lockRouteReport{Name: n, Acquired: a[mw.LockAcquired], Contended: a[mw.LockContended],
 					Expired: a[mw.LockExpired], Replayed: a[mw.LockReplayed], Errors: a[mw.LockError]})
 			}
 		}

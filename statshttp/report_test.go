@@ -230,8 +230,8 @@ func TestOptionsValidation(t *testing.T) {
 		want   error
 		field  string // the field the error must name
 	}{
-		{"no auth", nil, statshttp.Options{}, statshttp.ErrNoAuth, ""},
-		{"short token", nil, statshttp.Options{Token: "short"}, statshttp.ErrWeakToken, "Token"},
+		{"no auth", nil, statshttp.Options{}, statshttp.ErrInvalidOptions, "no Token and no Auth"},
+		{"short token", nil, statshttp.Options{Token: "short"}, statshttp.ErrInvalidOptions, "Token is 5 bytes"},
 		{"typed-nil client", nilClient, statshttp.Options{Token: testToken}, statshttp.ErrInvalidOptions, "client"},
 		{"typed-nil cluster client", nilCluster, statshttp.Options{Token: testToken}, statshttp.ErrInvalidOptions, "client"},
 		{"negative FlushInterval", nil, statshttp.Options{Token: testToken, FlushInterval: -1}, statshttp.ErrInvalidOptions, "FlushInterval"},

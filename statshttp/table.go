@@ -59,12 +59,12 @@ type table struct {
 }
 
 func newTable(max int, names ...string) *table {
-	t := &table{max: max, other: &routeStats{name: OverflowRoute}}
-	m := map[string]*routeStats{OverflowRoute: t.other}
+	t := &table{max: max, other: &routeStats{name: overflowRoute}}
+	m := map[string]*routeStats{overflowRoute: t.other}
 	t.order = []*routeStats{}
 	for _, n := range names {
 		if n == "" {
-			n = DefaultRoute
+			n = defaultRoute
 		}
 		if m[n] == nil {
 			rs := &routeStats{name: n}
@@ -83,7 +83,7 @@ func (t *table) get(name string) *routeStats {
 		return rs
 	}
 	if name == "" {
-		return t.get(DefaultRoute)
+		return t.get(defaultRoute)
 	}
 	if t.full.Load() {
 		return t.other
