@@ -18,8 +18,9 @@ import (
 func Example() {
 	api, _ := ratelimithttp.NewPolicy("api", "1000-H")
 	aura, _ := ratelimithttp.NewPolicy("aura", "2-H")
+	aura.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/auras" }
 	rl, err := ratelimithttp.New(nil, ratelimithttp.Options{
-		Policies: []ratelimithttp.Policy{api, aura.When(ratelimithttp.MethodPath("POST", "/api/auras"))},
+		Policies: []ratelimithttp.Policy{api, aura},
 	})
 	if err != nil {
 		panic(err)
@@ -55,7 +56,7 @@ func ExampleOptions_tiers() {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("X-Plan", plan)
 		res, _ := rl.Check(r)
-		s, _ := res.Tight()
+		s := res.States[res.Tightest]
 		fmt.Println(res.Allowed, s.Policy, s.Remaining)
 	}
 	// Output:

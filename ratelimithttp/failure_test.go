@@ -70,7 +70,7 @@ func (e *eventCounter) get(k string) int {
 // Done when: Redis killed mid-test → requests keep flowing under the local
 // limit (fail-open) or get 503 (fail-closed), never a panic or a 500.
 func TestRedisKilledMidTest(t *testing.T) {
-	for _, mode := range []FailureMode{FailOpen, FailClosed, PassThrough} {
+	for _, mode := range []fallback.OnFailure{fallback.UseMemory, fallback.FailClosed, fallback.PassThrough} {
 		t.Run(mode.String(), func(t *testing.T) {
 			srv := redistest.StartServer(t)
 			logs := &logCounter{}
@@ -81,7 +81,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 			events := &eventCounter{}
 			l, err := New(srv.Client(t), Options{
 				Policies:    []Policy{{Name: "api", Rate: rate(5, time.Minute)}, {Name: "slide", Rate: rate(50, time.Minute), Algorithm: SlidingWindow}},
-				FailureMode: mode, Monitor: mon, Logger: slog.New(logs), Observer: events, Route: "api",
+				OnFailure: mode, Monitor: mon, Logger: slog.New(logs), Observer: events, Route: "api",
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -114,7 +114,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 						if w.Code >= 500 && w.Code != http.StatusServiceUnavailable {
 							bad.Add(1)
 						}
-						if w.Code == http.StatusServiceUnavailable && mode != FailClosed {
+						if w.Code == http.StatusServiceUnavailable && mode != fallback.FailClosed {
 							bad.Add(1)
 						}
 					}
@@ -123,7 +123,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			srv.Kill()
 			deadline := time.Now().Add(5 * time.Second)
-			for !l.Degraded() || mon.Available() {
+			for !l.isDegraded() || mon.Available() {
 				if time.Now().After(deadline) {
 					t.Fatal("limiter never noticed the outage")
 				}
@@ -142,11 +142,11 @@ func TestRedisKilledMidTest(t *testing.T) {
 				w := do(h, "GET", "/", "zed")
 				codes = append(codes, w.Code)
 				switch mode {
-				case FailOpen:
-					if w.Code == 200 && w.Header().Get(HeaderLimit) != "5" {
+				case fallback.UseMemory:
+					if w.Code == 200 && w.Header().Get(headerLimit) != "5" {
 						t.Fatalf("fail-open headers %v", w.Header())
 					}
-				case FailClosed:
+				case fallback.FailClosed:
 					if w.Code != 503 || w.Header().Get("Retry-After") != "1" {
 						t.Fatalf("fail-closed: %d Retry-After %q", w.Code, w.Header().Get("Retry-After"))
 					}
@@ -154,13 +154,13 @@ func TestRedisKilledMidTest(t *testing.T) {
 					if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || p.Status != 503 || strings.Contains(p.Detail, "refused") {
 						t.Fatalf("fail-closed body %q", w.Body)
 					}
-				case PassThrough:
-					if w.Code != 200 || w.Header().Get(HeaderLimit) != "" {
+				case fallback.PassThrough:
+					if w.Code != 200 || w.Header().Get(headerLimit) != "" {
 						t.Fatalf("pass-through: %d %v", w.Code, w.Header())
 					}
 				}
 			}
-			if mode == FailOpen {
+			if mode == fallback.UseMemory {
 				want := []int{200, 200, 200, 200, 200, 429, 429, 429}
 				for i := range want {
 					if codes[i] != want[i] {
@@ -168,7 +168,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 					}
 				}
 			}
-			if n := l.Transitions(); n != 1 {
+			if n := l.transitions.Load(); n != 1 {
 				t.Fatalf("transitions %d, want 1", n)
 			}
 			if n := logs.count("ratelimithttp: redis failing"); n != 1 {
@@ -183,7 +183,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 			deadline = time.Now().Add(10 * time.Second)
 			for {
 				w := do(h, "GET", "/", "back")
-				if w.Code == 200 && !l.Degraded() {
+				if w.Code == 200 && !l.isDegraded() {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -191,7 +191,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if n := l.Transitions(); n != 2 {
+			if n := l.transitions.Load(); n != 2 {
 				t.Fatalf("transitions after recovery %d, want 2", n)
 			}
 			if n := logs.count("ratelimithttp: redis answering again"); n != 1 {

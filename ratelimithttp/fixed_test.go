@@ -43,7 +43,7 @@ func TestFixedRefusalCountsNowhere(t *testing.T) {
 					}
 				}
 				res, err := l.Take(ctx, "ann", 1, "")
-				if err != nil || res.Allowed || res.Source != SourceRedis {
+				if err != nil || res.Allowed || res.source != srcRedis {
 					t.Fatalf("third take: %+v %v", res, err)
 				}
 				for _, s := range res.States {
@@ -58,7 +58,7 @@ func TestFixedRefusalCountsNowhere(t *testing.T) {
 						t.Fatalf("%s: counter %d (%v), want 2", s.Policy, n, err)
 					}
 				}
-				tight, _ := res.Tight()
+				tight := res.States[res.Tightest]
 				if tight.Policy != "min" || res.RetryAfter <= 0 || res.RetryAfter > time.Minute || res.RetryAfter != tight.RetryAfter {
 					t.Fatalf("tightest %q, retry %v (%v)", tight.Policy, res.RetryAfter, tight.RetryAfter)
 				}
@@ -124,7 +124,7 @@ func TestPrecomputedHeaders(t *testing.T) {
 			if !reflect.DeepEqual(pre, plain) {
 				t.Fatalf("%s: precomputed %v, formatted %v", s.Policy, pre, plain)
 			}
-			if got := pre.Get(HeaderRemaining); s.Policy == "per-min.v1" && got != "5" {
+			if got := pre.Get(headerRemaining); s.Policy == "per-min.v1" && got != "5" {
 				t.Fatalf("remaining %q, want 5", got)
 			}
 		}

@@ -32,9 +32,9 @@ func FuzzHeaders(f *testing.F) {
 		}
 		h := http.Header{}
 		writeHeaders(h, &s)
-		pol, err := ratefield.Parse(h.Get(HeaderPolicy))
+		pol, err := ratefield.Parse(h.Get(headerPolicy))
 		if err != nil || len(pol) != 1 || pol[0].Name != name {
-			t.Fatalf("policy field %q: %+v %v", h.Get(HeaderPolicy), pol, err)
+			t.Fatalf("policy field %q: %+v %v", h.Get(headerPolicy), pol, err)
 		}
 		if q, _ := pol[0].Int("q"); q != limit {
 			t.Fatalf("q=%d, want %d", q, limit)
@@ -42,9 +42,9 @@ func FuzzHeaders(f *testing.F) {
 		if w, _ := pol[0].Int("w"); w != max(ratefield.Seconds(s.Window), 1) {
 			t.Fatalf("w=%d for %v", w, s.Window)
 		}
-		rl, err := ratefield.Parse(h.Get(HeaderRateLimit))
+		rl, err := ratefield.Parse(h.Get(headerRateLimit))
 		if err != nil || len(rl) != 1 || rl[0].Name != name {
-			t.Fatalf("ratelimit field %q: %v", h.Get(HeaderRateLimit), err)
+			t.Fatalf("ratelimit field %q: %v", h.Get(headerRateLimit), err)
 		}
 		if r, _ := rl[0].Int("r"); r != remaining {
 			t.Fatalf("r=%d, want %d", r, remaining)
@@ -52,10 +52,10 @@ func FuzzHeaders(f *testing.F) {
 		if tv, _ := rl[0].Int("t"); tv != ratefield.Seconds(s.ResetAfter) || time.Duration(tv)*time.Second < s.ResetAfter {
 			t.Fatalf("t=%d for %v", tv, s.ResetAfter)
 		}
-		if got, _ := strconv.ParseInt(h.Get(HeaderReset), 10, 64); time.Unix(got, 0).Before(s.Reset) {
+		if got, _ := strconv.ParseInt(h.Get(headerReset), 10, 64); time.Unix(got, 0).Before(s.Reset) {
 			t.Fatalf("X-RateLimit-Reset %d before the reset %v", got, s.Reset)
 		}
-		if h.Get(HeaderLimit) != strconv.FormatInt(limit, 10) || h.Get(HeaderRemaining) != strconv.FormatInt(remaining, 10) {
+		if h.Get(headerLimit) != strconv.FormatInt(limit, 10) || h.Get(headerRemaining) != strconv.FormatInt(remaining, 10) {
 			t.Fatalf("legacy headers %v", h)
 		}
 		// The chain comparison reads the same header back.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,25 +16,6 @@ import (
 	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
-)
-
-var (
-	// ErrNoPolicies is returned by New when neither Policies nor Tiers
-	// gives any policy.
-	ErrNoPolicies = errors.New("ratelimithttp: no policies")
-	// ErrUnavailable is returned by Check in FailClosed mode while Redis is
-	// failing; the middleware answers 503.
-	ErrUnavailable = errors.New("ratelimithttp: rate-limit backend unavailable")
-	// ErrKey wraps the key function's error when a request cannot be keyed.
-	ErrKey = errors.New("ratelimithttp: cannot key request")
-	// ErrNoClient is returned by NewStore for a nil client, and by New
-	// and NewStore for a typed-nil one (a nil *redis.Client stored in the
-	// interface), together with ErrInvalidOptions.
-	ErrNoClient = errors.New("ratelimithttp: nil redis client")
-	// ErrInvalidOptions is wrapped by every error New and NewStore return
-	// for a bad option; the message names the field. Errors about the
-	// policies also wrap ErrNoPolicies or ErrBadPolicy.
-	ErrInvalidOptions = errors.New("ratelimithttp: invalid options")
 )
 
 // maxKey bounds the client key embedded in Redis keys.
@@ -66,19 +46,17 @@ var epoch0 = time.Now()
 // counting happens in this process's memory.
 //
 // New validates the options once and returns an error wrapping
-// ErrInvalidOptions that names the first bad field: a typed-nil client
-// (also ErrNoClient), no policies (also ErrNoPolicies), an invalid policy
-// (also ErrBadPolicy), a Prefix with braces or glob characters (they would
-// break the Cluster hash tags), an unknown FailureMode or a negative
-// FailClosedRetryAfter.
+// ErrInvalidOptions that names the first bad field: a typed-nil client, no
+// policies, an invalid policy (also ErrBadPolicy), a Prefix with braces or
+// glob characters (they would break the Cluster hash tags), an unknown
+// OnFailure, a negative RetryAfter or MemoryBytes. New does no I/O.
 func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	o := opts
 	if optcheck.TypedNil(client) {
-		return nil, fmt.Errorf("%w: %w: client is a nil %T; pass a connected client, or an untyped nil for embedded mode",
-			ErrInvalidOptions, ErrNoClient, client)
+		return nil, optcheck.TypedNilError(ErrInvalidOptions, "client", client)
 	}
 	if len(o.Policies) == 0 && len(o.Tiers) == 0 {
-		return nil, fmt.Errorf("%w: %w: set Policies or Tiers", ErrInvalidOptions, ErrNoPolicies)
+		return nil, fmt.Errorf("%w: Policies: none given; set Policies or Tiers", ErrInvalidOptions)
 	}
 	l := &Limiter{client: client}
 	if len(o.Policies) > 0 {
@@ -91,7 +69,7 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 		l.tiers = make(map[string][]*compiled, len(o.Tiers))
 		for name, ps := range o.Tiers {
 			if len(ps) == 0 {
-				return nil, fmt.Errorf("%w: %w: Tiers[%q] is empty", ErrInvalidOptions, ErrNoPolicies, name)
+				return nil, fmt.Errorf("%w: Tiers[%q] has no policies", ErrInvalidOptions, name)
 			}
 			if err := validatePolicies(ps); err != nil {
 				return nil, fmt.Errorf("%w: Tiers[%q]: %w", ErrInvalidOptions, name, err)
@@ -104,16 +82,20 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	l.maxPols = max(l.maxPols, len(l.base))
 	if err := optcheck.First(
 		optcheck.Prefix(ErrInvalidOptions, "Prefix", o.Prefix),
-		failureMode(o.FailureMode),
-		optcheck.Duration(ErrInvalidOptions, "FailClosedRetryAfter", o.FailClosedRetryAfter),
+		onFailure(o.OnFailure),
+		optcheck.Duration(ErrInvalidOptions, "RetryAfter", o.RetryAfter),
+		optcheck.NonNegative(ErrInvalidOptions, "MemoryBytes", o.MemoryBytes),
 	); err != nil {
 		return nil, err
 	}
 	if o.Prefix == "" {
 		o.Prefix = "rl:"
 	}
-	if o.FailClosedRetryAfter <= 0 {
-		o.FailClosedRetryAfter = time.Second
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = time.Second
+	}
+	if o.OnFailure == fallback.Default {
+		o.OnFailure = fallback.UseMemory
 	}
 	if o.Route == "" {
 		o.Route = "ratelimit"
@@ -140,20 +122,11 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 	return l, nil
 }
 
-func failureMode(m FailureMode) error {
-	if m > PassThrough {
-		return fmt.Errorf("%w: FailureMode %d is unknown; use FailOpen, FailClosed or PassThrough", ErrInvalidOptions, m)
+func onFailure(f fallback.OnFailure) error {
+	if f > fallback.PassThrough {
+		return fmt.Errorf("%w: OnFailure %d is unknown; use fallback.UseMemory, FailClosed or PassThrough", ErrInvalidOptions, f)
 	}
 	return nil
-}
-
-func compileAll(ps []Policy) []*compiled {
-	out := make([]*compiled, len(ps))
-	for i, p := range ps {
-		c := compile(p)
-		out[i] = &c
-	}
-	return out
 }
 
 // Close stops the health monitor the limiter started itself (none when
@@ -166,16 +139,9 @@ func (l *Limiter) Close() error {
 	return nil
 }
 
-// Degraded reports whether the last backend call failed, so FailureMode is
-// in force.
-func (l *Limiter) Degraded() bool { return l.degraded.Load() }
-
-// Transitions returns how many times the limiter switched into or out of
-// its failure mode.
-func (l *Limiter) Transitions() uint64 { return l.transitions.Load() }
-
-// Mode returns the configured failure mode.
-func (l *Limiter) Mode() FailureMode { return l.opts.FailureMode }
+// isDegraded reports whether the last backend call failed, so OnFailure
+// is in force.
+func (l *Limiter) isDegraded() bool { return l.degraded.Load() }
 
 // clientKey returns k if it is safe inside a hash tag, else its digest.
 func clientKey(k string) string {
@@ -211,11 +177,11 @@ func (l *Limiter) policies(r *http.Request, buf []*compiled) []*compiled {
 
 // Check decides r without writing a response: it resolves the key, tier,
 // cost and exemption, checks and counts the matching policies (one Redis
-// round trip), and applies the failure mode when Redis fails. Errors:
-// ErrKey (wrapping the key function's error), ErrUnavailable (FailClosed
-// while Redis fails), or the caller's context error. An exempt request,
-// one no policy matches, or a pass-through during an outage yields an
-// allowed Result with Source SourceNone.
+// round trip), and applies OnFailure when Redis fails. Errors: ErrKey
+// (wrapping the key function's error), fallback.ErrUnavailable
+// (fallback.FailClosed while Redis fails), or the caller's context error.
+// An exempt request, one no policy matches, or a pass-through during an
+// outage yields an allowed Result with no States.
 func (l *Limiter) Check(r *http.Request) (Result, error) {
 	sc := new(scratch)
 	sc.res = Result{States: sc.states[:0], Tightest: -1}
@@ -226,12 +192,12 @@ func (l *Limiter) Check(r *http.Request) (Result, error) {
 func (l *Limiter) check(r *http.Request, sc *scratch) error {
 	res := &sc.res
 	if l.opts.Exempt != nil && l.opts.Exempt(r) {
-		res.Allowed, res.Source = true, SourceNone
+		res.Allowed, res.source = true, srcNone
 		return nil
 	}
 	ps := l.policies(r, sc.pols[:0])
 	if len(ps) == 0 {
-		res.Allowed, res.Source = true, SourceNone
+		res.Allowed, res.source = true, srcNone
 		return nil
 	}
 	k, err := l.key(r)
@@ -242,7 +208,7 @@ func (l *Limiter) check(r *http.Request, sc *scratch) error {
 	if l.opts.Cost != nil {
 		cost = max(l.opts.Cost(r), 1)
 	}
-	return l.take(r.Context(), clientKey(k), cost, ps, res, sc)
+	return l.take(r.Context(), clientKey(k), cost, ps, res)
 }
 
 // Take checks and counts the given cost for key against the limiter's
@@ -257,14 +223,14 @@ func (l *Limiter) Take(ctx context.Context, key string, cost int64, tier string)
 	var res Result
 	res.Tightest = -1
 	if len(set) == 0 {
-		res.Allowed, res.Source = true, SourceNone
+		res.Allowed, res.source = true, srcNone
 		return res, nil
 	}
-	err := l.take(ctx, clientKey(key), max(cost, 1), set, &res, nil)
+	err := l.take(ctx, clientKey(key), max(cost, 1), set, &res)
 	return res, err
 }
 
-func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compiled, res *Result, sc *scratch) error {
+func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compiled, res *Result) error {
 	if l.client == nil {
 		l.takeMemory(hashTag(l.opts.Prefix, key), cost, ps, res)
 		return nil
@@ -277,11 +243,11 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 			started = int64(time.Since(epoch0))
 		}
 		cctx, cancel := l.mon.WithTimeout(ctx)
-		err = runScript(cctx, l.client, l.opts.Prefix, key, cost, ps, res, sc)
+		err = runScript(cctx, l.client, l.opts.Prefix, key, cost, ps, res)
 		cancel()
 		l.mon.Report(ctx, err)
 		if err == nil {
-			res.Source = SourceRedis
+			res.source = srcRedis
 			res.finish()
 			if wasDegraded {
 				l.recovered(started)
@@ -296,11 +262,11 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 	}
 	l.failed(err)
 	observe.Emit(l.opts.Observer, middleware.RateError, l.opts.Route)
-	switch l.opts.FailureMode {
-	case FailClosed:
-		return ErrUnavailable
-	case PassThrough:
-		res.Allowed, res.Source, res.States = true, SourceNone, res.States[:0]
+	switch l.opts.OnFailure {
+	case fallback.FailClosed:
+		return fallback.ErrUnavailable
+	case fallback.PassThrough:
+		res.Allowed, res.source, res.States = true, srcNone, res.States[:0]
 		return nil
 	}
 	l.takeMemory(hashTag(l.opts.Prefix, key), cost, ps, res)
@@ -316,7 +282,7 @@ func (l *Limiter) takeMemory(tag string, cost int64, ps []*compiled, res *Result
 	}
 	now := time.Now()
 	st, ok := l.mem.Take(cost, ws)
-	res.Allowed, res.Source, res.Now = ok, SourceMemory, now
+	res.Allowed, res.source, res.Now = ok, srcMemory, now
 	res.States = res.States[:0]
 	for i, p := range ps {
 		var retry int64
@@ -336,7 +302,7 @@ func (l *Limiter) failed(err error) {
 	if l.degraded.CompareAndSwap(false, true) {
 		l.transitions.Add(1)
 		l.opts.Logger.Debug("ratelimithttp: redis failing; applying failure mode",
-			"route", l.opts.Route, "mode", l.opts.FailureMode.String(), "error", fallback.SafeError(err))
+			"route", l.opts.Route, "on_failure", l.opts.OnFailure.String(), "error", fallback.SafeError(err))
 	}
 }
 

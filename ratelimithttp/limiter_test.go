@@ -288,9 +288,9 @@ func TestChainedLimitersNoDuplicateHeaders(t *testing.T) {
 		mux.Handle("POST /api/auras", inner.Handler(okHandler))
 		mux.Handle("/api/", okHandler)
 		h := outer.Handler(mux)
-		single := newLimiter(t, tg, tg.Client, Options{Prefix: tg.Prefix + "one:", Policies: []Policy{
-			api, aura.When(MethodPath("POST", "/api/auras")),
-		}}).Handler(okHandler)
+		auraOnly := aura
+		auraOnly.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/auras" }
+		single := newLimiter(t, tg, tg.Client, Options{Prefix: tg.Prefix + "one:", Policies: []Policy{api, auraOnly}}).Handler(okHandler)
 		for _, hh := range []http.Handler{h, single} {
 			w := do(hh, "GET", "/api/weather", "fay")
 			if w.Code != 200 || field(t, w, "RateLimit").Name != "api" || headerInt(t, w, "X-RateLimit-Limit") != 1000 {
@@ -301,7 +301,7 @@ func TestChainedLimitersNoDuplicateHeaders(t *testing.T) {
 				if w.Code != 200 {
 					t.Fatalf("POST %d: %d", i, w.Code)
 				}
-				for _, k := range []string{HeaderLimit, HeaderRemaining, HeaderReset, HeaderPolicy, HeaderRateLimit} {
+				for _, k := range []string{headerLimit, headerRemaining, headerReset, headerPolicy, headerRateLimit} {
 					if n := len(w.Header()[k]); n != 1 {
 						t.Fatalf("POST %d: %s sent %d times: %q", i, k, n, w.Header()[k])
 					}
@@ -314,7 +314,7 @@ func TestChainedLimitersNoDuplicateHeaders(t *testing.T) {
 				}
 			}
 			w = do(hh, "POST", "/api/auras", "fay")
-			if w.Code != 429 || field(t, w, "RateLimit").Name != "aura" || len(w.Header()[HeaderRetryAfter]) != 1 {
+			if w.Code != 429 || field(t, w, "RateLimit").Name != "aura" || len(w.Header()[headerRetryAfter]) != 1 {
 				t.Fatalf("4th POST: %d %v", w.Code, w.Header())
 			}
 		}
@@ -322,7 +322,7 @@ func TestChainedLimitersNoDuplicateHeaders(t *testing.T) {
 		tight := newLimiter(t, tg, tg.Client, Options{Prefix: tg.Prefix + "t:", Policies: []Policy{{Name: "tiny", Rate: rate(2, time.Hour)}}})
 		loose := newLimiter(t, tg, tg.Client, Options{Prefix: tg.Prefix + "t:", Policies: []Policy{{Name: "big", Rate: rate(50, time.Hour)}}})
 		w := do(tight.Handler(loose.Handler(okHandler)), "GET", "/", "gus")
-		if w.Code != 200 || field(t, w, "RateLimit").Name != "tiny" || len(w.Header()[HeaderLimit]) != 1 {
+		if w.Code != 200 || field(t, w, "RateLimit").Name != "tiny" || len(w.Header()[headerLimit]) != 1 {
 			t.Fatalf("outer tighter: %v", w.Header())
 		}
 	})
@@ -377,14 +377,14 @@ func TestNewValidates(t *testing.T) {
 		{Policies: []Policy{{Name: "a", Rate: rate(1, 0)}}},
 		{Policies: []Policy{{Name: "a", Rate: rate(1, time.Second)}, {Name: "a", Rate: rate(2, time.Second)}}},
 		{Tiers: map[string][]Policy{"x": nil}},
-		{Policies: []Policy{{Name: "a", Rate: rate(1, time.Second)}}, FailureMode: 9},
+		{Policies: []Policy{{Name: "a", Rate: rate(1, time.Second)}}, OnFailure: 9},
 	}
 	for i, o := range cases {
 		if _, err := New(nil, o); err == nil {
 			t.Errorf("case %d: New accepted %+v", i, o)
 		}
 	}
-	if _, err := NewPolicy("x", "100-Y"); !errors.Is(err, ErrBadRate) {
+	if _, err := NewPolicy("x", "100-Y"); !errors.Is(err, ErrBadPolicy) {
 		t.Errorf("bad rate: %v", err)
 	}
 	ps, err := ParsePolicies("burst=~10-S, hourly=1000-H")

@@ -9,35 +9,6 @@ import (
 	"github.com/aura-platform/redishttp/middleware"
 )
 
-// FailureMode says what the middleware does while Redis is failing.
-type FailureMode uint8
-
-const (
-	// FailOpen (the default) keeps limiting with this instance's in-memory
-	// counters: every instance enforces the full
-	// limit locally, so the cluster-wide rate can reach the limit times the
-	// number of instances until Redis is back.
-	FailOpen FailureMode = iota
-	// FailClosed refuses requests with 503 Service Unavailable, a
-	// Retry-After header and a problem JSON body.
-	FailClosed
-	// PassThrough serves requests unlimited and without rate-limit headers.
-	PassThrough
-)
-
-// String returns "fail-open", "fail-closed" or "pass-through".
-func (m FailureMode) String() string {
-	switch m {
-	case FailOpen:
-		return "fail-open"
-	case FailClosed:
-		return "fail-closed"
-	case PassThrough:
-		return "pass-through"
-	}
-	return "unknown"
-}
-
 // Options configures a Limiter. The zero value of every field but Policies
 // works; each field documents its default. New validates the options once
 // and never writes into the caller's struct.
@@ -77,19 +48,24 @@ type Options struct {
 	// braces, glob characters (* ? [ ]), backslashes or control bytes.
 	Prefix string
 
-	// FailureMode applies while Redis is failing. Default FailOpen.
-	FailureMode FailureMode
-	// FailClosedRetryAfter is the Retry-After sent with 503 responses in
-	// FailClosed mode. Default 1s; negative is an error.
-	FailClosedRetryAfter time.Duration
+	// OnFailure applies while Redis is failing. Default (the zero value)
+	// is fallback.UseMemory: count in this process's memory, so each
+	// instance enforces the full limit locally. fallback.FailClosed
+	// answers 503 with Retry-After; fallback.PassThrough serves requests
+	// unlimited and without rate-limit headers.
+	OnFailure fallback.OnFailure
+	// RetryAfter is the Retry-After sent with 503 answers while Redis is
+	// failing and OnFailure is fallback.FailClosed (a 429 says the real
+	// wait instead). Default 1s; negative is an error.
+	RetryAfter time.Duration
 
 	// Monitor is the shared health monitor for the Redis client. While it
 	// reports Redis unavailable, the limiter does not call Redis at all and
-	// applies FailureMode at once. Default: the limiter starts its own
+	// applies OnFailure at once. Default: the limiter starts its own
 	// monitor over the client (Close stops it).
 	Monitor *fallback.Monitor
 	// MemoryBytes bounds the in-memory counters used in embedded mode and
-	// while failing open. Default 32 MiB. A flood of distinct clients
+	// under fallback.UseMemory. Default 32 MiB. A flood of distinct clients
 	// cannot grow them past the bound: the least recently used counters
 	// are evicted, and an evicted client starts a fresh window.
 	MemoryBytes int64
@@ -103,7 +79,6 @@ type Options struct {
 	// Logger receives one line per switch into or out of the failure
 	// mode, at Debug level: the limiter switches on single calls (a lone
 	// timeout), while the Monitor logs Redis's state changes, once each,
-	// at Warn and Info. Default
-	// slog.Default().
+	// at Warn and Info. Default slog.Default().
 	Logger *slog.Logger
 }

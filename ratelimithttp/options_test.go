@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aura-platform/redishttp/fallback"
 	"github.com/redis/go-redis/v9"
 )
 
 // TestNewRejectsEachBadField: one row per field; each bad field alone gives
-// an error wrapping ErrInvalidOptions (and the older sentinel where there
-// is one) that names that field, never a panic.
+// an error wrapping ErrInvalidOptions (and ErrBadPolicy for a bad policy)
+// that names that field, never a panic.
 func TestNewRejectsEachBadField(t *testing.T) {
 	var typedNil *redis.Client
 	one := []Policy{{Name: "a", Rate: rate(1, time.Second)}}
@@ -21,18 +22,19 @@ func TestNewRejectsEachBadField(t *testing.T) {
 		opts   Options
 		also   error
 	}{
-		{"client", typedNil, Options{Policies: one}, ErrNoClient},
-		{"Policies", nil, Options{}, ErrNoPolicies},
+		{"client", typedNil, Options{Policies: one}, nil},
+		{"Policies", nil, Options{}, nil},
 		{"Policies", nil, Options{Policies: []Policy{{Name: "a{b}", Rate: rate(1, time.Second)}}}, ErrBadPolicy},
 		{"Policies", nil, Options{Policies: []Policy{{Name: "a", Rate: rate(1, -time.Second)}}}, ErrBadPolicy},
-		{"Tiers", nil, Options{Tiers: map[string][]Policy{"pro": nil}}, ErrNoPolicies},
+		{"Tiers", nil, Options{Tiers: map[string][]Policy{"pro": nil}}, nil},
 		{"Tiers", nil, Options{Tiers: map[string][]Policy{"pro": {{Name: "", Rate: rate(1, time.Second)}}}}, ErrBadPolicy},
 		{"Prefix", nil, Options{Policies: one, Prefix: "rl:{x}:"}, nil},
 		{"Prefix", nil, Options{Policies: one, Prefix: "rl}"}, nil},
 		{"Prefix", nil, Options{Policies: one, Prefix: "rl:*"}, nil},
 		{"Prefix", nil, Options{Policies: one, Prefix: "rl:[ab]"}, nil},
-		{"FailureMode", nil, Options{Policies: one, FailureMode: 9}, nil},
-		{"FailClosedRetryAfter", nil, Options{Policies: one, FailClosedRetryAfter: -time.Second}, nil},
+		{"OnFailure", nil, Options{Policies: one, OnFailure: 9}, nil},
+		{"RetryAfter", nil, Options{Policies: one, RetryAfter: -time.Second}, nil},
+		{"MemoryBytes", nil, Options{Policies: one, MemoryBytes: -1}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {
@@ -53,11 +55,15 @@ func TestNewRejectsEachBadField(t *testing.T) {
 		})
 	}
 	// The untyped nil client is embedded mode, not an error.
-	l, err := New(nil, Options{Policies: one, Prefix: "rl:ok:", FailClosedRetryAfter: 0})
+	l, err := New(nil, Options{Policies: one, Prefix: "rl:ok:", RetryAfter: 0})
 	if err != nil {
 		t.Fatalf("embedded mode: %v", err)
 	}
 	_ = l.Close()
+	// Zero values resolve to the documented defaults.
+	if l.opts.OnFailure != fallback.UseMemory || l.opts.RetryAfter != time.Second || l.opts.Prefix != "rl:ok:" || l.opts.Route != "ratelimit" {
+		t.Errorf("defaults: OnFailure %v, RetryAfter %v, Prefix %q, Route %q", l.opts.OnFailure, l.opts.RetryAfter, l.opts.Prefix, l.opts.Route)
+	}
 }
 
 func TestNewStoreRejectsEachBadField(t *testing.T) {
@@ -70,8 +76,8 @@ func TestNewStoreRejectsEachBadField(t *testing.T) {
 		opts   StoreOptions
 		also   error
 	}{
-		{"client", nil, StoreOptions{}, ErrNoClient},
-		{"client", typedNil, StoreOptions{}, ErrNoClient},
+		{"client", nil, StoreOptions{}, nil},
+		{"client", typedNil, StoreOptions{}, nil},
 		{"Prefix", live, StoreOptions{Prefix: "rl:{x}"}, nil},
 		{"Prefix", live, StoreOptions{Prefix: "rl:?"}, nil},
 		{"Algorithm", live, StoreOptions{Algorithm: 7}, ErrBadPolicy},

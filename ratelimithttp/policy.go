@@ -1,12 +1,13 @@
 package ratelimithttp
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/ratefield"
 	"github.com/ulule/limiter/v3"
 )
 
@@ -55,32 +56,21 @@ type Policy struct {
 	// for (for example only POST /api/auras), so that one Limiter can check
 	// a route-wide and a per-action limit in the same round trip. Nil
 	// matches every request.
+	//
+	//	aura.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/auras" }
 	Match func(*http.Request) bool
 }
-
-var (
-	// ErrBadPolicy is wrapped by every policy validation error.
-	ErrBadPolicy = errors.New("ratelimithttp: invalid policy")
-	// ErrBadRate is wrapped when a formatted rate ("100-H") does not parse.
-	ErrBadRate = errors.New("ratelimithttp: invalid rate")
-)
 
 // NewPolicy returns a fixed-window policy named name from a rate in
 // ulule/limiter's format: "<limit>-<S|M|H|D>", e.g. "100-H".
 func NewPolicy(name, formatted string) (Policy, error) {
 	r, err := limiter.NewRateFromFormatted(strings.TrimSpace(formatted))
 	if err != nil {
-		return Policy{}, fmt.Errorf("%w %q for policy %q: want <limit>-<S|M|H|D>, e.g. 100-H", ErrBadRate, formatted, name)
+		return Policy{}, fmt.Errorf("%w: rate %q for policy %q: want <limit>-<S|M|H|D>, e.g. 100-H", ErrBadPolicy, formatted, name)
 	}
 	p := Policy{Name: name, Rate: r}
 	return p, p.validate()
 }
-
-// Sliding returns a copy of p that uses the sliding-window algorithm.
-func (p Policy) Sliding() Policy { p.Algorithm = SlidingWindow; return p }
-
-// When returns a copy of p restricted to the requests match accepts.
-func (p Policy) When(match func(*http.Request) bool) Policy { p.Match = match; return p }
 
 // ParsePolicies parses a comma-separated list of "name=rate" entries, e.g.
 // "burst=10-S,hourly=1000-H". A "~" before the rate selects the sliding
@@ -103,7 +93,7 @@ func ParsePolicies(spec string) ([]Policy, error) {
 			return nil, err
 		}
 		if sliding {
-			p = p.Sliding()
+			p.Algorithm = SlidingWindow
 		}
 		ps = append(ps, p)
 	}
@@ -111,14 +101,6 @@ func ParsePolicies(spec string) ([]Policy, error) {
 		return nil, fmt.Errorf("%w: no policies in %q", ErrBadPolicy, spec)
 	}
 	return ps, nil
-}
-
-// MethodPath returns a Match function accepting requests with the given
-// method (any when empty) whose URL path is exactly path.
-func MethodPath(method, path string) func(*http.Request) bool {
-	return func(r *http.Request) bool {
-		return (method == "" || r.Method == method) && r.URL.Path == path
-	}
 }
 
 // maxPolicyName bounds policy names (they appear in keys and headers).
@@ -159,3 +141,50 @@ func validatePolicies(ps []Policy) error {
 	}
 	return nil
 }
+
+// compiled is a validated policy with its key suffixes, script arguments
+// and constant header values prepared once.
+type compiled struct {
+	p        Policy
+	suffixes []string // one per Redis key the policy uses
+	sliding  bool
+	args     [3]any // for sliding.lua: algorithm, limit, period ms (boxed once)
+	window   time.Duration
+
+	// Header values that depend on the policy only, shared read-only by
+	// every response (a one-element slice with no spare capacity, so
+	// Header.Add copies instead of writing into it).
+	limitHdr  []string // X-RateLimit-Limit
+	policyHdr []string // RateLimit-Policy
+	rlPrefix  string   // RateLimit up to the remaining count: `"name";r=`
+}
+
+func compile(p Policy) compiled {
+	c := compiled{p: p, window: p.Rate.Period, sliding: p.Algorithm == SlidingWindow}
+	limit := strconv.FormatInt(p.Rate.Limit, 10)
+	ms := strconv.FormatInt(p.Rate.Period.Milliseconds(), 10)
+	if c.sliding {
+		c.suffixes = []string{":s:" + p.Name + ":log", ":s:" + p.Name + ":sum"}
+		c.args = [3]any{"1", limit, ms}
+	} else {
+		c.suffixes = []string{":f:" + p.Name}
+		c.args = [3]any{"0", limit, ms}
+	}
+	c.limitHdr = []string{limit}
+	c.policyHdr = []string{string(ratefield.AppendPolicy(nil, p.Name, p.Rate.Limit, p.Rate.Period))}
+	c.rlPrefix = string(ratefield.AppendString(nil, p.Name)) + ";r="
+	return c
+}
+
+func compileAll(ps []Policy) []*compiled {
+	out := make([]*compiled, len(ps))
+	for i, p := range ps {
+		c := compile(p)
+		out[i] = &c
+	}
+	return out
+}
+
+// hashTag returns the part of every Redis key of one client: prefix plus
+// the client key inside a hash tag, so all of them share a cluster slot.
+func hashTag(prefix, key string) string { return prefix + "{" + key + "}" }

@@ -2,33 +2,14 @@ package ratelimithttp
 
 import "time"
 
-// Source says which backend decided a request.
-type Source uint8
+// source says which backend decided a request.
+type source uint8
 
 const (
-	// SourceRedis: the shared Redis counters decided.
-	SourceRedis Source = iota + 1
-	// SourceMemory: this instance's in-memory counters decided, either in
-	// embedded mode (no Redis configured) or failing open while Redis is
-	// down. Each instance then enforces its own local limit.
-	SourceMemory
-	// SourceNone: nothing was checked (exempt request, or pass-through
-	// while Redis is down).
-	SourceNone
+	srcRedis  source = iota + 1 // the shared Redis counters
+	srcMemory                   // this process's counters (embedded mode, or fallback.UseMemory)
+	srcNone                     // nothing checked: exempt, no policy matched, or pass-through
 )
-
-// String returns "redis", "memory" or "none".
-func (s Source) String() string {
-	switch s {
-	case SourceRedis:
-		return "redis"
-	case SourceMemory:
-		return "memory"
-	case SourceNone:
-		return "none"
-	}
-	return "unknown"
-}
 
 // State is one policy's state after a request was checked.
 type State struct {
@@ -47,7 +28,7 @@ type State struct {
 	Remaining int64
 	// ResetAfter is the time until the fixed window resets, or until the
 	// oldest unit in a sliding window leaves it, on the deciding backend's
-	// clock (Redis's, for SourceRedis).
+	// clock (Redis's, unless the limiter counted in memory).
 	ResetAfter time.Duration
 	// Reset is the absolute time of ResetAfter.
 	Reset time.Time
@@ -78,10 +59,10 @@ type Result struct {
 	RetryAfter time.Duration
 	// Never is true when the cost exceeds some policy's limit.
 	Never bool
-	// Source is the backend that decided.
-	Source Source
 	// Now is the deciding backend's clock when it decided.
 	Now time.Time
+
+	source source // the backend that decided
 }
 
 // finish computes Tightest, RetryAfter and Never from States.
@@ -127,11 +108,11 @@ func tighter(a, b *State) bool {
 	return a.Limit < b.Limit
 }
 
-// Tight returns the most restrictive policy's state and true, or a zero
-// State and false when no policy applied.
-func (r *Result) Tight() (State, bool) {
+// tight returns the most restrictive policy's state, or nil when no policy
+// applied.
+func (r *Result) tight() *State {
 	if r.Tightest < 0 || r.Tightest >= len(r.States) {
-		return State{}, false
+		return nil
 	}
-	return r.States[r.Tightest], true
+	return &r.States[r.Tightest]
 }

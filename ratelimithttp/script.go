@@ -2,195 +2,61 @@ package ratelimithttp
 
 import (
 	"context"
-	"crypto/sha1"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
-	"sync"
+	"strings"
 	"time"
 
-	"github.com/aura-platform/redishttp/internal/ratefield"
 	"github.com/redis/go-redis/v9"
 )
 
-// The two scripts. fixed.lua is the hot path (fixed windows only: no TIME,
-// no tables per policy, a flat integer reply); sliding.lua runs whenever
-// one of a request's policies is a sliding window.
+// The two scripts, run with redis.Script (EVALSHA, then EVAL once if the
+// server has not cached the script). fixed.lua is the hot path (fixed
+// windows only: no TIME, no tables per policy, a flat integer reply);
+// sliding.lua runs whenever one of a request's policies is a sliding
+// window.
 var (
-	//go:embed fixed.lua
+	//go:embed lua/fixed.lua
 	fixedLua string
-	//go:embed sliding.lua
+	//go:embed lua/sliding.lua
 	slidingLua string
 
-	fixedScript   = newScript(fixedLua)
-	slidingScript = newScript(slidingLua)
+	fixedScript   = redis.NewScript(fixedLua)
+	slidingScript = redis.NewScript(slidingLua)
 )
 
-// ErrBadReply is wrapped when Redis answers the script with something it
-// cannot have produced (a proxy or a different script under its SHA).
-var ErrBadReply = errors.New("ratelimithttp: unexpected reply from redis")
-
-// script is a Lua script run with EVALSHA, falling back to EVAL when the
-// server has not cached it (NOSCRIPT), as redis.Script.Run does; its
-// command name, body and digest are boxed once instead of per call.
-type script struct {
-	src, sha any
-}
-
-var (
-	argEvalSha any = "evalsha"
-	argEval    any = "eval"
-)
-
-func newScript(src string) script {
-	sum := sha1.Sum([]byte(src))
-	return script{src: src, sha: hex.EncodeToString(sum[:])}
-}
-
-// numKeysArgs are the numkeys arguments boxed once, as strings (a cluster
-// client reads this argument to find the first key).
-var numKeysArgs = func() (a [inlineKeys + 1]any) {
-	for i := range a {
-		a[i] = strconv.Itoa(i)
-	}
-	return a
-}()
-
-// processor is the part of redis.UniversalClient the scripts need.
-type processor interface {
-	Process(ctx context.Context, cmd redis.Cmder) error
-}
-
-// inlineKeys and inlineArgs size the per-call argument blocks; requests
-// needing more (over four sliding policies, over eight fixed ones) get
-// plain slices. smallKeys and smallArgs fit the common calls (up to two
-// fixed policies, or one sliding) in a smaller block.
-const (
-	inlineKeys = 8
-	inlineArgs = 3 + inlineKeys + 2 + 3*4
-	smallKeys  = 2
-	smallArgs  = 3 + smallKeys + 2 + 3
-)
-
-// callArgs and smallCallArgs hold one script call's keys and command
-// arguments in a single allocation. They are never reused: go-redis keeps
-// the command's arguments (and the keys they point to) for as long as it
-// holds the command, which may outlive the request (an autopipeliner whose
-// caller timed out).
-type callArgs struct {
-	keys [inlineKeys]string
-	args [inlineArgs]any
-}
-
-type smallCallArgs struct {
-	keys [smallKeys]string
-	args [smallArgs]any
-}
-
-// compiled is a validated policy with its key suffixes, script arguments
-// and constant header values prepared once.
-type compiled struct {
-	p        Policy
-	suffixes []string // one per Redis key the policy uses
-	sliding  bool
-	args     [3]any // for sliding.lua: algorithm, limit, period ms (boxed once)
-	window   time.Duration
-
-	// Header values that depend on the policy only, shared read-only by
-	// every response (a one-element slice with no spare capacity, so
-	// Header.Add copies instead of writing into it).
-	limitHdr  []string // X-RateLimit-Limit
-	policyHdr []string // RateLimit-Policy
-	rlPrefix  string   // RateLimit up to the remaining count: `"name";r=`
-}
-
-func compile(p Policy) compiled {
-	c := compiled{p: p, window: p.Rate.Period, sliding: p.Algorithm == SlidingWindow}
-	limit := strconv.FormatInt(p.Rate.Limit, 10)
-	ms := strconv.FormatInt(p.Rate.Period.Milliseconds(), 10)
-	if c.sliding {
-		c.suffixes = []string{":s:" + p.Name + ":log", ":s:" + p.Name + ":sum"}
-		c.args = [3]any{"1", limit, ms}
-	} else {
-		c.suffixes = []string{":f:" + p.Name}
-		c.args = [3]any{"0", limit, ms}
-	}
-	c.limitHdr = []string{limit}
-	c.policyHdr = []string{string(ratefield.AppendPolicy(nil, p.Name, p.Rate.Limit, p.Rate.Period))}
-	c.rlPrefix = string(ratefield.AppendString(nil, p.Name)) + ";r="
-	return c
-}
-
-// hashTag returns the part of every Redis key of one client: prefix plus
-// the client key inside a hash tag, so all of them share a cluster slot.
-func hashTag(prefix, key string) string { return prefix + "{" + key + "}" }
-
-// scratch holds a request's working memory; the middleware pools it so the
-// common case (up to four policies) allocates only the script call.
-type scratch struct {
-	res    Result
-	states [4]State
-	pols   [4]*compiled
-	kbuf   []byte
-}
-
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
-
-func getScratch() *scratch {
-	sc := scratchPool.Get().(*scratch)
-	sc.res = Result{States: sc.states[:0], Tightest: -1}
-	return sc
-}
-
-func putScratch(sc *scratch) {
-	clear(sc.states[:]) // drop references to policies and names
-	clear(sc.pols[:])
-	scratchPool.Put(sc)
-}
+// errBadReply is wrapped when Redis answers a script with something it
+// cannot have produced (a proxy, or a different script under its SHA).
+var errBadReply = errors.New("ratelimithttp: unexpected reply from redis")
 
 // runScript evaluates ps for the client key in one round trip and fills
-// res. sc, when not nil, provides a reusable key buffer.
-func runScript(ctx context.Context, c processor, prefix, key string, cost int64, ps []*compiled, res *Result, sc *scratch) error {
+// res.
+func runScript(ctx context.Context, c redis.Scripter, prefix, key string, cost int64, ps []*compiled, res *Result) error {
 	sliding := false
-	nk := 0
+	nk, size := 0, 0
 	for _, p := range ps {
 		sliding = sliding || p.sliding
 		nk += len(p.suffixes)
-	}
-	s, na := fixedScript, 3+nk+1+2*len(ps)
-	if sliding {
-		s, na = slidingScript, 3+nk+2+3*len(ps)
-	}
-	var keys []string
-	var args []any
-	switch {
-	case nk <= smallKeys && na <= smallArgs:
-		ca := new(smallCallArgs)
-		keys, args = ca.keys[:nk], ca.args[:0]
-	case nk <= inlineKeys && na <= inlineArgs:
-		ca := new(callArgs)
-		keys, args = ca.keys[:nk], ca.args[:0]
-	default:
-		keys, args = make([]string, nk), make([]any, 0, na)
+		for _, sfx := range p.suffixes {
+			size += len(prefix) + len(key) + 2 + len(sfx)
+		}
 	}
 
 	// All key names in one string: one allocation whatever their number.
-	var b []byte
-	if sc != nil {
-		b = sc.kbuf[:0]
-	}
+	var b strings.Builder
+	b.Grow(size)
 	for _, p := range ps {
 		for _, sfx := range p.suffixes {
-			b = append(b, prefix...)
-			b = append(b, '{')
-			b = append(b, key...)
-			b = append(b, '}')
-			b = append(b, sfx...)
+			b.WriteString(prefix)
+			b.WriteByte('{')
+			b.WriteString(key)
+			b.WriteByte('}')
+			b.WriteString(sfx)
 		}
 	}
-	all := string(b)
+	all := b.String()
+	keys := make([]string, nk)
 	ki, start, base := 0, 0, len(prefix)+len(key)+2
 	for _, p := range ps {
 		for _, sfx := range p.suffixes {
@@ -199,39 +65,24 @@ func runScript(ctx context.Context, c processor, prefix, key string, cost int64,
 			ki, start = ki+1, end
 		}
 	}
-	if sc != nil {
-		sc.kbuf = b
-	}
 
-	args = append(args, argEvalSha, s.sha)
-	if nk < len(numKeysArgs) {
-		args = append(args, numKeysArgs[nk])
-	} else {
-		args = append(args, strconv.Itoa(nk))
-	}
-	for i := range keys {
-		args = append(args, &keys[i]) // a pointer boxes without allocating
-	}
-	args = append(args, cost)
+	script := fixedScript
+	var args []any
 	if sliding {
-		args = append(args, len(ps))
+		script = slidingScript
+		args = make([]any, 0, 2+3*len(ps))
+		args = append(args, cost, len(ps))
 		for _, p := range ps {
 			args = append(args, p.args[:]...)
 		}
 	} else {
+		args = make([]any, 0, 1+2*len(ps))
+		args = append(args, cost)
 		for _, p := range ps {
 			args = append(args, p.args[1], p.args[2])
 		}
 	}
-
-	cmd := redis.NewIntSliceCmd(ctx, args...)
-	_ = c.Process(ctx, cmd)
-	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") { // HasErrorPrefix allocates
-		args[0], args[1] = argEval, s.src
-		cmd = redis.NewIntSliceCmd(ctx, args...)
-		_ = c.Process(ctx, cmd)
-	}
-	v, err := cmd.Result()
+	v, err := script.Run(ctx, c, keys, args...).Int64Slice()
 	if err != nil {
 		return err
 	}
@@ -245,7 +96,7 @@ func runScript(ctx context.Context, c processor, prefix, key string, cost int64,
 // used and the window's remaining milliseconds (negative: a whole period).
 func decodeFixed(v []int64, cost int64, ps []*compiled, res *Result) error {
 	if len(v) != 1+2*len(ps) {
-		return fmt.Errorf("%w: %d values for %d policies", ErrBadReply, len(v), len(ps))
+		return fmt.Errorf("%w: %d values for %d policies", errBadReply, len(v), len(ps))
 	}
 	res.Allowed = v[0] == 1
 	// Fixed windows live on Redis key expiry; only the epoch conversion
@@ -277,7 +128,7 @@ func decodeFixed(v []int64, cost int64, ps []*compiled, res *Result) error {
 // never).
 func decodeSliding(v []int64, ps []*compiled, res *Result) error {
 	if len(v) != 2+3*len(ps) {
-		return fmt.Errorf("%w: %d values for %d policies", ErrBadReply, len(v), len(ps))
+		return fmt.Errorf("%w: %d values for %d policies", errBadReply, len(v), len(ps))
 	}
 	res.Allowed = v[0] == 1
 	now := time.UnixMilli(v[1])
@@ -293,13 +144,8 @@ func decodeSliding(v []int64, ps []*compiled, res *Result) error {
 // newState builds a policy's state; retryMS is -1 when the cost can never
 // fit, else the wait in milliseconds (0 when the policy has room).
 func newState(p *compiled, used int64, now time.Time, resetAfter time.Duration, retryMS int64) State {
-	rem := p.p.Rate.Limit - used
-	if rem < 0 {
-		rem = 0
-	}
-	if resetAfter < 0 {
-		resetAfter = 0
-	}
+	rem := max(p.p.Rate.Limit-used, 0)
+	resetAfter = max(resetAfter, 0)
 	s := State{
 		Policy:     p.p.Name,
 		Algorithm:  p.p.Algorithm,

@@ -41,8 +41,8 @@ func TestSlidingWindowNeverExceedsLimit(t *testing.T) {
 			var admitted []time.Time
 			steps(clk, func() {
 				res, err := l.Take(t.Context(), key, 1, "")
-				if err != nil || res.Source != SourceRedis {
-					t.Errorf("Take: %v (source %v)", err, res.Source)
+				if err != nil || res.source != srcRedis {
+					t.Errorf("Take: %v (source %v)", err, res.source)
 					return
 				}
 				if res.Allowed {

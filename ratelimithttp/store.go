@@ -33,11 +33,11 @@ type StoreOptions struct {
 
 // NewStore returns a Store over client, which must not be nil. Bad options
 // give an error wrapping ErrInvalidOptions that names the field: a nil or
-// typed-nil client (also ErrNoClient), a Prefix with braces or glob
-// characters, an unknown Algorithm (also ErrBadPolicy).
+// typed-nil client, a Prefix with braces or glob characters, an unknown
+// Algorithm (also ErrBadPolicy).
 func NewStore(client redis.UniversalClient, opts StoreOptions) (*Store, error) {
 	if optcheck.NilClient(client) {
-		return nil, fmt.Errorf("%w: %w: client is a nil %T; NewStore needs a connected client", ErrInvalidOptions, ErrNoClient, client)
+		return nil, fmt.Errorf("%w: client is a nil %T; NewStore needs a connected client", ErrInvalidOptions, client)
 	}
 	if err := optcheck.Prefix(ErrInvalidOptions, "Prefix", opts.Prefix); err != nil {
 		return nil, err
@@ -50,11 +50,6 @@ func NewStore(client redis.UniversalClient, opts StoreOptions) (*Store, error) {
 		p = "rl:"
 	}
 	return &Store{client: client, prefix: p, algo: opts.Algorithm}, nil
-}
-
-// NewSlidingStore returns a sliding-window Store with the default prefix.
-func NewSlidingStore(client redis.UniversalClient) (*Store, error) {
-	return NewStore(client, StoreOptions{Algorithm: SlidingWindow})
 }
 
 func (s *Store) policy(rate limiter.Rate) (*compiled, error) {
@@ -73,7 +68,7 @@ func (s *Store) run(ctx context.Context, key string, cost int64, rate limiter.Ra
 		return limiter.Context{}, State{}, err
 	}
 	var res Result
-	if err := runScript(ctx, s.client, s.prefix, clientKey(key), cost, []*compiled{c}, &res, nil); err != nil {
+	if err := runScript(ctx, s.client, s.prefix, clientKey(key), cost, []*compiled{c}, &res); err != nil {
 		return limiter.Context{}, State{}, err
 	}
 	st := res.States[0]

@@ -52,7 +52,7 @@ func TestStoreImplementsUlule(t *testing.T) {
 			})
 		})
 	}
-	if _, err := NewStore(nil, StoreOptions{}); !errors.Is(err, ErrNoClient) {
+	if _, err := NewStore(nil, StoreOptions{}); !errors.Is(err, ErrInvalidOptions) {
 		t.Fatalf("nil client: %v", err)
 	}
 }
