@@ -5,8 +5,31 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/aura-platform/redishttp/middleware"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	rmw "github.com/aura-platform/redishttp/middleware"
 )
+
+// Imported as rmw, this package sits next to chi's own middleware package
+// without a clash.
+func Example_chi() {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)             // chi's
+	r.Use(rmw.TrustUserHeader("X-User-ID")) // ours
+	r.Get("/items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		key, _ := rmw.UserOr(rmw.ByClientIP(nil))(r)
+		fmt.Fprintf(w, "user %s, key %s, request id set: %t",
+			rmw.UserFromContext(r.Context()), key, middleware.GetReqID(r.Context()) != "")
+	})
+
+	req := httptest.NewRequest("GET", "/items/7", nil)
+	req.Header.Set("X-User-ID", "alice")
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	fmt.Println(w.Body.String())
+	// Output: user alice, key u:alice, request id set: true
+}
 
 // Chain composes middlewares, first outermost, and mounts on http.ServeMux
 // like any handler. Nil entries are skipped.
@@ -17,13 +40,13 @@ func ExampleChain() {
 			next.ServeHTTP(w, r)
 		})
 	}
-	var optional middleware.Middleware // not configured: skipped
-	stack := middleware.Chain(middleware.TrustUserHeader("X-User"), logger, optional)
+	var optional rmw.Middleware // not configured: skipped
+	stack := rmw.Chain(rmw.TrustUserHeader("X-User"), logger, optional)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /hello", stack(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, _ := middleware.Join(middleware.ByUser(), middleware.ByRoute())(r)
-		fmt.Fprintf(w, "hello %s (key %s)", middleware.UserFromContext(r.Context()), key)
+		key, _ := rmw.Join(rmw.ByUser(), rmw.ByRoute())(r)
+		fmt.Fprintf(w, "hello %s (key %s)", rmw.UserFromContext(r.Context()), key)
 	})))
 
 	r := httptest.NewRequest("GET", "/hello", nil)
@@ -40,9 +63,9 @@ func ExampleChain() {
 // separators, glob characters, hash tags and control characters are
 // percent-encoded, and long input is hashed.
 func ExampleKeyPart() {
-	fmt.Println(middleware.KeyPart("alice"))
-	fmt.Println(middleware.KeyPart("a:b*{c}\r\n"))
-	fmt.Println(len(middleware.KeyPart(string(make([]byte, 1000)))))
+	fmt.Println(rmw.KeyPart("alice"))
+	fmt.Println(rmw.KeyPart("a:b*{c}\r\n"))
+	fmt.Println(len(rmw.KeyPart(string(make([]byte, 1000)))))
 	// Output:
 	// alice
 	// a%3Ab%2A%7Bc%7D%0D%0A
@@ -51,7 +74,7 @@ func ExampleKeyPart() {
 
 // ClientIP walks X-Forwarded-For from the right past trusted proxies only.
 func ExampleClientIP() {
-	ips, err := middleware.NewClientIP("10.0.0.0/8")
+	ips, err := rmw.NewClientIP("10.0.0.0/8")
 	if err != nil {
 		panic(err)
 	}
@@ -70,7 +93,7 @@ func ExampleClientIP() {
 	r.RemoteAddr = "[2001:db8:1:2:a:b:c:d]:443"
 	fmt.Println(ips.Key(r))
 
-	_, err = middleware.NewClientIP("10.0.0.0/33")
+	_, err = rmw.NewClientIP("10.0.0.0/33")
 	fmt.Println(err)
 	// Output:
 	// 203.0.113.9
@@ -82,7 +105,7 @@ func ExampleClientIP() {
 // WriteProblem sends RFC 9457 problem JSON; Retry-After is rounded up.
 func ExampleWriteProblem() {
 	w := httptest.NewRecorder()
-	middleware.WriteProblem(w, middleware.Problem{Status: http.StatusTooManyRequests, Detail: "rate limit exceeded", RetryAfter: 1.5})
+	rmw.WriteProblem(w, rmw.Problem{Status: http.StatusTooManyRequests, Detail: "rate limit exceeded", RetryAfter: 1.5})
 	fmt.Println(w.Code, w.Header().Get("Content-Type"), w.Header().Get("Retry-After"))
 	fmt.Print(w.Body.String())
 	// Output:
@@ -93,10 +116,10 @@ func ExampleWriteProblem() {
 // UserOr(ByClientIP(...)) keys signed-in users by id and everyone else by
 // address: the usual rate-limit key.
 func ExampleUserOr() {
-	key := middleware.UserOr(middleware.ByClientIP(nil))
+	key := rmw.UserOr(rmw.ByClientIP(nil))
 	anon := httptest.NewRequest("GET", "/", nil)
 	k1, _ := key(anon)
-	k2, _ := key(anon.WithContext(middleware.WithUser(anon.Context(), "bob")))
+	k2, _ := key(anon.WithContext(rmw.WithUser(anon.Context(), "bob")))
 	fmt.Println(k1)
 	fmt.Println(k2)
 	// Output:
