@@ -4,18 +4,20 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/aura-platform/redishttp/internal/idempotency"
 )
 
 // backend is where locks and idempotency records live: Redis (one node, a
 // cluster, or Redlock masters) or, when chosen, process memory.
 type backend interface {
 	// lock takes name's lock, waiting up to wait for a holder to let go.
-	// It returns ErrTaken (with the holder's remaining time) when the lock
-	// stayed held, or an error wrapping ErrQuorum when Redis failed.
+	// It returns errTaken (with the holder's remaining time) when the lock
+	// stayed held, or an error wrapping errQuorum when Redis failed.
 	lock(ctx context.Context, name string, wait time.Duration) (lease, time.Duration, error)
 	// claim claims an idempotency record for a request with fingerprint fp,
 	// storing running as its value, or reports the record that exists.
-	claim(ctx context.Context, key string, fp [fingerprintSize]byte, running []byte, ttl time.Duration) (claimResult, error)
+	claim(ctx context.Context, key string, fp idempotency.Fingerprint, running []byte, ttl time.Duration) (claimResult, error)
 	// complete stores a completed record unless one is there already. It
 	// is idempotent: a retry after a partly applied attempt is safe.
 	complete(ctx context.Context, key string, rec []byte, retention time.Duration) error
@@ -53,8 +55,8 @@ const (
 
 type claimResult struct {
 	state    claimState
-	rec      record // the completed record, when state == completed
-	mismatch bool   // the existing record has another fingerprint
+	rec      idempotency.Record // the completed record, when state == completed
+	mismatch bool               // the existing record has another fingerprint
 }
 
 // each runs fn(i) for i in [0, n): inline for one node, concurrently for more.

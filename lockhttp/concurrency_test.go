@@ -81,7 +81,7 @@ func checkOneCreation(t *testing.T, store *auraStore, res []result) {
 		r := &res[i]
 		counts[r.status]++
 		switch {
-		case r.status == http.StatusCreated && r.header.Get(lockhttp.ReplayedHeader) == "":
+		case r.status == http.StatusCreated && r.header.Get(replayedHeader) == "":
 			if first != nil {
 				t.Fatalf("two original 201s")
 			}
@@ -105,7 +105,7 @@ func checkOneCreation(t *testing.T, store *auraStore, res []result) {
 		t.Fatalf("no original 201 among %v", counts)
 	}
 	for _, r := range res {
-		if r.status == http.StatusCreated && r.header.Get(lockhttp.ReplayedHeader) == "true" {
+		if r.status == http.StatusCreated && r.header.Get(replayedHeader) == "true" {
 			if !bytes.Equal(r.body, first.body) || r.header.Get("Location") != first.header.Get("Location") ||
 				r.header.Get("Content-Type") != first.header.Get("Content-Type") {
 				t.Fatalf("replay differs: %q %v vs %q %v", r.body, r.header, first.body, first.header)
@@ -142,7 +142,7 @@ func TestConcurrentCreatesExactlyOnce(t *testing.T) {
 				runs := store.runs.Load()
 				for i, h := range hs {
 					r := do(context.Background(), h, "alice", key, body)
-					if r.status != http.StatusCreated || r.header.Get(lockhttp.ReplayedHeader) != "true" {
+					if r.status != http.StatusCreated || r.header.Get(replayedHeader) != "true" {
 						t.Fatalf("retry on instance %d: %d %s", i, r.status, r.body)
 					}
 				}
@@ -161,7 +161,7 @@ func TestConcurrentCreatesExactlyOnce(t *testing.T) {
 				}
 				// The key is scoped per user: bob's identical key is his own.
 				r := do(context.Background(), hs[2], "bob", key, body)
-				if r.status != http.StatusCreated || r.header.Get(lockhttp.ReplayedHeader) != "" {
+				if r.status != http.StatusCreated || r.header.Get(replayedHeader) != "" {
 					t.Fatalf("bob: %d %v %s", r.status, r.header, r.body)
 				}
 				if store.created.Load() != 2 {

@@ -17,6 +17,7 @@
 //	if err != nil {
 //		log.Fatal(err)
 //	}
+//	defer locks.Close()
 //	mux.Handle("POST /api/auras", locks.Handler(http.HandlerFunc(createAura)))
 //
 //	func createAura(w http.ResponseWriter, r *http.Request) {
@@ -41,10 +42,12 @@
 //     (or until the client goes away). A live holder's watchdog keeps the
 //     PTTL between 2/3 of the TTL and the TTL, so it bounds the wait rather
 //     than predicts it.
-//   - Redis is unreachable or a Redlock quorum is lost: 503 with Retry-After,
-//     and the handler never runs (fail closed). Options.Fallback =
-//     LocalMutex uses a process-local mutex instead, which protects nothing
-//     across instances and so has to be chosen explicitly.
+//   - Redis is unreachable (the Monitor reports it down, or a call fails)
+//     or a Redlock quorum is lost: 503 with Retry-After, and the handler
+//     never runs (fail closed). Options.OnFailure = fallback.UseMemory uses
+//     a process-local mutex and in-memory idempotency records instead,
+//     which protect nothing across instances and so have to be chosen
+//     explicitly.
 //   - An unkeyable request: 401 when Options.Key needs a user and there is
 //     none, 413 when its body is over the key function's limit
 //     (ErrBodyTooLarge), 400 otherwise. The handler does not run.
@@ -53,8 +56,11 @@
 //
 // A request with an Idempotency-Key header (draft-ietf-httpapi-idempotency-
 // key-header) first claims the key, scoped per user (Options.IdempotencyScope),
-// in the same Redis as the locks, in one round trip that also returns
-// whatever is there:
+// in the same Redis as the locks. The key is 1 to 255 printable ASCII
+// characters, sent as a Structured Field string ("3f1c0a", with \" and \\
+// escapes) or bare; an empty, longer, non-ASCII or repeated header gets
+// 400. The claim takes one round trip, which also returns whatever is
+// there:
 //
 //   - nothing: the claim is ours; the lock is taken and the handler runs. Its
 //     first complete response below 500 (status, the headers it set, body)
@@ -72,8 +78,9 @@
 //     the store's own uniqueness check is the last line of defence. A
 //     handler that knows it changed nothing says so with NotApplied: its
 //     claim is released at once and a retry runs it again.
-//   - a completed record with the same request fingerprint (method, path,
-//     query, body: see Fingerprint): it is replayed byte for byte with
+//   - a completed record with the same request fingerprint (SHA-256 of the
+//     method, path, query with its parameters sorted, and body): it is
+//     replayed byte for byte with the response header
 //     Idempotent-Replayed: true. The lock is not touched.
 //   - a claim still running, or whose outcome is not known yet (the
 //     response is being recorded, or could not be): 409 with Retry-After.
@@ -89,17 +96,20 @@
 // # Deployments and round trips
 //
 // New takes one redis.UniversalClient (a node, Sentinel or a Cluster: the
-// lock and its fencing counter share a hash tag). NewRedlock takes several
-// independent masters and needs a majority of them for every step; the
-// fencing token is then the highest drawn on the quorum, written back to a
-// quorum (one extra round trip) so that later tokens are always higher.
+// lock and its fencing counter share a hash tag) and, unless
+// Options.Monitor shares one, creates a fallback.Monitor over it, which
+// Close stops; New itself does no I/O. NewRedlock takes several independent
+// masters and needs a majority of them for every step; the fencing token
+// is then the highest drawn on the quorum, written back to a quorum (one
+// extra round trip) so that later tokens are always higher.
 //
 // On one node an uncontended request costs two round trips: acquire (SET NX
 // PX and the fencing INCR in one script, through redsync's pool interface)
 // and release (redsync's compare-and-delete), plus one extension per TTL/3
 // while the handler runs. An idempotent request adds the claim and the
 // stored response (four in all, release and store running concurrently); a
-// replay costs one.
+// replay costs one. The Monitor's health probe (a PING per ProbeInterval)
+// runs apart from requests.
 //
 // # Lock keys
 //

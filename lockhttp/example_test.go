@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/lockhttp"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
@@ -31,6 +32,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	defer locks.Close()
 	created := 0
 	create := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		created++
@@ -46,7 +48,7 @@ func Example() {
 		r.Header.Set("Idempotency-Key", `"3f1c0a"`)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
-		fmt.Println(w.Code, w.Header().Get(lockhttp.ReplayedHeader), strings.TrimSpace(w.Body.String()))
+		fmt.Println(w.Code, w.Header().Get("Idempotent-Replayed"), strings.TrimSpace(w.Body.String()))
 	}
 	send(`{"name":"blue"}`)
 	send(`{"name":"blue"}`) // a retry
@@ -58,6 +60,10 @@ func Example() {
 	// 422  {"title":"Unprocessable Entity","status":422,"detail":"this Idempotency-Key was already used with a different request","instance":"/api/auras"}
 	// created: 1
 }
+
+// errStaleToken is the store's refusal of a write with an older fencing
+// token than one it has already accepted for the resource.
+var errStaleToken = errors.New("stale fencing token")
 
 // FencedStore is a store that rejects stale fencing tokens: it remembers,
 // per resource, the highest token that wrote and refuses lower ones. A
@@ -77,7 +83,7 @@ func (s *FencedStore) Put(resource string, token int64, value string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if token < s.token[resource] {
-		return lockhttp.ErrStaleToken
+		return errStaleToken
 	}
 	s.token[resource], s.value[resource] = token, value
 	return nil
@@ -92,6 +98,7 @@ func Example_fencedStore() {
 
 	store := &FencedStore{token: map[string]int64{}, value: map[string]string{}}
 	locks, _ := lockhttp.New(rdb, lockhttp.Options{Key: middleware.ByQuery("id")})
+	defer locks.Close()
 	var tokens []int64
 	h := locks.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, _ := lockhttp.Fence(r.Context())
@@ -110,7 +117,7 @@ func Example_fencedStore() {
 
 	// The first holder wakes up late and writes with its old token.
 	err := store.Put("7", tokens[0], "late")
-	fmt.Println(errors.Is(err, lockhttp.ErrStaleToken), store.value["7"])
+	fmt.Println(errors.Is(err, errStaleToken), store.value["7"])
 	// Output:
 	// tokens rise: true
 	// true second
@@ -124,6 +131,7 @@ func ExampleOptions_failFast() {
 	defer rdb.Close()
 
 	locks, _ := lockhttp.New(rdb, lockhttp.Options{Key: middleware.Static("report"), TTL: 5e9})
+	defer locks.Close()
 	started, finish := make(chan struct{}), make(chan struct{})
 	h := locks.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)
@@ -144,9 +152,10 @@ func ExampleOptions_failFast() {
 	// 409 5 application/problem+json
 }
 
-// Embedded mode: no Redis, a process-local mutex, chosen explicitly.
-func ExampleNew_localMutex() {
-	locks, err := lockhttp.New(nil, lockhttp.Options{Fallback: lockhttp.LocalMutex})
+// Embedded mode: no Redis, a process-local lock, chosen explicitly with
+// OnFailure: fallback.UseMemory. Without it a nil client is refused.
+func ExampleNew_embedded() {
+	locks, err := lockhttp.New(nil, lockhttp.Options{OnFailure: fallback.UseMemory})
 	if err != nil {
 		panic(err)
 	}
@@ -158,10 +167,10 @@ func ExampleNew_localMutex() {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", nil))
 
 	_, err = lockhttp.New(nil, lockhttp.Options{})
-	fmt.Println(err)
+	fmt.Println(errors.Is(err, lockhttp.ErrInvalidOptions))
 	// Output:
 	// fenced: true
-	// lockhttp: no redis client and no local fallback chosen
+	// true
 }
 
 // JSONKey decodes the body as the handler does (into the same struct, with

@@ -114,11 +114,17 @@ func TestMonitorUnavailableFailsFast(t *testing.T) {
 	}
 }
 
-func TestLocalMutexOnlyWhenChosen(t *testing.T) {
-	if _, err := lockhttp.New(nil, lockhttp.Options{}); !errors.Is(err, lockhttp.ErrNoBackend) {
-		t.Fatalf("nil client without fallback: %v", err)
+func TestUseMemoryOnlyWhenChosen(t *testing.T) {
+	for _, of := range []fallback.OnFailure{fallback.Default, fallback.FailClosed} {
+		_, err := lockhttp.New(nil, lockhttp.Options{OnFailure: of})
+		if !errors.Is(err, lockhttp.ErrInvalidOptions) || !strings.Contains(err.Error(), "OnFailure: fallback.UseMemory") {
+			t.Fatalf("nil client with OnFailure %v: %v", of, err)
+		}
+		if _, err := lockhttp.NewRedlock(nil, lockhttp.Options{OnFailure: of}); !errors.Is(err, lockhttp.ErrInvalidOptions) {
+			t.Fatalf("no Redlock masters with OnFailure %v: %v", of, err)
+		}
 	}
-	l, err := lockhttp.New(nil, lockhttp.Options{Fallback: lockhttp.LocalMutex, Key: auraKey()})
+	l, err := lockhttp.New(nil, lockhttp.Options{OnFailure: fallback.UseMemory, Key: auraKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +133,7 @@ func TestLocalMutexOnlyWhenChosen(t *testing.T) {
 	h := serve(l, store.handler())
 	checkOneCreation(t, store, fire([]http.Handler{h}, "alice", "k1", `{"name":"blue"}`, nil))
 	r := do(context.Background(), h, "alice", "k1", `{"name":"blue"}`)
-	if r.status != http.StatusCreated || r.header.Get(lockhttp.ReplayedHeader) != "true" {
+	if r.status != http.StatusCreated || r.header.Get(replayedHeader) != "true" {
 		t.Fatalf("local replay: %d %v", r.status, r.header)
 	}
 	if err := isProblem(do(context.Background(), h, "alice", "k1", `{"name":"red"}`), http.StatusUnprocessableEntity); err != nil {
@@ -135,11 +141,11 @@ func TestLocalMutexOnlyWhenChosen(t *testing.T) {
 	}
 }
 
-func TestLocalMutexTakesOverWhenRedisFails(t *testing.T) {
+func TestUseMemoryTakesOverWhenRedisFails(t *testing.T) {
 	s := redistest.StartServer(t)
 	c := redis.NewClient(redistest.FaultOptions(s.Addr))
 	t.Cleanup(func() { _ = c.Close() })
-	l, err := lockhttp.New(c, lockhttp.Options{Fallback: lockhttp.LocalMutex, Key: middleware.Static("k")})
+	l, err := lockhttp.New(c, lockhttp.Options{OnFailure: fallback.UseMemory, Key: middleware.Static("k")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,14 +176,15 @@ func TestInvalidOptions(t *testing.T) {
 		{"negative MaxBodyBytes", lockhttp.Options{MaxBodyBytes: -1}, "MaxBodyBytes"},
 		{"negative MaxResponseBytes", lockhttp.Options{MaxResponseBytes: -1}, "MaxResponseBytes"},
 		{"negative RecordTimeout", lockhttp.Options{RecordTimeout: -1}, "RecordTimeout"},
-		{"unknown Fallback", lockhttp.Options{Fallback: 7}, "Fallback"},
+		{"unknown OnFailure", lockhttp.Options{OnFailure: 7}, "OnFailure"},
+		{"OnFailure PassThrough", lockhttp.Options{OnFailure: fallback.PassThrough}, "OnFailure"},
 		{"hash tag in Prefix", lockhttp.Options{Prefix: "lock:{x}:"}, "Prefix"},
 		{"open brace in Prefix", lockhttp.Options{Prefix: "lock{"}, "Prefix"},
 		{"glob in Prefix", lockhttp.Options{Prefix: "lock*:"}, "Prefix"},
 		{"two bad fields: the first is named", lockhttp.Options{MaxBodyBytes: -1, MaxResponseBytes: -1}, "MaxBodyBytes"},
 	}
 	fields := []string{"TTL", "Wait", "RetryAfter", "CommandTimeout", "FenceRetention", "IdempotencyRetention",
-		"MaxBodyBytes", "MaxResponseBytes", "RecordTimeout", "Fallback", "Prefix", "client"}
+		"MaxBodyBytes", "MaxResponseBytes", "RecordTimeout", "OnFailure", "Prefix", "client"}
 	names := func(err error) []string {
 		var out []string
 		for _, f := range fields {
@@ -198,7 +205,7 @@ func TestInvalidOptions(t *testing.T) {
 		}
 	}
 	// A typed-nil client is a mistake, not embedded mode.
-	_, err := lockhttp.New(typedNil, lockhttp.Options{Fallback: lockhttp.LocalMutex})
+	_, err := lockhttp.New(typedNil, lockhttp.Options{OnFailure: fallback.UseMemory})
 	if !errors.Is(err, lockhttp.ErrInvalidOptions) || !strings.Contains(err.Error(), "client") {
 		t.Errorf("typed-nil client: %v", err)
 	}
@@ -210,13 +217,15 @@ func TestInvalidOptions(t *testing.T) {
 		}
 	}
 	// An untyped nil is embedded mode.
-	if l, err := lockhttp.New(nil, lockhttp.Options{Fallback: lockhttp.LocalMutex}); err != nil {
+	if l, err := lockhttp.New(nil, lockhttp.Options{OnFailure: fallback.UseMemory}); err != nil {
 		t.Errorf("embedded mode: %v", err)
 	} else {
 		_ = l.Close()
 	}
 	o := lockhttp.Options{}
-	if _, err := lockhttp.New(tg.Client, o); err != nil || o.TTL != 0 || o.Prefix != "" {
+	if l, err := lockhttp.New(tg.Client, o); err != nil || o.TTL != 0 || o.Prefix != "" || o.Monitor != nil {
 		t.Errorf("defaults written back or failed: %v %+v", err, o)
+	} else {
+		_ = l.Close()
 	}
 }

@@ -21,6 +21,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// The headers of the Idempotency-Key protocol, as the package documents
+// them.
+const (
+	idempotencyKeyHeader = "Idempotency-Key"
+	replayedHeader       = "Idempotent-Replayed"
+)
+
 // deployment is one Redis setup the lock runs on; newLocker builds another
 // instance (its own clients) of the service.
 type deployment struct {
@@ -225,7 +232,7 @@ func do(ctx context.Context, h http.Handler, user, idemKey, body string) result 
 		r.Header.Set("X-User", user)
 	}
 	if idemKey != "" {
-		r.Header.Set(lockhttp.IdempotencyKeyHeader, idemKey)
+		r.Header.Set(idempotencyKeyHeader, idemKey)
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)

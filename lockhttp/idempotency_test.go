@@ -62,11 +62,11 @@ func TestIdempotencyRequests(t *testing.T) {
 		if err := waitFor(5*time.Second, func() bool {
 			r = do(context.Background(), h, "u", "k3", "{}")
 			return r.status != http.StatusConflict
-		}); err != nil || r.status != 201 || r.header.Get(lockhttp.ReplayedHeader) != "" {
+		}); err != nil || r.status != 201 || r.header.Get(replayedHeader) != "" {
 			t.Fatalf("retry after the claim expired: %v %d %v", err, r.status, r.header)
 		}
 		r = do(context.Background(), h, "u", "k3", "{}")
-		if r.status != 201 || r.header.Get(lockhttp.ReplayedHeader) != "true" || r.header.Get("X-Run") != "yes" || string(r.body) != "made" {
+		if r.status != 201 || r.header.Get(replayedHeader) != "true" || r.header.Get("X-Run") != "yes" || string(r.body) != "made" {
 			t.Fatalf("replay: %d %v %q", r.status, r.header, r.body)
 		}
 		if runs.Load() != 2 {
@@ -93,10 +93,10 @@ func TestNotAppliedReleasesClaim(t *testing.T) {
 		if r := do(context.Background(), h, "u", "na-1", "{}"); r.status != http.StatusServiceUnavailable {
 			t.Fatalf("first: %d", r.status)
 		}
-		if r := do(context.Background(), h, "u", "na-1", "{}"); r.status != http.StatusCreated || r.header.Get(lockhttp.ReplayedHeader) != "" {
+		if r := do(context.Background(), h, "u", "na-1", "{}"); r.status != http.StatusCreated || r.header.Get(replayedHeader) != "" {
 			t.Fatalf("retry: %d %s", r.status, r.body)
 		}
-		if r := do(context.Background(), h, "u", "na-1", "{}"); r.status != http.StatusCreated || r.header.Get(lockhttp.ReplayedHeader) != "true" {
+		if r := do(context.Background(), h, "u", "na-1", "{}"); r.status != http.StatusCreated || r.header.Get(replayedHeader) != "true" {
 			t.Fatalf("replay: %d %s", r.status, r.body)
 		}
 		if runs.Load() != 2 {

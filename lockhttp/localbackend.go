@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/idempotency"
 	"github.com/aura-platform/redishttp/internal/memory"
 )
 
@@ -39,7 +40,7 @@ func (b *localBackend) lock(ctx context.Context, name string, wait time.Duration
 	if wait <= 0 {
 		unlock, ok := b.mu.TryLock(name)
 		if !ok {
-			return nil, b.retryAfter, ErrTaken
+			return nil, b.retryAfter, errTaken
 		}
 		return &localLease{release: unlock, tok: b.tok.Add(1)}, 0, nil
 	}
@@ -47,7 +48,7 @@ func (b *localBackend) lock(ctx context.Context, name string, wait time.Duration
 	defer cancel()
 	unlock, err := b.mu.Lock(cctx, name)
 	if err != nil {
-		return nil, b.retryAfter, ErrTaken
+		return nil, b.retryAfter, errTaken
 	}
 	return &localLease{release: unlock, tok: b.tok.Add(1)}, 0, nil
 }
@@ -65,7 +66,7 @@ func (l *localLease) fence() int64                 { return l.tok }
 func (l *localLease) extend(context.Context) error { return nil }
 func (l *localLease) unlock(context.Context) error { l.release(); return nil }
 
-func (b *localBackend) claim(_ context.Context, key string, fp [fingerprintSize]byte, run []byte, ttl time.Duration) (claimResult, error) {
+func (b *localBackend) claim(_ context.Context, key string, fp idempotency.Fingerprint, run []byte, ttl time.Duration) (claimResult, error) {
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
 	v, ok := b.recs.Get(key)
@@ -73,21 +74,21 @@ func (b *localBackend) claim(_ context.Context, key string, fp [fingerprintSize]
 		b.recs.Set(key, run, ttl)
 		return claimResult{state: claimed}, nil
 	}
-	rec, err := decodeRecord(v)
+	rec, err := idempotency.Decode(v)
 	if err != nil {
 		b.recs.Delete(key)
 		return claimResult{}, err
 	}
-	if rec.completed {
-		return claimResult{state: completed, rec: rec, mismatch: rec.fp != fp}, nil
+	if rec.Completed {
+		return claimResult{state: completed, rec: rec, mismatch: rec.FP != fp}, nil
 	}
-	return claimResult{state: running, mismatch: rec.fp != fp}, nil
+	return claimResult{state: running, mismatch: rec.FP != fp}, nil
 }
 
 func (b *localBackend) complete(_ context.Context, key string, rec []byte, retention time.Duration) error {
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
-	if v, ok := b.recs.Get(key); ok && len(v) > 0 && v[0] != tagRunning {
+	if v, ok := b.recs.Get(key); ok && !idempotency.IsRunning(v) {
 		return nil
 	}
 	b.recs.Set(key, rec, retention)

@@ -2,27 +2,12 @@ package lockhttp
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/internal/optcheck"
 	"github.com/aura-platform/redishttp/middleware"
-)
-
-// Fallback says what a Locker does when Redis cannot be used.
-type Fallback uint8
-
-const (
-	// FailClosed (the default) answers 503 Service Unavailable with
-	// Retry-After whenever Redis is unreachable or a Redlock quorum is lost.
-	// The handler never runs without a lock that every instance respects.
-	FailClosed Fallback = iota
-	// LocalMutex locks with a process-local mutex and
-	// keeps idempotency records in process memory when there is no Redis
-	// client, when Options.Monitor reports Redis unavailable, or when a Redis
-	// call fails. It protects nothing across instances: choose it only for a
-	// single instance or embedded mode.
-	LocalMutex
 )
 
 // Options configures a Locker. The zero value works (with a Redis client);
@@ -63,7 +48,7 @@ type Options struct {
 	DisableWatchdog bool
 	// RetryAfter is the Retry-After sent with 503 answers and with 409s
 	// whose end nobody knows (an Idempotency-Key still in progress or
-	// awaiting its record, a held LocalMutex). A 409 for a held Redis lock
+	// awaiting its record, a held process-local lock). A 409 for a held Redis lock
 	// says the lock's remaining time instead. Default 1s.
 	RetryAfter time.Duration
 	// CommandTimeout bounds each Redis call of the lock and idempotency
@@ -104,17 +89,31 @@ type Options struct {
 	// attempts. Default 10s.
 	RecordTimeout time.Duration
 
-	// Fallback chooses between failing closed (default) and a process-local
-	// mutex when Redis cannot be used.
-	Fallback Fallback
-	// Monitor, if set, is consulted before each request: while it reports
-	// Redis unavailable, requests fail closed (503) or go local (LocalMutex)
-	// without waiting for Redis timeouts, and Redis failures are reported to
-	// it. Default nil.
+	// OnFailure says what a request gets while Redis cannot be used (the
+	// Monitor reports it unavailable, a call fails, a Redlock quorum is
+	// lost, or there is no client). fallback.Default and fallback.FailClosed
+	// answer 503 Service Unavailable with Retry-After: the handler never
+	// runs without a lock that every instance respects. fallback.UseMemory
+	// locks with a process-local mutex and keeps idempotency records in
+	// process memory instead, which protects nothing across instances:
+	// choose it only for a single instance or embedded mode (a nil client).
+	// fallback.PassThrough is refused with ErrInvalidOptions, since a
+	// lock-protected handler never runs unprotected.
+	OnFailure fallback.OnFailure
+	// Monitor is the health monitor consulted before each request: while it
+	// reports Redis unavailable, requests get OnFailure at once, without
+	// waiting for Redis timeouts, and Redis failures are reported to it.
+	// Default: New creates one over its client (with
+	// fallback.MonitorOptions{Logger: Logger}) and Close stops it; NewRedlock
+	// creates none, since its masters fail one by one and a quorum rides
+	// through a minority of them failing.
 	Monitor *fallback.Monitor
 	// Observer receives LockAcquired, LockContended, LockExpired,
 	// LockReplayed and LockError events with Route. Default nil.
 	Observer middleware.Observer
+	// Logger receives the state changes of the Monitor that New creates
+	// when Options.Monitor is nil. Default slog.Default().
+	Logger *slog.Logger
 }
 
 const minTTL = 30 * time.Millisecond
@@ -135,11 +134,18 @@ func (o Options) withDefaults() (Options, error) {
 	); err != nil {
 		return o, err
 	}
-	if o.Fallback > LocalMutex {
-		return o, fmt.Errorf("%w: Fallback %d is unknown", ErrInvalidOptions, o.Fallback)
+	switch o.OnFailure {
+	case fallback.Default, fallback.FailClosed, fallback.UseMemory:
+	case fallback.PassThrough:
+		return o, fmt.Errorf("%w: OnFailure pass-through would run the handler without a lock; use fallback.FailClosed or fallback.UseMemory", ErrInvalidOptions)
+	default:
+		return o, fmt.Errorf("%w: OnFailure %d is unknown", ErrInvalidOptions, o.OnFailure)
 	}
 	if o.Key == nil {
 		o.Key = ByPath()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	if o.Route == "" {
 		o.Route = "lock"

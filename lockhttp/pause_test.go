@@ -120,6 +120,27 @@ func pauseRun(s *nameStore, h http.Handler, key string, fault func()) (result, t
 	return r, took
 }
 
+// lockUnavailable reports whether r is the Locker's own 503: its Monitor
+// has not yet seen Redis recover, and the handler did not run.
+func lockUnavailable(r result) bool {
+	return r.status == http.StatusServiceUnavailable && strings.Contains(string(r.body), "lock service is unavailable")
+}
+
+// retryUnavailable sends an idempotent create as a client honouring
+// Retry-After does: again while the Locker answers 503 because its
+// Monitor still reports Redis down after an outage, for up to 10s.
+func retryUnavailable(h http.Handler, key string) (r result, unavailable int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = do(context.Background(), h, "alice", key, `{"name":"blue"}`)
+		if !lockUnavailable(r) || time.Now().After(deadline) {
+			return r, unavailable
+		}
+		unavailable++
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Redis (the locks' and the store's) is paused with SIGSTOP for 3 s while
 // an idempotent create's write is in flight. The lock's validity (TTL 5 s)
 // outlasts the pause, so the handler is not cancelled: its write lands
@@ -143,18 +164,18 @@ func TestPauseDuringIdempotentCreate(t *testing.T) {
 		time.Sleep(3 * time.Second)
 		srv.Resume()
 	})
-	retry := do(context.Background(), h, "alice", "create-1", `{"name":"blue"}`)
+	retry, unavailable := retryUnavailable(h, "create-1")
 	id, err := s.c.HGet(context.Background(), s.key, "blue").Result()
 	if err != nil {
 		t.Fatalf("the write never landed: %v", err)
 	}
-	t.Logf("first: %d after %v %s; retry: %d replayed=%q %s; stored id %s; handler runs %d; LockExpired %d",
-		r1.status, took.Round(10*time.Millisecond), r1.body, retry.status, retry.header.Get(lockhttp.ReplayedHeader), retry.body, id, s.runs.Load(), obs.get(middleware.LockExpired))
+	t.Logf("first: %d after %v %s; retry: %d replayed=%q %s after %d x 503; stored id %s; handler runs %d; LockExpired %d",
+		r1.status, took.Round(10*time.Millisecond), r1.body, retry.status, retry.header.Get(replayedHeader), retry.body, unavailable, id, s.runs.Load(), obs.get(middleware.LockExpired))
 	want := fmt.Sprintf(`{"id":%q}`, id)
 	if r1.status != http.StatusCreated || string(r1.body) != want {
 		t.Errorf("first answer %d %s, want 201 %s (the write landed)", r1.status, r1.body, want)
 	}
-	if retry.status != http.StatusCreated || string(retry.body) != want || retry.header.Get(lockhttp.ReplayedHeader) != "true" {
+	if retry.status != http.StatusCreated || string(retry.body) != want || retry.header.Get(replayedHeader) != "true" {
 		t.Errorf("retry %d %s, want the replayed 201 %s", retry.status, retry.body, want)
 	}
 	if n := s.runs.Load(); n != 1 {
@@ -187,18 +208,22 @@ func TestCompletionRecordedAfterOutage(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	px.SetBlackhole(false)
 	var retry result
-	var conflicts int
+	var conflicts, unavailable int
 	err = waitFor(15*time.Second, func() bool {
 		retry = do(context.Background(), h, "alice", "create-2", `{"name":"blue"}`)
-		if retry.status == http.StatusConflict && strings.Contains(string(retry.body), "Idempotency-Key") {
+		switch {
+		case retry.status == http.StatusConflict && strings.Contains(string(retry.body), "Idempotency-Key"):
 			conflicts++
-			time.Sleep(100 * time.Millisecond)
-			return false
+		case lockUnavailable(retry):
+			unavailable++
+		default:
+			return true
 		}
-		return true
+		time.Sleep(100 * time.Millisecond)
+		return false
 	})
-	t.Logf("first: %d after %v %s; retry: %d replayed=%q %s after %d x 409; handler runs %d; LockError %d",
-		r1.status, took.Round(10*time.Millisecond), r1.body, retry.status, retry.header.Get(lockhttp.ReplayedHeader), retry.body, conflicts, s.runs.Load(), obs.get(middleware.LockError))
+	t.Logf("first: %d after %v %s; retry: %d replayed=%q %s after %d x 409 and %d x 503; handler runs %d; LockError %d",
+		r1.status, took.Round(10*time.Millisecond), r1.body, retry.status, retry.header.Get(replayedHeader), retry.body, conflicts, unavailable, s.runs.Load(), obs.get(middleware.LockError))
 	if err != nil {
 		t.Fatal("the retry never got past 409")
 	}
@@ -206,7 +231,7 @@ func TestCompletionRecordedAfterOutage(t *testing.T) {
 	if r1.status != http.StatusCreated || string(r1.body) != want {
 		t.Errorf("first answer %d %s, want 201 %s", r1.status, r1.body, want)
 	}
-	if retry.status != http.StatusCreated || string(retry.body) != want || retry.header.Get(lockhttp.ReplayedHeader) != "true" {
+	if retry.status != http.StatusCreated || string(retry.body) != want || retry.header.Get(replayedHeader) != "true" {
 		t.Errorf("retry %d %s, want the replayed 201 %s", retry.status, retry.body, want)
 	}
 	if n := s.runs.Load(); n != 1 {
@@ -240,9 +265,9 @@ func TestPauseLongerThanLockKeepsClaim(t *testing.T) {
 	if err := waitFor(5*time.Second, func() bool { return s.c.HExists(context.Background(), s.key, "blue").Val() }); err != nil {
 		t.Fatal("the write never landed")
 	}
-	retry := do(context.Background(), h, "alice", "create-3", `{"name":"blue"}`)
-	t.Logf("first: %d after %v; retry: %d Retry-After %q %s; handler runs %d; LockExpired %d",
-		r1.status, took.Round(10*time.Millisecond), retry.status, retry.header.Get("Retry-After"), retry.body, s.runs.Load(), obs.get(middleware.LockExpired))
+	retry, unavailable := retryUnavailable(h, "create-3")
+	t.Logf("first: %d after %v; retry: %d Retry-After %q %s after %d x 503; handler runs %d; LockExpired %d",
+		r1.status, took.Round(10*time.Millisecond), retry.status, retry.header.Get("Retry-After"), retry.body, unavailable, s.runs.Load(), obs.get(middleware.LockExpired))
 	if r1.status != http.StatusServiceUnavailable {
 		t.Errorf("first answer %d, want the handler's 503 after its lock was lost", r1.status)
 	}
@@ -349,9 +374,9 @@ func TestRedlockCompletionPartlyApplied(t *testing.T) {
 	srvs[0].Kill()
 	after := do(context.Background(), h, "alice", "create-5", `{"name":"blue"}`)
 	t.Logf("first %d %s; retry during the outage %d %s; after it, with the first master dead, %d replayed=%q %s; runs %d",
-		r1.status, r1.body, during.status, during.body, after.status, after.header.Get(lockhttp.ReplayedHeader), after.body, s.runs.Load())
+		r1.status, r1.body, during.status, during.body, after.status, after.header.Get(replayedHeader), after.body, s.runs.Load())
 	for name, r := range map[string]result{"during the outage": during, "after it": after} {
-		if r.status != http.StatusCreated || string(r.body) != string(r1.body) || r.header.Get(lockhttp.ReplayedHeader) != "true" {
+		if r.status != http.StatusCreated || string(r.body) != string(r1.body) || r.header.Get(replayedHeader) != "true" {
 			t.Errorf("retry %s: %d %s, want the replayed 201 %s", name, r.status, r.body, r1.body)
 		}
 	}

@@ -19,7 +19,8 @@ const fenceSuffix = ":fence"
 
 // redisBackend keeps locks (redsync mutexes) and idempotency records on one
 // Redis deployment (a node or a cluster, quorum 1) or on several independent
-// masters (Redlock, quorum n/2+1).
+// masters (Redlock, quorum n/2+1). This file holds the locks; the records
+// are in redisrecords.go.
 type redisBackend struct {
 	clients   []redis.UniversalClient
 	rs        *redsync.Redsync
@@ -147,11 +148,11 @@ func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration
 		case errors.Is(err, errSplit) && splits < splitRetries:
 			d = splitDelay(splits)
 			splits++
-		case errors.Is(err, errSplit), errors.Is(err, ErrTaken):
+		case errors.Is(err, errSplit), errors.Is(err, errTaken):
 			// Held, or still split after the retries: contention.
 			left := time.Until(deadline)
 			if wait <= 0 || left <= 0 {
-				return nil, retry, ErrTaken
+				return nil, retry, errTaken
 			}
 			// A jittered backoff, never past the holder's expiry or our
 			// deadline.
@@ -165,7 +166,7 @@ func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, retry, ErrTaken
+			return nil, retry, errTaken
 		case <-t.C:
 		}
 	}
@@ -216,9 +217,9 @@ func (b *redisBackend) tryLock(ctx context.Context, name string) (lease, time.Du
 	}
 	switch {
 	case top >= b.quorum:
-		return nil, time.Duration(pttl) * time.Millisecond, ErrTaken
+		return nil, time.Duration(pttl) * time.Millisecond, errTaken
 	case answered < b.quorum || top == 0:
-		return nil, 0, fmt.Errorf("%w: %w", ErrQuorum, err)
+		return nil, 0, fmt.Errorf("%w: %w", errQuorum, err)
 	}
 	return nil, time.Duration(pttl) * time.Millisecond, errSplit
 }
@@ -245,7 +246,7 @@ func (b *redisBackend) quorumErr(errs []error) error {
 	if ok >= b.quorum {
 		return nil
 	}
-	return fmt.Errorf("%w: %w", ErrQuorum, errors.Join(errs...))
+	return fmt.Errorf("%w: %w", errQuorum, errors.Join(errs...))
 }
 
 func (b *redisBackend) release(ctx context.Context, m *redsync.Mutex) {
@@ -278,7 +279,7 @@ func (l *redisLease) extend(ctx context.Context) error {
 	if nodesTaken(err) > len(l.b.clients)-l.b.quorum {
 		return fmt.Errorf("%w: %w: %w", ErrLockLost, errNotOurs, err)
 	}
-	return fmt.Errorf("%w: %w", ErrQuorum, err)
+	return fmt.Errorf("%w: %w", errQuorum, err)
 }
 
 // nodesTaken counts the nodes that redsync reports holding another value.
@@ -311,148 +312,6 @@ func (l *redisLease) unlock(ctx context.Context) error {
 	ok, err := l.m.UnlockContext(ctx)
 	if ok || errors.Is(err, redsync.ErrLockAlreadyExpired) {
 		return nil
-	}
-	return err
-}
-
-func (b *redisBackend) claim(ctx context.Context, key string, fp [fingerprintSize]byte, run []byte, ttl time.Duration) (claimResult, error) {
-	for splits := 0; ; splits++ {
-		res, err := b.claimOnce(ctx, key, fp, run, ttl)
-		if !errors.Is(err, errSplit) {
-			return res, err
-		}
-		if splits >= splitRetries {
-			return res, nil // res.state is running: answer 409
-		}
-		t := time.NewTimer(splitDelay(splits))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res, nil
-		case <-t.C:
-		}
-	}
-}
-
-func (b *redisBackend) claimOnce(ctx context.Context, key string, fp [fingerprintSize]byte, run []byte, ttl time.Duration) (claimResult, error) {
-	type nodeClaim struct {
-		ok  bool
-		rec []byte
-		err error
-	}
-	cctx, cancel := context.WithTimeout(ctx, b.cmdTO)
-	defer cancel()
-	res := make([]nodeClaim, len(b.clients))
-	each(len(b.clients), func(i int) {
-		v, err := claimScript.Run(cctx, b.clients[i], []string{key}, run, ttl.Milliseconds()).Slice()
-		switch {
-		case err != nil:
-			res[i].err = err
-		case len(v) >= 2:
-			s, _ := v[1].(string)
-			res[i].rec = []byte(s)
-		case len(v) == 1:
-			res[i].ok = true
-		default:
-			res[i].err = errCorruptRecord
-		}
-	})
-	var (
-		nClaimed, nErr, top int
-		out                 claimResult
-		owners              = make(map[string]int, len(res))
-		errs                []error
-	)
-	out.state = claimed
-	for _, r := range res {
-		switch {
-		case r.err != nil:
-			nErr++
-			errs = append(errs, r.err)
-		case r.ok:
-			nClaimed++
-		default:
-			rec, err := decodeRecord(r.rec)
-			if err != nil {
-				nErr++
-				errs = append(errs, err)
-				continue
-			}
-			if rec.completed && out.state != completed {
-				out = claimResult{state: completed, rec: rec, mismatch: rec.fp != fp}
-			}
-			if !rec.completed {
-				if rec.fp != fp {
-					out.mismatch = true
-				}
-				owners[string(r.rec)]++
-				top = max(top, owners[string(r.rec)])
-			}
-		}
-	}
-	if out.state == completed {
-		if nClaimed > 0 {
-			_ = b.unclaim(ctx, key, run)
-		}
-		return out, nil
-	}
-	if nClaimed >= b.quorum {
-		return claimResult{state: claimed}, nil
-	}
-	if nClaimed > 0 {
-		_ = b.unclaim(ctx, key, run)
-	}
-	if nErr > len(b.clients)-b.quorum || top == 0 {
-		return claimResult{}, fmt.Errorf("%w: %w", ErrQuorum, errors.Join(errs...))
-	}
-	out.state = running
-	if top < b.quorum {
-		return out, errSplit
-	}
-	return out, nil
-}
-
-func (b *redisBackend) complete(ctx context.Context, key string, rec []byte, retention time.Duration) error {
-	cctx, cancel := context.WithTimeout(ctx, b.cmdTO)
-	defer cancel()
-	errs := make([]error, len(b.clients))
-	each(len(b.clients), func(i int) {
-		errs[i] = completeScript.Run(cctx, b.clients[i], []string{key}, rec, retention.Milliseconds()).Err()
-	})
-	return b.quorumErr(errs)
-}
-
-func (b *redisBackend) unclaim(ctx context.Context, key string, run []byte) error {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cmdTO)
-	defer cancel()
-	errs := make([]error, len(b.clients))
-	each(len(b.clients), func(i int) {
-		errs[i] = unclaimScript.Run(cctx, b.clients[i], []string{key}, run).Err()
-	})
-	return errors.Join(errs...)
-}
-
-// extendClaim extends the claim on a quorum. When more nodes than a quorum
-// can spare answered that the claim is not ours, it is lost for sure
-// (errNotOurs); any other failure leaves its state unknown.
-func (b *redisBackend) extendClaim(ctx context.Context, key string, run []byte, ttl time.Duration) error {
-	errs := make([]error, len(b.clients))
-	notOurs := 0
-	each(len(b.clients), func(i int) {
-		n, err := extendClaimScript.Run(ctx, b.clients[i], []string{key}, run, ttl.Milliseconds()).Int64()
-		if err == nil && n != 1 {
-			err = errNotOurs
-		}
-		errs[i] = err
-	})
-	for _, e := range errs {
-		if errors.Is(e, errNotOurs) {
-			notOurs++
-		}
-	}
-	err := b.quorumErr(errs)
-	if err != nil && notOurs > len(b.clients)-b.quorum {
-		return fmt.Errorf("%w: %w: idempotency claim: %w", ErrLockLost, errNotOurs, err)
 	}
 	return err
 }

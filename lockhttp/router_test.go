@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/lockhttp"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/go-chi/chi/v5"
@@ -98,7 +99,7 @@ func TestByRouteDependsOnRouter(t *testing.T) {
 
 func localLocker(t *testing.T, o lockhttp.Options) *lockhttp.Locker {
 	t.Helper()
-	o.Fallback = lockhttp.LocalMutex
+	o.OnFailure = fallback.UseMemory
 	l, err := lockhttp.New(nil, o)
 	if err != nil {
 		t.Fatal(err)

@@ -113,8 +113,8 @@ func TestWatchdogDisabledFencingRejectsStaleWrite(t *testing.T) {
 			t.Fatalf("new holder's write: %v", err)
 		}
 		close(a.release)
-		if err := <-a.result; !errors.Is(err, lockhttp.ErrStaleToken) {
-			t.Fatalf("stale holder's write: %v, want ErrStaleToken", err)
+		if err := <-a.result; !errors.Is(err, errStaleToken) {
+			t.Fatalf("stale holder's write: %v, want errStaleToken", err)
 		}
 		<-done
 		if store.value["aura"] != "b" || store.token["aura"] <= tokA {

@@ -6,18 +6,20 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// The Lua scripts of lua/, each run through redis.Script.Run (EVALSHA, and
+// EVAL when a node answers NOSCRIPT).
 var (
-	//go:embed scripts/acquire.lua
+	//go:embed lua/acquire.lua
 	acquireSrc string
-	//go:embed scripts/raisefence.lua
+	//go:embed lua/raisefence.lua
 	raiseFenceSrc string
-	//go:embed scripts/claim.lua
+	//go:embed lua/claim.lua
 	claimSrc string
-	//go:embed scripts/complete.lua
+	//go:embed lua/complete.lua
 	completeSrc string
-	//go:embed scripts/unclaim.lua
+	//go:embed lua/unclaim.lua
 	unclaimSrc string
-	//go:embed scripts/extendclaim.lua
+	//go:embed lua/extendclaim.lua
 	extendClaimSrc string
 
 	acquireScript     = redis.NewScript(acquireSrc)
