@@ -129,10 +129,13 @@ type coherence struct {
 // L1 may be used and pushed namespace versions trusted.
 func (c *Cache) coherent() bool { return c.coh != nil && c.cohUp.Load() }
 
+// startCoherence starts the subscriber. It does no I/O: the PubSub is
+// created without channels (go-redis dials only to subscribe), and the
+// subscriber goroutine subscribes, so New never waits for Redis.
 func (c *Cache) startCoherence() {
 	h := &coherence{c: c, ping: c.opts.CoherencePing, done: make(chan struct{})}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
-	h.ps = c.client.Subscribe(h.ctx, c.l.channel())
+	h.ps = c.client.Subscribe(h.ctx)
 	c.coh = h
 	go h.run()
 }
@@ -147,6 +150,9 @@ func (h *coherence) stop() {
 func (h *coherence) run() {
 	defer close(h.done)
 	c := h.c
+	// A failed SUBSCRIBE is retried by the next Receive, which reconnects
+	// and subscribes to the channels recorded here.
+	_ = h.ps.Subscribe(h.ctx, c.l.channel())
 	pending := false // a PING is unanswered
 	for {
 		msg, err := h.ps.ReceiveTimeout(h.ctx, h.ping)

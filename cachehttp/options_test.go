@@ -1,7 +1,9 @@
 package cachehttp
 
 import (
+	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +163,51 @@ func slicesWithout(s []string, v string) []string {
 		}
 	}
 	return out
+}
+
+// TestNewDoesNoIO checks that New, with every option that starts something
+// against Redis (its own monitor, the coherence subscription), returns at
+// once when Redis cannot be reached: on a closed loopback port (refused)
+// and through a dialer that hangs as a black-holed host does, for the whole
+// 2s DialTimeout. Close must not wait for the dial either.
+func TestNewDoesNoIO(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	stop := make(chan struct{}) // ends the hanging dials when the test is over
+	defer close(stop)
+	hang := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		case <-time.After(2 * time.Second):
+		}
+		return nil, errors.New("dial timeout")
+	}
+	for _, tc := range []struct {
+		name   string
+		dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	}{{"closed-port", nil}, {"hanging-dial", hang}} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := redis.NewClient(&redis.Options{Addr: closed, Dialer: tc.dialer, DialTimeout: 2 * time.Second,
+				MaxRetries: -1, ContextTimeoutEnabled: true})
+			defer client.Close()
+			for _, o := range []Options{{}, {L1Bytes: 1 << 20}, {Coherence: true}} {
+				o.Logger = quiet
+				start := time.Now()
+				c, err := New(client, o)
+				took := time.Since(start)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if took > 200*time.Millisecond {
+					t.Errorf("New (L1Bytes %d, Coherence %v) took %v against an unreachable Redis", o.L1Bytes, o.Coherence, took)
+				}
+				_ = c.Close()
+			}
+		})
+	}
 }
