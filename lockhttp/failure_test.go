@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -112,6 +113,85 @@ func TestMonitorUnavailableFailsFast(t *testing.T) {
 	if runs.Load() != 0 {
 		t.Fatal("handler ran")
 	}
+}
+
+// Without Options.Monitor, New creates a Monitor over its client: New
+// itself does no I/O (a dial that hangs does not hold it up), and once the
+// Monitor sees Redis down, requests get 503 without touching Redis. Close
+// stops the Monitor (TestMain checks that no goroutine is left).
+func TestOwnMonitor(t *testing.T) {
+	t.Run("no I/O in New", func(t *testing.T) {
+		release := make(chan struct{})
+		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", Dialer: func(context.Context, string, string) (net.Conn, error) {
+			<-release // ignores its context: a dial made inside New would hold it
+			return nil, errors.New("no server")
+		}})
+		t.Cleanup(func() { _ = c.Close() })
+		made := make(chan error, 1)
+		var l *lockhttp.Locker
+		go func() {
+			var err error
+			l, err = lockhttp.New(c, lockhttp.Options{})
+			made <- err
+		}()
+		select {
+		case err := <-made:
+			close(release)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			close(release)
+			t.Fatal("New waited for Redis")
+		}
+	})
+	t.Run("outage", func(t *testing.T) {
+		s := redistest.StartServer(t)
+		c := redis.NewClient(redistest.FaultOptions(s.Addr))
+		t.Cleanup(func() { _ = c.Close() })
+		hook := &rtHook{}
+		c.AddHook(hook)
+		l, err := lockhttp.New(c, lockhttp.Options{Key: middleware.Static("k")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var runs atomic.Int64
+		h := l.Handler(countingHandler(&runs))
+		if r := get(h, "x"); r.status != http.StatusCreated {
+			t.Fatalf("healthy: %d %s", r.status, r.body)
+		}
+		s.Kill()
+		runs.Store(0)
+		scripts := func(cmds []string) (n int) {
+			for _, c := range cmds {
+				if strings.HasPrefix(c, "eval") {
+					n++
+				}
+			}
+			return n
+		}
+		var last result
+		if err := waitFor(10*time.Second, func() bool {
+			hook.take()
+			last = get(h, "x")
+			return last.status == http.StatusServiceUnavailable && scripts(hook.take()) == 0
+		}); err != nil {
+			t.Fatalf("requests still try Redis after the outage: last answer %d", last.status)
+		}
+		check503(t, last)
+		if runs.Load() != 0 {
+			t.Fatalf("handler ran %d times without a lock", runs.Load())
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	})
 }
 
 func TestUseMemoryOnlyWhenChosen(t *testing.T) {

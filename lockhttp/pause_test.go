@@ -144,7 +144,8 @@ func retryUnavailable(h http.Handler, key string) (r result, unavailable int) {
 // Redis (the locks' and the store's) is paused with SIGSTOP for 3 s while
 // an idempotent create's write is in flight. The lock's validity (TTL 5 s)
 // outlasts the pause, so the handler is not cancelled: its write lands
-// after the pause and the client gets 201; the retry replays that 201 with
+// after the pause and the client gets 201; the retry (after 503s while the
+// Locker's Monitor has not yet seen Redis recover) replays that 201 with
 // the same id and never runs the handler again.
 func TestPauseDuringIdempotentCreate(t *testing.T) {
 	redistest.RequireRedisServer(t)
@@ -186,8 +187,9 @@ func TestPauseDuringIdempotentCreate(t *testing.T) {
 // The lock's Redis is cut off (a partition that loses what was sent during
 // it) just as the handler answers 201: neither the release nor the record
 // of the response reaches Redis. The record is retried in the background
-// and lands once Redis is back; until then a retry gets 409, and never runs
-// the handler again, although the outage outlasts the lock's TTL.
+// and lands once Redis is back; until then a retry gets 409 (or 503 while
+// the Locker's Monitor reports Redis down), and never runs the handler
+// again, although the outage outlasts the lock's TTL.
 func TestCompletionRecordedAfterOutage(t *testing.T) {
 	redistest.RequireRedisServer(t)
 	srv := redistest.StartServer(t)
@@ -242,8 +244,9 @@ func TestCompletionRecordedAfterOutage(t *testing.T) {
 // A pause longer than the lock's validity: the watchdog cancels the
 // handler (ErrLockLost) once the lock may have expired, and the handler
 // answers 503 while its write, already sent, lands after the pause. The
-// claim is kept: the retry is told the outcome is not known yet (409 with
-// Retry-After) instead of running the handler again into "name exists".
+// claim is kept: the retry (once the Monitor has seen Redis recover) is
+// told the outcome is not known yet (409 with Retry-After) instead of
+// running the handler again into "name exists".
 func TestPauseLongerThanLockKeepsClaim(t *testing.T) {
 	redistest.RequireRedisServer(t)
 	srv := redistest.StartServer(t)
