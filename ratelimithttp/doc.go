@@ -3,11 +3,12 @@
 // standard headers, accurate Retry-After, and explicit behaviour when Redis
 // fails.
 //
-//	api, _ := ratelimithttp.NewPolicy("api", os.Getenv("API_RATE_LIMIT"))    // "1000-H"
-//	aura, _ := ratelimithttp.NewPolicy("aura", os.Getenv("AURA_RATE_LIMIT")) // "100-H"
-//	ips, _ := middleware.NewClientIP("10.0.0.0/8")                         // the load balancers
-//	rl, err := ratelimithttp.New(client, ratelimithttp.Options{              // client: redis.UniversalClient, nil = in memory
-//		Policies: []ratelimithttp.Policy{api, aura.When(ratelimithttp.MethodPath("POST", "/api/auras"))},
+//	api, _ := ratelimithttp.NewPolicy("api", "1000-H")
+//	aura, _ := ratelimithttp.NewPolicy("aura", "100-H")
+//	aura.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/auras" }
+//	ips, _ := middleware.NewClientIP("10.0.0.0/8")              // the load balancers
+//	rl, err := ratelimithttp.New(client, ratelimithttp.Options{ // client: redis.UniversalClient, nil = in memory
+//		Policies: []ratelimithttp.Policy{api, aura},
 //		ClientIP: ips, // default key: the authenticated user, else the client IP
 //		Route:    "api",
 //	})
@@ -33,8 +34,9 @@
 // Two algorithms: FixedWindow (ulule's: a counter that starts with the first
 // request and expires one period later; the default) and SlidingWindow (a
 // log of admitted requests; never more than the limit in any span of one
-// period, no double burst at a window edge). Store offers both as a
-// limiter.Store.
+// period, no double burst at a window edge). ParsePolicies reads both from
+// configuration ("burst=~10-S,hourly=1000-H"; "~" selects the sliding
+// window). Store offers both as a limiter.Store.
 //
 // # Headers
 //
@@ -48,20 +50,21 @@
 // rounded up to whole seconds) and an RFC 9457 problem body. Chained
 // limiters never duplicate a header: the inner one replaces the outer's
 // values only when it is more restrictive. Put related policies in one
-// Limiter (Policy.When) to keep one round trip per request.
+// Limiter (Policy.Match) to keep one round trip per request.
 //
 // # When Redis fails
 //
 // A fallback.Monitor (shared through Options.Monitor, or the limiter's
 // own) tracks Redis's health; while it is down the limiter does not wait on
-// Redis at all. FailOpen (default) counts in this process's memory
-// (bounded by Options.MemoryBytes): each instance
-// enforces the full limit locally, and sliding-window policies are counted
-// as fixed windows there. FailClosed
-// answers 503 with Retry-After. PassThrough serves unlimited. Each switch
-// into or out of the failure mode is counted (Transitions) and logged once
-// at Debug level (the Monitor logs each change of Redis's state once, at
-// Warn and Info), and every affected request reports a RateError event.
+// Redis at all, and Options.OnFailure decides. fallback.UseMemory (the
+// default) counts in this process's memory (bounded by
+// Options.MemoryBytes): each instance enforces the full limit locally, and
+// sliding-window policies are counted as fixed windows there.
+// fallback.FailClosed answers 503 with Retry-After (Options.RetryAfter);
+// Check and Take return fallback.ErrUnavailable. fallback.PassThrough
+// serves unlimited. Each switch into or out of the failure mode is logged
+// once at Debug level (the Monitor logs each change of Redis's state once,
+// at Warn and Info), and every affected request reports a RateError event.
 //
 // # Events
 //

@@ -80,7 +80,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 			t.Cleanup(func() { _ = mon.Close() })
 			events := &eventCounter{}
 			l, err := New(srv.Client(t), Options{
-				Policies:    []Policy{{Name: "api", Rate: rate(5, time.Minute)}, {Name: "slide", Rate: rate(50, time.Minute), Algorithm: SlidingWindow}},
+				Policies:  []Policy{{Name: "api", Rate: rate(5, time.Minute)}, {Name: "slide", Rate: rate(50, time.Minute), Algorithm: SlidingWindow}},
 				OnFailure: mode, Monitor: mon, Logger: slog.New(logs), Observer: events, Route: "api",
 			})
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/internal/observe"
@@ -28,15 +27,13 @@ import (
 // Redis round trip; policies with Match in one Limiter share a single one.
 func (l *Limiter) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sc := getScratch()
+		sc := newScratch()
 		if err := l.check(r, sc); err != nil {
-			putScratch(sc)
 			l.fail(w, r, err)
 			return
 		}
 		res := &sc.res
 		if res.source == srcNone {
-			putScratch(sc)
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -46,10 +43,8 @@ func (l *Limiter) Handler(next http.Handler) http.Handler {
 		if !res.Allowed {
 			observe.Emit(l.opts.Observer, middleware.RateDenied, l.opts.Route)
 			l.deny(w, r, res)
-			putScratch(sc)
 			return
 		}
-		putScratch(sc)
 		observe.Emit(l.opts.Observer, middleware.RateAllowed, l.opts.Route)
 		next.ServeHTTP(w, r)
 	})
@@ -92,36 +87,17 @@ func (l *Limiter) deny(w http.ResponseWriter, r *http.Request, res *Result) {
 	middleware.WriteProblem(w, p)
 }
 
-
-// scratch holds a request's working memory: the common case (up to four
-// policies) needs no further allocation for its policies and states.
+// scratch holds a request's working memory in one allocation: the common
+// case (up to four policies) needs no further allocation for its policies
+// and states.
 type scratch struct {
 	res    Result
 	states [4]State
 	pols   [4]*compiled
 }
 
-// poolScratch is a temporary benchmark switch.
-var poolScratch = true
-
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
-
-func getScratch() *scratch {
-	var sc *scratch
-	if poolScratch {
-		sc = scratchPool.Get().(*scratch)
-	} else {
-		sc = new(scratch)
-	}
+func newScratch() *scratch {
+	sc := new(scratch)
 	sc.res = Result{States: sc.states[:0], Tightest: -1}
 	return sc
-}
-
-func putScratch(sc *scratch) {
-	if !poolScratch {
-		return
-	}
-	clear(sc.states[:]) // drop references to policies and names
-	clear(sc.pols[:])
-	scratchPool.Put(sc)
 }

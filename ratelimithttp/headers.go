@@ -3,7 +3,6 @@ package ratelimithttp
 import (
 	"net/http"
 	"strconv"
-	"unsafe"
 
 	"github.com/aura-platform/redishttp/internal/ratefield"
 )
@@ -17,9 +16,6 @@ const (
 	headerRateLimit  = "Ratelimit"
 	headerRetryAfter = "Retry-After"
 )
-
-// unsafeHeaders is a temporary benchmark switch.
-var unsafeHeaders = true
 
 // outerTighter reports whether an enclosing limiter already wrote headers
 // for a policy at least as restrictive as s (both allowed the request).
@@ -43,20 +39,12 @@ func outerTighter(h http.Header, s *State) bool {
 	return t >= ratefield.Seconds(s.ResetAfter)
 }
 
-// headerValues backs the per-request header values of one response in a
-// single allocation: the bytes are written once, then only read through
-// the strings made over them.
-type headerValues struct {
-	vals [5]string
-	buf  [112]byte
-}
-
 // writeHeaders sets the five rate-limit headers for s, replacing any set
 // before. The limit and policy values are the policy's precomputed shared
-// strings; the other three cost one allocation together.
+// strings; the other three are cut from one string.
 func writeHeaders(h http.Header, s *State) {
-	hv := new(headerValues)
-	buf := strconv.AppendInt(hv.buf[:0], s.Remaining, 10)
+	var scratch [112]byte
+	buf := strconv.AppendInt(scratch[:0], s.Remaining, 10)
 	e1 := len(buf)
 	reset := s.Reset.Unix()
 	if s.Reset.Nanosecond() > 0 {
@@ -82,14 +70,8 @@ func writeHeaders(h http.Header, s *State) {
 	if pc == nil {
 		buf = ratefield.AppendPolicy(buf, s.Policy, s.Limit, s.Window)
 	}
-	var all string
-	if unsafeHeaders && len(buf) <= len(hv.buf) {
-		// buf never grew past hv.buf, which nothing writes again.
-		all = unsafe.String(&hv.buf[0], len(buf))
-	} else {
-		all = string(buf)
-	}
-	v := &hv.vals
+	all := string(buf)
+	v := new([5]string)
 	v[0], v[1], v[2] = all[:e1], all[e1:e2], all[e2:e3]
 	h[headerRemaining] = v[0:1:1]
 	h[headerReset] = v[1:2:2]

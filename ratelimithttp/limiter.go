@@ -183,8 +183,7 @@ func (l *Limiter) policies(r *http.Request, buf []*compiled) []*compiled {
 // An exempt request, one no policy matches, or a pass-through during an
 // outage yields an allowed Result with no States.
 func (l *Limiter) Check(r *http.Request) (Result, error) {
-	sc := new(scratch)
-	sc.res = Result{States: sc.states[:0], Tightest: -1}
+	sc := newScratch()
 	err := l.check(r, sc)
 	return sc.res, err
 }
