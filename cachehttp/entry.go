@@ -10,8 +10,8 @@ import (
 //
 //	0      magic 0xCA
 //	1      version
-//	2      len(route) (<= 255), then the route name: the Lua scripts read it
-//	       with GETRANGE to keep the per-route live-key counts right
+//	2      len(route) (<= 255), then the route name: lua/entry_header.lua
+//	       reads these first bytes to keep the per-route live-key counts right
 //	...    kind ('h' HTTP response, 'd' data, 'n' negative data)
 //	       stored, fresh-until, stale-until (stale-while-revalidate),
 //	       error-until (stale-if-error): 4 × int64 unix milliseconds

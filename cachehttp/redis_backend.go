@@ -2,7 +2,6 @@ package cachehttp
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"strconv"
 	"strings"
@@ -11,22 +10,6 @@ import (
 	"unsafe"
 
 	"github.com/redis/go-redis/v9"
-)
-
-var (
-	//go:embed lua/store.lua
-	storeLua string
-	//go:embed lua/delete.lua
-	deleteLua string
-	//go:embed lua/invalidate_tag.lua
-	invalidateTagLua string
-	//go:embed lua/release.lua
-	releaseLua string
-
-	storeScript         = redis.NewScript(storeLua)
-	deleteScript        = redis.NewScript(deleteLua)
-	invalidateTagScript = redis.NewScript(invalidateTagLua)
-	releaseScript       = redis.NewScript(releaseLua)
 )
 
 // tagBatch is how many tag members one invalidation script removes, so no

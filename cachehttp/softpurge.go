@@ -2,16 +2,9 @@ package cachehttp
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 
 	"github.com/redis/go-redis/v9"
-)
-
-var (
-	//go:embed lua/soft_purge_tag.lua
-	softPurgeTagLua    string
-	softPurgeTagScript = redis.NewScript(softPurgeTagLua)
 )
 
 // markPurged makes a decoded soft-purged entry no longer fresh. It stays

@@ -12,11 +12,10 @@ redis.call('SET', KEYS[2], ARGV[2], 'PX', life)
 local ks = redis.call('SPOP', KEYS[1], tonumber(ARGV[3]))
 local n = 0
 for _, k in ipairs(ks) do
-  local h = redis.call('GETRANGE', k, 0, 258)
-  if redis.call('UNLINK', k) == 1 and string.byte(h, 1) == 0xCA then
+  local h = entry_header(k)
+  if redis.call('UNLINK', k) == 1 and h then
     n = n + 1
-    local rl = string.byte(h, 3)
-    redis.call('ZREM', ARGV[1] .. 'z:' .. string.sub(h, 4, 3 + rl), k)
+    redis.call('ZREM', ARGV[1] .. 'z:' .. h.route, k)
   end
 end
 return {n, #ks}

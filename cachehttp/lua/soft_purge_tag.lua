@@ -15,11 +15,11 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', life)
 local r = redis.call('SSCAN', KEYS[1], ARGV[2], 'COUNT', tonumber(ARGV[3]))
 local n = 0
 for _, k in ipairs(r[2]) do
-  local h = redis.call('GETRANGE', k, 0, 1)
-  if h == '' then
+  local h = entry_header(k)
+  if h == nil then
     redis.call('SREM', KEYS[1], k)
-  elseif string.byte(h, 1) == 0xCA and #h == 2 and string.byte(h, 2) < 0x80 then
-    redis.call('SETRANGE', k, 1, string.char(string.byte(h, 2) + 0x80))
+  elseif h and not is_purged(h) then
+    mark_purged(k, h)
     n = n + 1
   end
 end
