@@ -84,7 +84,7 @@ func LoadConfig(lookup func(string) (string, bool), urlVars ...string) (Config, 
 			// character was meant.
 			return Config{}, fmt.Errorf("%w: %s is not a valid redis:// or rediss:// URL (%s): "+
 				"'@' outside the user info; percent-encode special characters in the password",
-				ErrInvalidOptions, c.URLVar, RedactURL(c.URL))
+				ErrInvalidOptions, c.URLVar, redactURL(c.URL))
 		}
 	}
 	if v, ok := lookup(envClusterAddrs); ok && strings.TrimSpace(v) != "" {
@@ -172,7 +172,7 @@ func (c Config) String() string {
 	case "sentinel":
 		return "redis sentinel master " + strconv.Quote(c.SentinelMaster) + " via " + strings.Join(c.SentinelAddrs, ",")
 	case "redis":
-		return "redis " + RedactURL(c.URL) + " (from " + c.URLVar + ")"
+		return "redis " + redactURL(c.URL) + " (from " + c.URLVar + ")"
 	}
 	urlVars := c.urlVars
 	if len(urlVars) == 0 {
@@ -257,13 +257,13 @@ func (c Config) NewClient() (redis.UniversalClient, error) {
 	return nil, nil
 }
 
-// RedactURL returns u with any password replaced by "xxxxx"; text that does
+// redactURL returns u with any password replaced by "xxxxx"; text that does
 // not parse as a URL is replaced entirely, since it may hold a secret. When
 // an '@' appears outside the parsed userinfo (a password with an unescaped
 // '/', '?' or '#' makes url.Parse see no userinfo at all), everything
 // between the scheme and the last '@' is replaced, so no piece of such a
 // password survives either; so is the body of an opaque URL ("redis:x").
-func RedactURL(u string) string {
+func redactURL(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.Scheme == "" {
 		return "<unparseable URL>"
@@ -306,7 +306,7 @@ func urlError(varName, raw string, err error) error {
 		detail = "malformed URL"
 	}
 	return fmt.Errorf("%w: %s is not a valid redis:// or rediss:// URL (%s): %s",
-		ErrInvalidOptions, varName, RedactURL(raw), detail)
+		ErrInvalidOptions, varName, redactURL(raw), detail)
 }
 
 func hasParsedUser(raw string) bool {

@@ -206,7 +206,7 @@ func (m *Monitor) Report(ctx context.Context, err error) {
 	if m.client == nil {
 		return
 	}
-	if !IsFailure(ctx, err) {
+	if !isFailure(ctx, err) {
 		if m.failures.Load() != 0 {
 			m.failures.Store(0)
 		}
@@ -217,9 +217,9 @@ func (m *Monitor) Report(ctx context.Context, err error) {
 	}
 }
 
-// IsFailure reports whether err, returned by a Redis call made with ctx,
+// isFailure reports whether err, returned by a Redis call made with ctx,
 // says that Redis itself is unhealthy.
-func IsFailure(ctx context.Context, err error) bool {
+func isFailure(ctx context.Context, err error) bool {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return false
 	}
