@@ -2,6 +2,7 @@ package ratelimithttp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -81,4 +82,21 @@ func ExampleNewStore() {
 		return
 	}
 	fmt.Println(c.Remaining, c.Reached)
+}
+
+// Policies from configuration: "~" selects the sliding window.
+func ExampleParsePolicies() {
+	ps, err := ratelimithttp.ParsePolicies("burst=~10-S, hourly=1000-H")
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range ps {
+		fmt.Println(p.Name, p.Rate.Limit, p.Rate.Period, p.Algorithm)
+	}
+	_, err = ratelimithttp.ParsePolicies("hourly=1000-Y")
+	fmt.Println(errors.Is(err, ratelimithttp.ErrBadPolicy))
+	// Output:
+	// burst 10 1s sliding
+	// hourly 1000 1h0m0s fixed
+	// true
 }

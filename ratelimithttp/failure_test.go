@@ -3,6 +3,7 @@ package ratelimithttp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -68,7 +69,8 @@ func (e *eventCounter) get(k string) int {
 }
 
 // Done when: Redis killed mid-test → requests keep flowing under the local
-// limit (fail-open) or get 503 (fail-closed), never a panic or a 500.
+// limit (use-memory), get 503 (fail-closed) or pass unlimited
+// (pass-through), never a panic or a 500.
 func TestRedisKilledMidTest(t *testing.T) {
 	for _, mode := range []fallback.OnFailure{fallback.UseMemory, fallback.FailClosed, fallback.PassThrough} {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -123,7 +125,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			srv.Kill()
 			deadline := time.Now().Add(5 * time.Second)
-			for !l.isDegraded() || mon.Available() {
+			for !l.degraded.Load() || mon.Available() {
 				if time.Now().After(deadline) {
 					t.Fatal("limiter never noticed the outage")
 				}
@@ -144,7 +146,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 				switch mode {
 				case fallback.UseMemory:
 					if w.Code == 200 && w.Header().Get(headerLimit) != "5" {
-						t.Fatalf("fail-open headers %v", w.Header())
+						t.Fatalf("use-memory headers %v", w.Header())
 					}
 				case fallback.FailClosed:
 					if w.Code != 503 || w.Header().Get("Retry-After") != "1" {
@@ -160,11 +162,14 @@ func TestRedisKilledMidTest(t *testing.T) {
 					}
 				}
 			}
+			if _, err := l.Take(t.Context(), "u:zed", 1, ""); mode == fallback.FailClosed && !errors.Is(err, fallback.ErrUnavailable) || mode != fallback.FailClosed && err != nil {
+				t.Fatalf("Take during the outage: %v", err)
+			}
 			if mode == fallback.UseMemory {
 				want := []int{200, 200, 200, 200, 200, 429, 429, 429}
 				for i := range want {
 					if codes[i] != want[i] {
-						t.Fatalf("fail-open local limit: %v, want %v", codes, want)
+						t.Fatalf("use-memory local limit: %v, want %v", codes, want)
 					}
 				}
 			}
@@ -183,7 +188,7 @@ func TestRedisKilledMidTest(t *testing.T) {
 			deadline = time.Now().Add(10 * time.Second)
 			for {
 				w := do(h, "GET", "/", "back")
-				if w.Code == 200 && !l.isDegraded() {
+				if w.Code == 200 && !l.degraded.Load() {
 					break
 				}
 				if time.Now().After(deadline) {

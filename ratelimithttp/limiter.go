@@ -139,10 +139,6 @@ func (l *Limiter) Close() error {
 	return nil
 }
 
-// isDegraded reports whether the last backend call failed, so OnFailure
-// is in force.
-func (l *Limiter) isDegraded() bool { return l.degraded.Load() }
-
 // clientKey returns k if it is safe inside a hash tag, else its digest.
 func clientKey(k string) string {
 	safe := len(k) <= maxKey && k != ""
