@@ -24,7 +24,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/aura-platform/redishttp"
 	"github.com/aura-platform/redishttp/cachehttp"
 	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/lockhttp"
@@ -40,16 +42,14 @@ type App struct {
 	log     *slog.Logger
 	client  redis.UniversalClient
 	ownsCli bool
-	mon     *fallback.Monitor
 	up      *Upstream
-	store   Store
 	ips     *middleware.ClientIP
-	stats   *statshttp.Recorder
+	ttl     TTLClasses
+	kit     *redishttp.Kit
+	store   Store
 	cache   *cachehttp.Cache
 	limits  *ratelimithttp.Limiter
 	locks   *lockhttp.Locker
-	ttl     TTLClasses
-	closers []func() error
 	handler http.Handler
 }
 
@@ -91,7 +91,7 @@ func NewWithClient(cfg Config, client redis.UniversalClient, logger *slog.Logger
 	case "memory":
 		logger.Info("backend: embedded in-memory mode (set REDIS_URL, UPSTASH_REDIS_URL, REDIS_SENTINEL_ADDRS with REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_ADDRS to use Redis)")
 	default:
-		logger.Info("backend: "+cfg.Redis.String(), "state", a.mon.State().String())
+		logger.Info("backend: "+cfg.Redis.String(), "state", a.kit.Monitor().State().String())
 	}
 	if cfg.CacheDisabled {
 		logger.Info("response caching disabled (ENABLE_REDIS_CACHE=false)")
@@ -102,28 +102,109 @@ func NewWithClient(cfg Config, client redis.UniversalClient, logger *slog.Logger
 	return a, nil
 }
 
+// build wires the instance on one redishttp.Kit: the Kit's monitor, stats
+// recorder, key prefix and logger are shared by the cache, the rate
+// limiter, the lock and the demo's own store.
+func (a *App) build() error {
+	var err error
+	if a.ttl, err = LoadTTLClasses(a.cfg.lookupOrEmpty()); err != nil {
+		return err
+	}
+	a.kit, err = redishttp.New(a.client, redishttp.Options{
+		Prefix: a.cfg.KeyPrefix, // aura:cache:, aura:rl:, aura:lock:, aura:stats:, aura:probe
+		Logger: a.log,
+		// The budget of one Redis call on the request path before the
+		// breaker counts a failure (REDIS_COMMAND_TIMEOUT).
+		Monitor: fallback.MonitorOptions{CommandTimeout: a.cfg.CommandTimeout},
+		Stats: statshttp.Options{
+			Token: a.cfg.StatsToken,
+			// Failed admin authentication is counted per client address
+			// as the rate limiter sees it (behind TRUSTED_PROXIES, the
+			// real client): 10 failures a minute, then 429 until the
+			// minute ends.
+			ClientIP:  a.ips,
+			Patterns:  []string{PatternWeather, PatternNews, PatternSubscription, PatternOAuth, PatternAI, PatternAuras},
+			StatsPath: "/api/cache/stats",
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if a.client != nil {
+		// The demo's own data goes through the Kit's monitor too (Do):
+		// while its breaker is open a call fails at once.
+		a.store = &redisStore{c: a.client, prefix: a.cfg.KeyPrefix, mon: a.kit.Monitor()}
+	} else {
+		a.store = newMemStore()
+	}
+
+	if a.cache, err = a.kit.Cache(cachehttp.Options{
+		Name:     "aura",
+		Disabled: a.cfg.CacheDisabled,
+		// The shared weather and news entries are read by every user:
+		// an in-process L1 serves their hot hits without a round trip
+		// (Route.L1TTL keeps the per-user routes out of it).
+		L1Bytes: l1Bytes,
+	}); err != nil {
+		return err
+	}
+
+	apiPolicy, err := ratelimithttp.NewPolicy("api", a.cfg.APIRateText)
+	if err != nil {
+		return err
+	}
+	auraPolicy, err := ratelimithttp.NewPolicy("auras", a.cfg.AuraRateText)
+	if err != nil {
+		return err
+	}
+	auraPolicy.Match = func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Path == "/api/auras" }
+	if a.limits, err = a.kit.Limiter(ratelimithttp.Options{
+		Policies: []ratelimithttp.Policy{apiPolicy, auraPolicy}, // both checked in one round trip
+		ClientIP: a.ips,
+		Route:    "api",
+	}); err != nil {
+		return err
+	}
+
+	// In embedded mode the Kit makes this a process-local lock: one
+	// process by definition, so exactly as strong as a distributed one.
+	if a.locks, err = a.kit.Locker(lockhttp.Options{
+		Route: "create_aura",
+		Key:   middleware.Join(middleware.ByUser(), createLockKey),
+		TTL:   5 * time.Second,
+	}); err != nil {
+		return err
+	}
+
+	a.handler, err = a.routes()
+	return err
+}
+
+// l1Bytes bounds the in-process L1 of the shared routes.
+const l1Bytes = 16 << 20
+
 // Handler returns the instance's routes.
 func (a *App) Handler() http.Handler { return a.handler }
 
 // Upstream returns the simulated upstream APIs (for tests and stats).
 func (a *App) Upstream() *Upstream { return a.up }
 
-// Monitor returns the instance's backend monitor.
-func (a *App) Monitor() *fallback.Monitor { return a.mon }
+// Monitor returns the instance's backend monitor, the Kit's one.
+func (a *App) Monitor() *fallback.Monitor { return a.kit.Monitor() }
 
-// Stats returns the instance's stats recorder.
-func (a *App) Stats() *statshttp.Recorder { return a.stats }
+// Stats returns the instance's stats recorder, the Kit's one.
+func (a *App) Stats() *statshttp.Recorder { return a.kit.Stats() }
 
 // Cache returns the instance's response cache.
 func (a *App) Cache() *cachehttp.Cache { return a.cache }
 
-// Close stops the instance's background work (stats flush, monitor probes)
-// and, when New made the client, closes it.
+// Close closes the Kit (lock, rate limiter, cache, a last stats flush,
+// monitor probes, in that order) and, when New made the client, the
+// client.
 func (a *App) Close() {
-	for i := len(a.closers) - 1; i >= 0; i-- {
-		_ = a.closers[i]()
+	if a.kit != nil {
+		_ = a.kit.Close()
 	}
-	a.closers = nil
 	if a.ownsCli && a.client != nil {
 		_ = a.client.Close()
 		a.client = nil

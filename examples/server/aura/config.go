@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aura-platform/redishttp/fallback"
-	"github.com/aura-platform/redishttp/statshttp"
 	"github.com/ulule/limiter/v3"
 )
 
@@ -18,6 +17,9 @@ import (
 // those of the Redis variables (REDIS_URL and the others read by
 // fallback.LoadConfig), which wrap fallback.ErrInvalidOptions.
 var ErrConfig = errors.New("aura: invalid configuration")
+
+// minTokenLength is the shortest STATS_TOKEN statshttp accepts, in bytes.
+const minTokenLength = 16
 
 // Environment variables the demo reads beside fallback's Redis variables.
 const (
@@ -37,7 +39,7 @@ const (
 //	                        select Redis; none → embedded in-memory mode
 //	ENABLE_REDIS_CACHE      "false" turns response caching off
 //	STATS_TOKEN             bearer token for stats, metrics, dashboard and admin
-//	                        routes, at least statshttp.MinTokenLength bytes (LoadConfig
+//	                        routes, at least 16 bytes (LoadConfig
 //	                        refuses a shorter one); a random one is generated and
 //	                        logged when unset
 //	CACHE_TTL_WEATHER, CACHE_TTL_NEWS, CACHE_TTL_SUBSCRIPTION, CACHE_TTL_OAUTH, CACHE_TTL_AI
@@ -97,10 +99,10 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		c.CacheDisabled = !on
 	}
 	c.StatsToken = get("STATS_TOKEN")
-	if n := len(c.StatsToken); n > 0 && n < statshttp.MinTokenLength {
+	if n := len(c.StatsToken); n > 0 && n < minTokenLength {
 		return Config{}, fmt.Errorf("%w: STATS_TOKEN is %d bytes, need at least %d: the admin routes (stats, metrics, "+
 			"dashboard, invalidation) must not be guessable; generate one with `openssl rand -hex 32`, "+
-			"or leave STATS_TOKEN unset to have one generated and logged at startup", ErrConfig, n, statshttp.MinTokenLength)
+			"or leave STATS_TOKEN unset to have one generated and logged at startup", ErrConfig, n, minTokenLength)
 	}
 	if c.StatsToken == "" {
 		b := make([]byte, 16)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aura-platform/redishttp/cachehttp"
 	"github.com/aura-platform/redishttp/middleware"
 )
 
@@ -182,7 +183,6 @@ func (a *App) handlePutSubscription(w http.ResponseWriter, r *http.Request) {
 		storeUnavailable(w, r, "subscription store unavailable")
 		return
 	}
-	a.invalidate(r, "user:"+user)
 	writeJSON(w, http.StatusOK, Subscription{UserID: user, Plan: in.Plan, Status: "active"})
 }
 
@@ -221,44 +221,42 @@ func (a *App) handleAI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"prompt": in.Prompt, "completion": ans})
 }
 
-func (a *App) handleListAuras(w http.ResponseWriter, r *http.Request) {
-	user, ok := requireUser(w, r)
-	if !ok {
-		return
-	}
-	list, err := a.store.Auras(r.Context(), user)
-	if err != nil {
-		storeUnavailable(w, r, "aura store unavailable")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"userId": user, "auras": list})
-}
-
-func (a *App) handleDeleteAura(w http.ResponseWriter, r *http.Request) {
-	user, ok := requireUser(w, r)
-	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	err := a.store.DeleteAura(r.Context(), user, id)
-	if err == nil {
-		a.invalidate(r, "auras:"+user, "aura:"+id)
-	}
-	switch {
-	case errors.Is(err, ErrAuraNotFound):
-		middleware.Error(w, r, http.StatusNotFound, "no such aura")
-	case err != nil:
-		storeUnavailable(w, r, "aura store unavailable")
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
-}
-
 func (a *App) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status":  "ok",
-		"backend": a.mon.State().String(),
+		"backend": a.kit.Monitor().State().String(),
 		"mode":    a.cfg.Redis.Mode(),
 		"time":    time.Now().UTC().Format(time.RFC3339),
 	})
+}
+
+func (a *App) handleInvalidate(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Tags    []string `json:"tags"`
+		Pattern string   `json:"pattern"`
+	}
+	if !readJSON(w, r, &in) {
+		return
+	}
+	if (len(in.Tags) == 0) == (in.Pattern == "") {
+		middleware.Error(w, r, http.StatusBadRequest, `send either {"tags": [...]} or {"pattern": "..."}`)
+		return
+	}
+	var n int
+	var err error
+	if in.Pattern != "" {
+		n, err = a.cache.InvalidatePattern(r.Context(), in.Pattern)
+	} else {
+		n, err = a.cache.InvalidateTags(r.Context(), in.Tags...)
+	}
+	if errors.Is(err, cachehttp.ErrBadPattern) {
+		middleware.Error(w, r, http.StatusBadRequest, "invalid pattern")
+		return
+	}
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		middleware.Error(w, r, http.StatusServiceUnavailable, "invalidation did not complete")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"invalidated": n})
 }
