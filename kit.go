@@ -118,7 +118,11 @@ func New(client redis.UniversalClient, opts Options) (*Kit, error) {
 	if mo.Logger == nil {
 		mo.Logger = k.log
 	}
-	mo.Observer = k.observer(mo.Observer)
+	if mo.Observer == nil {
+		mo.Observer = k.obs
+	} else {
+		mo.Observer = middleware.Observers(k.obs, mo.Observer)
+	}
 	mon, err := fallback.NewMonitor(client, mo)
 	if err != nil {
 		_ = stats.Close()
@@ -138,20 +142,24 @@ var denyAll middleware.Middleware = func(http.Handler) http.Handler {
 	})
 }
 
-// observer returns the Kit's observers followed by a part's own.
-func (k *Kit) observer(own middleware.Observer) middleware.Observer {
-	if own == nil {
-		return k.obs
+// share fills the fields every part's Options has with the Kit's: the
+// monitor and logger unless set, the Kit's observers before the part's own,
+// and the Kit's Prefix followed by part unless a prefix is set.
+func (k *Kit) share(mon **fallback.Monitor, obs *middleware.Observer, log **slog.Logger, prefix *string, part string) {
+	if *mon == nil {
+		*mon = k.mon
 	}
-	return middleware.Observers(k.obs, own)
-}
-
-// prefix returns own, or the Kit's Prefix followed by part.
-func (k *Kit) prefix(own, part string) string {
-	if own != "" || k.opts.Prefix == "" {
-		return own
+	if *obs == nil {
+		*obs = k.obs
+	} else {
+		*obs = middleware.Observers(k.obs, *obs)
 	}
-	return k.opts.Prefix + part
+	if *log == nil {
+		*log = k.log
+	}
+	if *prefix == "" && k.opts.Prefix != "" {
+		*prefix = k.opts.Prefix + part
+	}
 }
 
 // Cache returns a cachehttp.Cache on the Kit's client. Options.Monitor,
@@ -159,14 +167,7 @@ func (k *Kit) prefix(own, part string) string {
 // in the stats report.
 func (k *Kit) Cache(opts cachehttp.Options) (*cachehttp.Cache, error) {
 	o := opts
-	if o.Monitor == nil {
-		o.Monitor = k.mon
-	}
-	o.Observer = k.observer(o.Observer)
-	if o.Logger == nil {
-		o.Logger = k.log
-	}
-	o.Prefix = k.prefix(o.Prefix, "cache:")
+	k.share(&o.Monitor, &o.Observer, &o.Logger, &o.Prefix, "cache:")
 	return add(k, &k.caches, func() (*cachehttp.Cache, error) { return cachehttp.New(k.client, o) })
 }
 
@@ -174,14 +175,7 @@ func (k *Kit) Cache(opts cachehttp.Options) (*cachehttp.Cache, error) {
 // Options.Monitor, Observer, Logger and Prefix default to the Kit's.
 func (k *Kit) Limiter(opts ratelimithttp.Options) (*ratelimithttp.Limiter, error) {
 	o := opts
-	if o.Monitor == nil {
-		o.Monitor = k.mon
-	}
-	o.Observer = k.observer(o.Observer)
-	if o.Logger == nil {
-		o.Logger = k.log
-	}
-	o.Prefix = k.prefix(o.Prefix, "rl:")
+	k.share(&o.Monitor, &o.Observer, &o.Logger, &o.Prefix, "rl:")
 	return add(k, &k.limits, func() (*ratelimithttp.Limiter, error) { return ratelimithttp.New(k.client, o) })
 }
 
@@ -191,14 +185,7 @@ func (k *Kit) Limiter(opts ratelimithttp.Options) (*ratelimithttp.Limiter, error
 // since there is no Redis that could fail.
 func (k *Kit) Locker(opts lockhttp.Options) (*lockhttp.Locker, error) {
 	o := opts
-	if o.Monitor == nil {
-		o.Monitor = k.mon
-	}
-	o.Observer = k.observer(o.Observer)
-	if o.Logger == nil {
-		o.Logger = k.log
-	}
-	o.Prefix = k.prefix(o.Prefix, "lock:")
+	k.share(&o.Monitor, &o.Observer, &o.Logger, &o.Prefix, "lock:")
 	if k.client == nil && o.OnFailure == fallback.Default {
 		o.OnFailure = fallback.UseMemory
 	}

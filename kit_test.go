@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -130,48 +128,21 @@ func TestKitSharesOneMonitorAndRecorder(t *testing.T) {
 			t.Fatalf("backend state %q", rep.Backend.State)
 		}
 		// Every key the parts wrote is under the Kit's prefix.
-		keys := allKeys(t, tg.Client, "*")
+		keys := redistest.Keys(t, tg.Client, "*")
 		if len(keys) == 0 {
 			t.Fatal("no keys written")
 		}
-		for _, k := range allKeys(t, tg.Client, "*") {
+		for _, k := range redistest.Keys(t, tg.Client, "*") {
 			if strings.HasPrefix(k, "rt:") && !strings.HasPrefix(k, tg.Prefix) {
 				t.Errorf("key %q outside the kit's prefix %q", k, tg.Prefix)
 			}
 		}
 		for _, part := range []string{"cache:", "rl:", "lock:", "stats:"} {
-			if len(allKeys(t, tg.Client, tg.Prefix+part+"*")) == 0 {
+			if len(redistest.Keys(t, tg.Client, tg.Prefix+part+"*")) == 0 {
 				t.Errorf("no key under %q", tg.Prefix+part)
 			}
 		}
 	})
-}
-
-// allKeys lists keys matching pattern on every master.
-func allKeys(t *testing.T, c redis.UniversalClient, pattern string) []string {
-	t.Helper()
-	var mu sync.Mutex
-	var out []string
-	scan := func(ctx context.Context, n redis.Cmdable) error {
-		it := n.Scan(ctx, 0, pattern, 1000).Iterator()
-		for it.Next(ctx) {
-			mu.Lock()
-			out = append(out, it.Val())
-			mu.Unlock()
-		}
-		return it.Err()
-	}
-	ctx := context.Background()
-	var err error
-	if cc, ok := c.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
-	} else {
-		err = scan(ctx, c)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // TestKitEmbedded: with no Redis at all the same wiring works in memory,
@@ -199,28 +170,8 @@ func TestKitEmbedded(t *testing.T) {
 // that accepts connections and never answers, and requests are served
 // (from memory) once the shared monitor has seen the outage.
 func TestKitNoIO(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var conns sync.WaitGroup
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer conns.Done()
-				defer c.Close()
-				_, _ = c.Read(make([]byte, 1<<16))
-				time.Sleep(3 * time.Second)
-			}()
-		}
-	}()
-	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	addr := redistest.Unresponsive(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1})
 	defer client.Close()
 	start := time.Now()
 	kit, err := redishttp.New(client, redishttp.Options{Monitor: fallback.MonitorOptions{CommandTimeout: 2 * time.Second}, Stats: statshttp.Options{Token: token}})
@@ -245,7 +196,6 @@ func TestKitNoIO(t *testing.T) {
 		t.Fatalf("POST while degraded: %d, want 503 (locks fail closed)", c)
 	}
 	_ = kit.Close()
-	ln.Close()
 }
 
 // TestKitOptionsAndClose: bad options are named errors, parts given their

@@ -496,21 +496,7 @@ func TestMonitorRedisPaused(t *testing.T) {
 // even for a server that accepts connections and never answers, where the
 // first probe takes the whole CommandTimeout.
 func TestNewMonitorDoesNoIO(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // hold it open, never answer
-		}
-	}()
-	client := plainClient(t, ln.Addr().String())
+	client := plainClient(t, redistest.Unresponsive(t))
 	start := time.Now()
 	m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{CommandTimeout: 2 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))

@@ -78,7 +78,7 @@ func TestClusterSetGetAcrossSlots(t *testing.T) {
 	})
 	if n, err := do(c.Nodes[0].Addr, time.Second, "DBSIZE"); err != nil {
 		t.Fatal(err)
-	} else if keys := scanAll(t, cc, "rt:*"); len(keys) != 0 {
+	} else if keys := Keys(t, cc, "rt:*"); len(keys) != 0 {
 		t.Fatalf("cluster target left %d keys (DBSIZE %v), e.g. %v", len(keys), n, keys[0])
 	}
 }

@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -122,7 +121,7 @@ func testCleanup(t *testing.T) {
 		if !ok || o.Mini != nil { // a miniredis goes with its test; checked below
 			continue
 		}
-		if keys := scanAll(t, o.Client, p+"*"); len(keys) != 0 {
+		if keys := Keys(t, o.Client, p+"*"); len(keys) != 0 {
 			t.Errorf("%s: %d keys left under %s, e.g. %v", o.Name, len(keys), p, keys[:1])
 		}
 	}
@@ -139,7 +138,7 @@ func testCleanup(t *testing.T) {
 			if err := deletePrefix(tg.newClient, mine); err != nil {
 				t.Fatal(err)
 			}
-			if keys := scanAll(t, tg.Client, mine+"*"); len(keys) != 0 {
+			if keys := Keys(t, tg.Client, mine+"*"); len(keys) != 0 {
 				t.Fatalf("%d keys left", len(keys))
 			}
 			if n, _ := tg.Client.Exists(ctx, keep+"x").Result(); n != 1 {
@@ -147,29 +146,6 @@ func testCleanup(t *testing.T) {
 			}
 		})
 	}
-}
-
-func scanAll(t *testing.T, c redis.UniversalClient, match string) []string {
-	t.Helper()
-	ctx := t.Context()
-	var all []string
-	scan := func(ctx context.Context, n redis.Cmdable) error {
-		iter := n.Scan(ctx, 0, match, 1000).Iterator()
-		for iter.Next(ctx) {
-			all = append(all, iter.Val())
-		}
-		return iter.Err()
-	}
-	var err error
-	if cc, ok := c.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return scan(ctx, m) })
-	} else {
-		err = scan(ctx, c)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return all
 }
 
 // TestCleanupAfterClientClosed: a test that closes its own client must not
