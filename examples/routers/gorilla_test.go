@@ -31,6 +31,15 @@ func TestGorillaMux(t *testing.T) {
 	defer srv.Close()
 	testMounted(t, a, srv.URL)
 
+	// r.Use runs after routing, only for matched routes: a 404 or a 405
+	// is not rate limited (wrap the router itself to limit those too).
+	for _, c := range []struct{ method, path string }{{"GET", "/nope"}, {"PATCH", "/api/search"}} {
+		r := do(t, c.method, srv.URL+c.path, "")
+		if (r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed) || r.header.Get("X-RateLimit-Limit") != "" {
+			t.Errorf("%s %s: %d, X-RateLimit-Limit %q", c.method, c.path, r.status, r.header.Get("X-RateLimit-Limit"))
+		}
+	}
+
 	// gorilla/mux sets no r.Pattern (mux.CurrentRoute has it instead).
 	if got := a.pattern("2"); got != "" {
 		t.Errorf("r.Pattern = %q", got)
