@@ -11,13 +11,16 @@
 // The request path of an /api/ route:
 //
 //	TrustUserHeader(X-User-ID) → ratelimithttp (API_RATE_LIMIT, plus AURA_RATE_LIMIT on POST /api/auras, one round trip)
-//	  → cachehttp route (GET routes) or lockhttp (POST /api/auras) → handler
+//	  → cachehttp route (GET routes), or InvalidateOnSuccess (PUT, DELETE),
+//	    or lockhttp then InvalidateOnSuccess (POST /api/auras) → handler
 //
-// Every feature package reports to one statshttp.Recorder, and all share one
-// fallback.Monitor, so the whole instance switches to its in-memory backends
-// at once when Redis fails and back when it answers again. The demo's own
-// data calls go through the same Monitor (Monitor.Do): while its breaker is
-// open they fail at once and the routes answer 503 with Retry-After.
+// One redishttp.Kit, built on the instance's client, makes every part:
+// they report to its one statshttp.Recorder and share its one
+// fallback.Monitor, so the whole instance switches to its in-memory
+// backends at once when Redis fails and back when it answers again. The
+// demo's own data calls go through the same Monitor (Kit.Monitor().Do):
+// while its breaker is open they fail at once and the routes answer 503
+// with Retry-After.
 package aura
 
 import (

@@ -35,7 +35,7 @@ type Aura struct {
 // configured it lives in Redis so that every instance shares it; in embedded
 // mode, in memory.
 //
-// With Redis, every call goes through the instance's fallback.Monitor: while
+// With Redis, every call goes through the Kit's fallback.Monitor (Do): while
 // the breaker is open a call fails at once with fallback.ErrUnavailable
 // instead of waiting for a hung server, and its outcome feeds the breaker
 // like any other Redis call of the instance.
