@@ -155,12 +155,12 @@ func BenchmarkInvalidate(b *testing.B) {
 				b.StopTimer()
 				fill(100000, func(i int) string {
 					if i%2 == 0 {
-						return fmt.Sprint("weather:", i)
+						return fmt.Sprint("catalog:", i)
 					}
-					return fmt.Sprint("news:", i)
+					return fmt.Sprint("post:", i)
 				})
-				measure(b, "InvalidatePattern(weather:*, 100,000 keys, 50,000 matching)", func() (int, error) {
-					return c.InvalidatePattern(ctx, "weather:*")
+				measure(b, "InvalidatePattern(catalog:*, 100,000 keys, 50,000 matching)", func() (int, error) {
+					return c.InvalidatePattern(ctx, "catalog:*")
 				}, 50000)
 				_, _ = c.InvalidatePattern(ctx, "*")
 			}
@@ -235,7 +235,7 @@ func BenchmarkInvalidateTagsLiveTags(b *testing.B) {
 			}()
 		}
 		wg.Wait()
-		seedInvalidations(b, c, n)
+		primeInvalidations(b, c, n)
 		clk := newClock()
 		clk.add(time.Second) // after every invalidation of the set-up
 		setClock(c, clk)
@@ -274,9 +274,9 @@ func BenchmarkInvalidateTagsLiveTags(b *testing.B) {
 	}
 }
 
-// seedInvalidations invalidates n tags that hold nothing ("gone:<i>"), as
+// primeInvalidations invalidates n tags that hold nothing ("gone:<i>"), as
 // many users' earlier updates did.
-func seedInvalidations(b *testing.B, c *Cache, n int) {
+func primeInvalidations(b *testing.B, c *Cache, n int) {
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range 32 {

@@ -7,15 +7,15 @@
 //		log.Fatal(err)
 //	}
 //	defer cache.Close()
-//	weather, err := cache.NewRoute(cachehttp.Route{Name: "Weather Data", TTL: 10 * time.Minute})
+//	products, err := cache.NewRoute(cachehttp.Route{Name: "products", TTL: 10 * time.Minute})
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//	mux.Handle("GET /api/weather", weather.Handler(weatherHandler))
+//	mux.Handle("GET /api/products", products.Handler(listProducts))
 //
 //	// Data, with the same coalescing:
-//	forecast, err := cachehttp.GetOrLoad(ctx, cache, "weather:"+lat+":"+lon, ttl,
-//		func(ctx context.Context) (Forecast, error) { return fetchForecast(ctx, lat, lon) })
+//	price, err := cachehttp.GetOrLoad(ctx, cache, "price:"+sku, time.Minute,
+//		func(ctx context.Context) (Price, error) { return fetchPrice(ctx, sku) })
 //
 // # What a request costs
 //
@@ -33,12 +33,11 @@
 //
 // # Speed
 //
-// Measured side by side (BenchmarkHit, see BENCHMARKS.md): on real Redis a
-// hit reaches 0.91–0.97 of the throughput of a bare handler doing one raw
-// GET of the same bytes when every request reads its own key, and 17x of it
-// on a hot key, where concurrent hits share one read (0.02 Redis round trips
-// per request). A hot hit allocates 5 times, a cold one 22 (the raw GET
-// handler: 8).
+// On a Redis hit the round trip is the cost, so the cache saves round trips:
+// concurrent hits of one key in a process share one read, and with
+// Options.L1Bytes a hot hit needs none. BenchmarkHit and BenchmarkL1Hit
+// measure a hit side by side with a bare handler doing one raw GET of the
+// same bytes, with Redis round trips per request as a metric.
 //
 // # Safety
 //

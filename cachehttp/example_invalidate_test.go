@@ -74,10 +74,10 @@ func ExampleCache_BumpVersion() {
 	load := func(v string) func(context.Context) (string, error) {
 		return func(context.Context) (string, error) { return v, nil }
 	}
-	a, _ := cachehttp.GetOrLoad(ctx, cache, "aura:7", time.Minute, load("old"), cachehttp.WithNamespace("auras"))
-	b, _ := cachehttp.GetOrLoad(ctx, cache, "aura:7", time.Minute, load("new"), cachehttp.WithNamespace("auras"))
-	v, _ := cache.BumpVersion(ctx, "auras")
-	c, _ := cachehttp.GetOrLoad(ctx, cache, "aura:7", time.Minute, load("new"), cachehttp.WithNamespace("auras"))
+	a, _ := cachehttp.GetOrLoad(ctx, cache, "item:7", time.Minute, load("old"), cachehttp.WithNamespace("items"))
+	b, _ := cachehttp.GetOrLoad(ctx, cache, "item:7", time.Minute, load("new"), cachehttp.WithNamespace("items"))
+	v, _ := cache.BumpVersion(ctx, "items")
+	c, _ := cachehttp.GetOrLoad(ctx, cache, "item:7", time.Minute, load("new"), cachehttp.WithNamespace("items"))
 	fmt.Println(a, b, v, c)
 	// Output: old old 1 new
 }

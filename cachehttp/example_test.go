@@ -31,22 +31,22 @@ func ExampleRouteCache_Handler() {
 		log.Fatal(err)
 	}
 	defer cache.Close()
-	weather, err := cache.NewRoute(cachehttp.Route{Name: "Weather Data", TTL: 10 * time.Minute})
+	products, err := cache.NewRoute(cachehttp.Route{Name: "products", TTL: 10 * time.Minute})
 	if err != nil {
 		log.Fatal(err)
 	}
 	calls := 0
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/weather", weather.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /api/products", products.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"city":%q,"temp":21}`, r.URL.Query().Get("city"))
+		fmt.Fprintf(w, `{"sku":%q,"price":21}`, r.URL.Query().Get("sku"))
 	})))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
 	for range 2 {
-		resp, err := http.Get(srv.URL + "/api/weather?city=Paris")
+		resp, err := http.Get(srv.URL + "/api/products?sku=A1")
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -56,8 +56,8 @@ func ExampleRouteCache_Handler() {
 	}
 	fmt.Println("handler calls:", calls)
 	// Output:
-	// MISS {"city":"Paris","temp":21}
-	// HIT {"city":"Paris","temp":21}
+	// MISS {"sku":"A1","price":21}
+	// HIT {"sku":"A1","price":21}
 	// handler calls: 1
 }
 
@@ -68,28 +68,28 @@ func ExampleGetOrLoad() {
 		log.Fatal(err)
 	}
 	defer cache.Close()
-	type Forecast struct {
-		City string
-		Temp float64
+	type Price struct {
+		SKU    string
+		Amount float64
 	}
 	ctx := context.Background()
 	for range 2 {
-		f, err := cachehttp.GetOrLoad(ctx, cache, "weather:48.85:2.35", 10*time.Minute,
-			func(ctx context.Context) (Forecast, error) {
-				fmt.Println("calling the weather API")
-				return Forecast{City: "Paris", Temp: 21}, nil
-			}, cachehttp.WithRoute("weather"), cachehttp.WithTags("city:paris"))
+		p, err := cachehttp.GetOrLoad(ctx, cache, "price:A1", 10*time.Minute,
+			func(ctx context.Context) (Price, error) {
+				fmt.Println("calling the pricing service")
+				return Price{SKU: "A1", Amount: 21}, nil
+			}, cachehttp.WithRoute("prices"), cachehttp.WithTags("sku:A1"))
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Printf("%s %.0f°C\n", f.City, f.Temp)
+		fmt.Printf("%s %.2f\n", p.SKU, p.Amount)
 	}
-	n, _ := cache.InvalidateTags(ctx, "city:paris")
+	n, _ := cache.InvalidateTags(ctx, "sku:A1")
 	fmt.Println("invalidated:", n)
 	// Output:
-	// calling the weather API
-	// Paris 21°C
-	// Paris 21°C
+	// calling the pricing service
+	// A1 21.00
+	// A1 21.00
 	// invalidated: 1
 }
 

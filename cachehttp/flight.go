@@ -90,40 +90,18 @@ func (c *call) wait(ctx context.Context, timeout time.Duration) (res *shared, fi
 	default:
 	}
 	var tc <-chan time.Time
-	var t *time.Timer
 	if timeout > 0 {
-		t = getTimer(timeout)
+		t := time.NewTimer(timeout)
+		defer t.Stop()
 		tc = t.C
 	}
-	res, finished = nil, false
 	select {
 	case <-c.done:
-		res, finished = c.res, true
+		return c.res, true
 	case <-ctx.Done():
 	case <-tc:
 	}
-	if t != nil {
-		putTimer(t)
-	}
-	return res, finished
-}
-
-// timerPool recycles the waiters' timeout timers: a coalesced hit would
-// otherwise allocate a timer and its channel per request. Since Go 1.23 a
-// stopped or reset timer never delivers a stale tick, so reuse is safe.
-var timerPool sync.Pool
-
-func getTimer(d time.Duration) *time.Timer {
-	if t, ok := timerPool.Get().(*time.Timer); ok {
-		t.Reset(d)
-		return t
-	}
-	return time.NewTimer(d)
-}
-
-func putTimer(t *time.Timer) {
-	t.Stop()
-	timerPool.Put(t)
+	return nil, false
 }
 
 // maxRejoin bounds how often a waiter joins again after its leader gave up.

@@ -27,7 +27,7 @@ type loadOptions struct {
 }
 
 // WithRoute names the call's route for events and LiveKeys (bounded: a data
-// class such as "weather", never a key). Default "data".
+// class such as "prices", never a key). Default "data".
 func WithRoute(name string) LoadOption { return func(o *loadOptions) { o.route = name } }
 
 // WithTags tags the stored entry, for InvalidateTags.

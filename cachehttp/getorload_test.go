@@ -12,7 +12,7 @@ import (
 	"github.com/aura-platform/redishttp/internal/redistest"
 )
 
-type forecast struct {
+type overview struct {
 	City string  `json:"city"`
 	Temp float64 `json:"temp"`
 }
@@ -22,13 +22,13 @@ func TestGetOrLoad(t *testing.T) {
 		c := newTestCache(t, tg.Client, tg.Prefix, Options{})
 		ctx := context.Background()
 		var calls atomic.Int64
-		load := func(context.Context) (forecast, error) {
+		load := func(context.Context) (overview, error) {
 			calls.Add(1)
-			return forecast{"Oslo", -3.5}, nil
+			return overview{"Oslo", -3.5}, nil
 		}
 		for range 3 {
-			v, err := GetOrLoad(ctx, c, "weather:59.9:10.7", time.Minute, load, WithRoute("weather"))
-			if err != nil || v != (forecast{"Oslo", -3.5}) {
+			v, err := GetOrLoad(ctx, c, "catalog:59.9:10.7", time.Minute, load, WithRoute("catalog"))
+			if err != nil || v != (overview{"Oslo", -3.5}) {
 				t.Fatalf("got %+v %v", v, err)
 			}
 		}
@@ -68,16 +68,16 @@ func TestGetOrLoad(t *testing.T) {
 			t.Fatalf("negative entry outlived its TTL: %v %d", err, nf.Load())
 		}
 		// Stale on error.
-		if _, err := GetOrLoad(ctx, c, "news", time.Minute, func(context.Context) (string, error) { return "headline", nil },
+		if _, err := GetOrLoad(ctx, c, "post", time.Minute, func(context.Context) (string, error) { return "headline", nil },
 			WithStaleIfError(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		clk.add(2 * time.Minute)
-		got, err := GetOrLoad(ctx, c, "news", time.Minute, func(context.Context) (string, error) { return "", boom }, WithStaleIfError(time.Hour))
+		got, err := GetOrLoad(ctx, c, "post", time.Minute, func(context.Context) (string, error) { return "", boom }, WithStaleIfError(time.Hour))
 		if err != nil || got != "headline" {
 			t.Fatalf("stale-if-error: %q %v", got, err)
 		}
-		got, err = GetOrLoad(ctx, c, "news", time.Minute, func(context.Context) (string, error) { return "new", nil }, WithStaleIfError(time.Hour))
+		got, err = GetOrLoad(ctx, c, "post", time.Minute, func(context.Context) (string, error) { return "new", nil }, WithStaleIfError(time.Hour))
 		if err != nil || got != "new" {
 			t.Fatalf("refresh after stale: %q %v", got, err)
 		}

@@ -121,7 +121,7 @@ func TestInvalidatePattern(t *testing.T) {
 		c := newTestCache(t, tg.Client, tg.Prefix, Options{})
 		other := newTestCache(t, tg.Client, tg.Prefix+"other:", Options{}) // a neighbour prefix
 		ctx := context.Background()
-		keys := []string{"weather:1:2", "weather:1:3", "weather:10:2", "news:1", "user:*:x", "user:a:x", "user:b:x"}
+		keys := []string{"catalog:1:2", "catalog:1:3", "catalog:10:2", "post:1", "user:*:x", "user:a:x", "user:b:x"}
 		for _, k := range keys {
 			if err := Set(ctx, c, k, k, time.Minute); err != nil {
 				t.Fatal(err)
@@ -137,11 +137,11 @@ func TestInvalidatePattern(t *testing.T) {
 				t.Fatalf("InvalidatePattern(%q) = %d, %v; want %d", pattern, n, err, want)
 			}
 		}
-		check("weather:1:*", 2)
+		check("catalog:1:*", 2)
 		check("user:"+EscapeGlob("*")+":x", 1) // only the literal "*" user
 		check("user:[ab]:x", 2)
-		check("news:?", 1)
-		check("weather:1?:2", 1)
+		check("post:?", 1)
+		check("catalog:1?:2", 1)
 		if _, err := c.InvalidatePattern(ctx, "a[b"); !errors.Is(err, ErrBadPattern) {
 			t.Fatalf("bad pattern: %v", err)
 		}
@@ -159,14 +159,14 @@ func TestDeleteAndLiveKeys(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		c := newTestCache(t, tg.Client, tg.Prefix, Options{})
 		ctx := context.Background()
-		srv := mustRoute(t, c, Route{Name: "Weather Data", KeyFunc: func(r *http.Request) (string, error) {
-			return "weather:" + middleware.KeyPart(r.URL.Query().Get("lat")), nil
+		srv := mustRoute(t, c, Route{Name: "Catalog Data", KeyFunc: func(r *http.Request) (string, error) {
+			return "catalog:" + middleware.KeyPart(r.URL.Query().Get("lat")), nil
 		}}).Handler(textHandler("sunny"))
 		for i := range 5 {
 			do(srv, "GET", fmt.Sprintf("/w?lat=%d", i))
 		}
 		for i := range 3 {
-			if err := Set(ctx, c, fmt.Sprint("n", i), i, time.Minute, WithRoute("news")); err != nil {
+			if err := Set(ctx, c, fmt.Sprint("n", i), i, time.Minute, WithRoute("post")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -177,17 +177,17 @@ func TestDeleteAndLiveKeys(t *testing.T) {
 			}
 			return m
 		}
-		if m := live(); m["Weather Data"] != 5 || m["news"] != 3 {
+		if m := live(); m["Catalog Data"] != 5 || m["post"] != 3 {
 			t.Fatalf("LiveKeys %v", m)
 		}
-		n, err := c.Delete(ctx, "n0", "n1", "missing", "weather:0")
+		n, err := c.Delete(ctx, "n0", "n1", "missing", "catalog:0")
 		if err != nil || n != 3 {
 			t.Fatalf("Delete = %d, %v", n, err)
 		}
-		if _, err := c.InvalidatePattern(ctx, "weather:[12]"); err != nil {
+		if _, err := c.InvalidatePattern(ctx, "catalog:[12]"); err != nil {
 			t.Fatal(err)
 		}
-		if m := live(); m["Weather Data"] != 2 || m["news"] != 1 {
+		if m := live(); m["Catalog Data"] != 2 || m["post"] != 1 {
 			t.Fatalf("LiveKeys after deletes %v", m)
 		}
 		expect(t, do(srv, "GET", "/w?lat=0"), 200, "MISS", "sunny")
@@ -196,7 +196,7 @@ func TestDeleteAndLiveKeys(t *testing.T) {
 		clk := newClock()
 		setClock(c, clk)
 		clk.add(2 * time.Minute)
-		if m := live(); m["Weather Data"] != 0 || m["news"] != 0 {
+		if m := live(); m["Catalog Data"] != 0 || m["post"] != 0 {
 			t.Fatalf("LiveKeys after expiry %v", m)
 		}
 	})
@@ -290,7 +290,7 @@ func TestInvalidateTagsRedisMemoryStep(t *testing.T) {
 
 // hostilePattern makes a backtracking glob matcher exponential on a long
 // key without the final byte.
-const hostilePattern = "news:*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b"
+const hostilePattern = "post:*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b"
 
 // InvalidatePattern matches in linear time: the hostile pattern against
 // 64-byte keys finishes at once (a backtracking matcher ran for minutes:
@@ -303,8 +303,8 @@ func TestInvalidatePatternHostile(t *testing.T) {
 			// MATCH superset (which ends in '*' for suffixes), so Redis
 			// mode matches it in-process too.
 			for _, k := range []string{
-				fmt.Sprintf("news:%sb%03dx", strings.Repeat("a", 54), i),
-				fmt.Sprintf("news:%s%03d", strings.Repeat("a", 56), i),
+				fmt.Sprintf("post:%sb%03dx", strings.Repeat("a", 54), i),
+				fmt.Sprintf("post:%s%03d", strings.Repeat("a", 56), i),
 			} {
 				if len(k) != 64 {
 					t.Fatalf("key of %d bytes", len(k))
@@ -314,7 +314,7 @@ func TestInvalidatePatternHostile(t *testing.T) {
 				}
 			}
 		}
-		if err := Set(ctx, c, "news:"+strings.Repeat("a", 58)+"b", 0, time.Minute); err != nil {
+		if err := Set(ctx, c, "post:"+strings.Repeat("a", 58)+"b", 0, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		n, err := c.InvalidatePattern(ctx, hostilePattern)

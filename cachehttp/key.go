@@ -87,7 +87,7 @@ var _ middleware.KeyFunc = defaultKey
 // EscapeGlob escapes the Redis glob characters (* ? [ ] \) in s, so user
 // input placed inside an InvalidatePattern pattern matches only itself:
 //
-//	c.InvalidatePattern(ctx, "weather:"+cachehttp.EscapeGlob(city)+":*")
+//	c.InvalidatePattern(ctx, "price:"+cachehttp.EscapeGlob(sku)+":*")
 func EscapeGlob(s string) string {
 	if !strings.ContainsAny(s, `*?[]\`) {
 		return s

@@ -3,6 +3,7 @@ package cachehttp
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/aura-platform/redishttp/internal/stored"
@@ -13,12 +14,7 @@ import (
 // backend, or by filling the entry.
 func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, depth int) {
 	c := rc.c
-	var k key
-	if q.pk != nil && len(q.names) == 0 {
-		k = *q.pk
-	} else {
-		k = c.l.key(kindHTTP, rc.escKey(q, r, q.names))
-	}
+	k := c.l.key(kindHTTP, rc.escKey(q, r, q.names))
 	if c.l1Usable() {
 		now := c.now().UnixMilli()
 		if it := c.l1GetAt(k.name, now); it != nil && varyOK(&it.sh.e, r) && !rc.refreshAheadDue(it.sh.e.fresh, now) {
@@ -184,7 +180,10 @@ func (rc *RouteCache) serveEntryAt(w http.ResponseWriter, r *http.Request, sh *s
 	h := w.Header()
 	h["X-Cache"] = x
 	h["Cache-Status"] = rc.c.statusValue(status)
-	h["Age"] = ageHeader((now - sh.e.stored) / 1000)
+	h["Age"] = ageZero
+	if age := (now - sh.e.stored) / 1000; age > 0 {
+		h["Age"] = []string{strconv.FormatInt(age, 10)}
+	}
 	if inm := headerValue(r.Header, "If-None-Match"); inm != "" && sh.e.etag != "" && etagMatch(inm, sh.e.etag) {
 		for _, n := range notModifiedHeaders {
 			if vs, ok := sh.resp.Header[n]; ok {

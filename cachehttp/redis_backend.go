@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,9 +33,6 @@ type redisBackend struct {
 	stored  func(name string)
 }
 
-// bytesOf returns the bytes of s without copying; callers only read them.
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-
 func (b *redisBackend) fetch(ctx context.Context, k key, token []byte, leaseTTL time.Duration) ([]byte, error) {
 	var cmd *redis.StringCmd
 	if token == nil {
@@ -48,14 +44,11 @@ func (b *redisBackend) fetch(ctx context.Context, k key, token []byte, leaseTTL 
 		cmd = redis.NewStringCmd(ctx, "set", k.name, token, "px", leaseTTL.Milliseconds(), "nx", "get")
 		_ = b.c.Process(ctx, cmd)
 	}
-	s, err := cmd.Result()
+	v, err := cmd.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return bytesOf(s), nil
+	return v, err
 }
 
 func (b *redisBackend) store(ctx context.Context, w write) (bool, error) {

@@ -212,12 +212,7 @@ func authShareable(h http.Header) bool {
 // arrives, nothing says it may be shared.
 func (rc *RouteCache) authLookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request) {
 	c := rc.c
-	var k key
-	if q.pk != nil && len(q.names) == 0 {
-		k = *q.pk
-	} else {
-		k = c.l.key(kindHTTP, rc.escKey(q, r, q.names))
-	}
+	k := c.l.key(kindHTTP, rc.escKey(q, r, q.names))
 	servable := func(sh *shared, now int64) bool {
 		return now < sh.e.fresh && varyOK(&sh.e, r) && authShareable(sh.resp.Header)
 	}

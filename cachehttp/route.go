@@ -163,8 +163,6 @@ type RouteCache struct {
 	rt         Route
 	name       string
 	keyFunc    middleware.KeyFunc
-	defKey     bool    // keyFunc is defaultKey: keys are memoised
-	keys       keyMemo // request → keys memo for defaultKey (keymemo.go)
 	methods    [3]bool // GET, HEAD, POST
 	statuses   map[int]bool
 	staticTags []string
@@ -222,7 +220,6 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 	}
 	if r.keyFunc == nil {
 		r.keyFunc = defaultKey
-		r.defKey = true
 	}
 	methods := rt.Methods
 	if len(methods) == 0 {

@@ -28,7 +28,6 @@ type request struct {
 	body  []byte // POST body read for keying, replayed to the handler
 	ver   string // schema and namespace version suffix (version.go)
 	names []string
-	pk    *key // memoised physical key for names == nil (keymemo.go)
 	// auth: an Authorization request on an RFC9111 shared route, served
 	// under RFC 9111 §3.5 (authLookup).
 	auth bool
@@ -70,34 +69,6 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 			return
 		}
 		q.auth = auth
-	}
-	if rc.defKey && mi != 2 {
-		// defaultKey never fails: resolve the version first so the memo
-		// can hand back both keys without building them again.
-		var err error
-		if q.ver, err = rc.c.keySuffix(r.Context(), rc.rt.Namespace); err != nil {
-			rc.bypass(next, w, r)
-			return
-		}
-		mk, memo := memoKeyOf(r, q.user, q.ver)
-		var v *memoVal
-		if memo {
-			v = rc.keys.get(mk)
-		}
-		if v == nil {
-			q.base, _ = defaultKey(r)
-			if memo {
-				v = &memoVal{base: q.base, k: rc.c.l.key(kindHTTP, rc.escKey(&q, r, nil))}
-				rc.keys.put(mk, v)
-			}
-		}
-		if v != nil {
-			q.base, q.pk = v.base, &v.k
-		}
-		q.tags = rc.tagsFor(r)
-		q.names = *rc.vary.Load()
-		rc.dispatch(next, w, r, &q)
-		return
 	}
 	base, err := rc.keyFunc(r)
 	if err != nil {

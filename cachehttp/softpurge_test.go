@@ -43,16 +43,16 @@ func TestSoftPurge(t *testing.T) {
 		h := &counter{h: func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "v%d", gen.Load())
 		}}
-		swr := mustRoute(t, c, Route{Name: "swr", TTL: time.Minute, StaleWhileRevalidate: time.Minute, Tags: []string{"news"}}).Handler(h)
-		plain := mustRoute(t, c, Route{Name: "plain", TTL: time.Minute, Tags: []string{"news"}}).Handler(h)
-		other := mustRoute(t, c, Route{Name: "other", TTL: time.Minute, Tags: []string{"weather"}}).Handler(h)
+		swr := mustRoute(t, c, Route{Name: "swr", TTL: time.Minute, StaleWhileRevalidate: time.Minute, Tags: []string{"post"}}).Handler(h)
+		plain := mustRoute(t, c, Route{Name: "plain", TTL: time.Minute, Tags: []string{"post"}}).Handler(h)
+		other := mustRoute(t, c, Route{Name: "other", TTL: time.Minute, Tags: []string{"catalog"}}).Handler(h)
 		expect(t, do(swr, "GET", "/a"), 200, "MISS", "v0")
 		expect(t, do(plain, "GET", "/b"), 200, "MISS", "v0")
 		expect(t, do(other, "GET", "/c"), 200, "MISS", "v0")
 		gen.Store(1)
 		ctx := context.Background()
 		time.Sleep(2 * time.Millisecond) // the purge stamp is later than the fills
-		if n, err := c.SoftPurgeTags(ctx, "news"); err != nil || n != 2 {
+		if n, err := c.SoftPurgeTags(ctx, "post"); err != nil || n != 2 {
 			t.Fatalf("SoftPurgeTags = %d, %v; want 2", n, err)
 		}
 		// A refresh that starts in the purge's millisecond is dropped (it may
@@ -70,10 +70,10 @@ func TestSoftPurge(t *testing.T) {
 		}
 		// Purge again; the purged entries stay reachable by InvalidateTags.
 		time.Sleep(2 * time.Millisecond)
-		if n, err := c.SoftPurgeTags(ctx, "news"); err != nil || n != 2 {
+		if n, err := c.SoftPurgeTags(ctx, "post"); err != nil || n != 2 {
 			t.Fatalf("second SoftPurgeTags = %d, %v", n, err)
 		}
-		if n, err := c.InvalidateTags(ctx, "news"); err != nil || n != 2 {
+		if n, err := c.InvalidateTags(ctx, "post"); err != nil || n != 2 {
 			t.Fatalf("InvalidateTags after soft purge = %d, %v; want 2", n, err)
 		}
 		expect(t, do(swr, "GET", "/a"), 200, "MISS", "v1")

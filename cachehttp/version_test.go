@@ -28,25 +28,25 @@ func TestBumpVersion(t *testing.T) {
 		var srv []http.Handler
 		var other []http.Handler
 		for _, c := range []*Cache{c1, c2, c3} {
-			srv = append(srv, mustRoute(t, c, Route{Name: "aura", Namespace: "aura"}).Handler(h))
-			other = append(other, mustRoute(t, c, Route{Name: "news", Namespace: "news"}).Handler(h))
+			srv = append(srv, mustRoute(t, c, Route{Name: "item", Namespace: "item"}).Handler(h))
+			other = append(other, mustRoute(t, c, Route{Name: "post", Namespace: "post"}).Handler(h))
 		}
 		const n = 50
 		for i := range n {
-			do(srv[0], "GET", fmt.Sprint("/aura/", i))
-			if err := Set(ctx, c1, fmt.Sprint("aura:", i), i, time.Minute, WithNamespace("aura")); err != nil {
+			do(srv[0], "GET", fmt.Sprint("/item/", i))
+			if err := Set(ctx, c1, fmt.Sprint("item:", i), i, time.Minute, WithNamespace("item")); err != nil {
 				t.Fatal(err)
 			}
 		}
-		do(other[0], "GET", "/news")
+		do(other[0], "GET", "/post")
 		for _, s := range srv {
 			for i := range n {
-				expect(t, do(s, "GET", fmt.Sprint("/aura/", i)), 200, "HIT", "v0")
+				expect(t, do(s, "GET", fmt.Sprint("/item/", i)), 200, "HIT", "v0")
 			}
 		}
 		before := keyCount(t, tg, c1)
 		gen.Store(1)
-		v, err := c1.BumpVersion(ctx, "aura")
+		v, err := c1.BumpVersion(ctx, "item")
 		if err != nil || v != 1 {
 			t.Fatalf("BumpVersion = %d, %v", v, err)
 		}
@@ -54,25 +54,25 @@ func TestBumpVersion(t *testing.T) {
 		if after := keyCount(t, tg, c1); after != before {
 			t.Fatalf("%d keys before the bump, %d after: a bump must not touch entries", before, after)
 		}
-		waitFor(t, 5*time.Second, "c2 to learn the bump", func() bool { v, _ := c2.version(ctx, "aura"); return v == 1 })
+		waitFor(t, 5*time.Second, "c2 to learn the bump", func() bool { v, _ := c2.version(ctx, "item"); return v == 1 })
 		time.Sleep(60 * time.Millisecond) // c3's VersionRefresh
 		for j, s := range srv {
 			for i := range n {
-				got := do(s, "GET", fmt.Sprint("/aura/", i))
+				got := do(s, "GET", fmt.Sprint("/item/", i))
 				if j == 0 {
 					expect(t, got, 200, "MISS", "v1") // the first instance refills
 				} else {
 					expect(t, got, 200, "HIT", "v1")
 				}
 			}
-			expect(t, do(other[j], "GET", "/news"), 200, "HIT", "v0")
-			if _, err := GetOrLoad(ctx, []*Cache{c1, c2, c3}[j], "aura:7", time.Minute, func(context.Context) (int, error) {
+			expect(t, do(other[j], "GET", "/post"), 200, "HIT", "v0")
+			if _, err := GetOrLoad(ctx, []*Cache{c1, c2, c3}[j], "item:7", time.Minute, func(context.Context) (int, error) {
 				return -1, nil
-			}, WithNamespace("aura")); err != nil {
+			}, WithNamespace("item")); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if v, _ := GetOrLoad(ctx, c3, "aura:7", time.Minute, func(context.Context) (int, error) { return -2, nil }, WithNamespace("aura")); v != -1 {
+		if v, _ := GetOrLoad(ctx, c3, "item:7", time.Minute, func(context.Context) (int, error) { return -2, nil }, WithNamespace("item")); v != -1 {
 			t.Fatalf("data entry after bump = %d; want the reloaded -1", v)
 		}
 	})
@@ -95,14 +95,14 @@ func TestSchemaVersion(t *testing.T) {
 		ctx := context.Background()
 		old := newTestCache(t, tg.Client, tg.Prefix, Options{Schema: "build-1"})
 		neu := newTestCache(t, tg.NewClient(t), tg.Prefix, Options{Schema: "build-2"})
-		if err := Set(ctx, old, "forecast:1", "old shape", time.Minute, WithTags("forecast")); err != nil {
+		if err := Set(ctx, old, "overview:1", "old shape", time.Minute, WithTags("overview")); err != nil {
 			t.Fatal(err)
 		}
-		v, err := GetOrLoad(ctx, neu, "forecast:1", time.Minute, func(context.Context) (string, error) { return "new shape", nil }, WithTags("forecast"))
+		v, err := GetOrLoad(ctx, neu, "overview:1", time.Minute, func(context.Context) (string, error) { return "new shape", nil }, WithTags("overview"))
 		if err != nil || v != "new shape" {
 			t.Fatalf("new schema read %q, %v", v, err)
 		}
-		if n, err := neu.InvalidateTags(ctx, "forecast"); err != nil || n != 2 {
+		if n, err := neu.InvalidateTags(ctx, "overview"); err != nil || n != 2 {
 			t.Fatalf("InvalidateTags across schemas = %d, %v; want 2", n, err)
 		}
 		if err := Set(ctx, neu, "k", 1, time.Minute); err != nil {

@@ -55,7 +55,7 @@ func (rc *RouteCache) warmable(ctx context.Context, o WarmOptions) error {
 }
 
 // Warm fills the route's entries for targets (request URIs such as
-// "/api/weather?lat=1&lon=2", or absolute URLs) by running GET requests
+// "/api/products?page=1", or absolute URLs) by running GET requests
 // through the route's middleware in front of next, and keeps them warm
 // until the cache is closed or ctx ends: each is requested again twice per
 // refresh-ahead window (Route.RefreshAhead, default a tenth of the TTL when

@@ -28,11 +28,11 @@ func TestWarmNeverMisses(t *testing.T) {
 			runs[r.URL.RawQuery]++
 			n := runs[r.URL.RawQuery]
 			mu.Unlock()
-			fmt.Fprintf(w, "forecast %s #%d", r.URL.RawQuery, n)
+			fmt.Fprintf(w, "overview %s #%d", r.URL.RawQuery, n)
 		}}
 		const ttl = 2 * time.Second
-		rt := Route{Name: "weather", TTL: ttl, Jitter: -1, RefreshAhead: 600 * time.Millisecond}
-		targets := []string{"/api/weather?city=1", "/api/weather?city=2", "/api/weather?city=3"}
+		rt := Route{Name: "catalog", TTL: ttl, Jitter: -1, RefreshAhead: 600 * time.Millisecond}
+		targets := []string{"/api/catalog?city=1", "/api/catalog?city=2", "/api/catalog?city=3"}
 		var srv []http.Handler
 		for i := range 2 {
 			o := Options{}
@@ -70,7 +70,7 @@ func TestWarmNeverMisses(t *testing.T) {
 		// both instances; independent refreshes would double it.
 		limit := int(elapsed/(ttl-rt.RefreshAhead)) + 2
 		for _, tgt := range targets {
-			q := tgt[len("/api/weather?"):]
+			q := tgt[len("/api/catalog?"):]
 			if runs[q] < 3 || runs[q] > limit {
 				t.Fatalf("%s: %d handler runs in %v; want 3..%d", tgt, runs[q], elapsed, limit)
 			}

@@ -3,8 +3,6 @@ package cachehttp
 import (
 	"bytes"
 	"hash/maphash"
-	"strconv"
-	"sync"
 	"sync/atomic"
 )
 
@@ -38,26 +36,4 @@ func (m *memo) get(name string, raw []byte) *shared {
 
 func (m *memo) put(name string, raw []byte, sh *shared) {
 	m.slots[maphash.String(m.seed, name)%memoSlots].Store(&memoSlot{name: name, raw: raw, sh: sh})
-}
-
-// Precomputed Age header values for the first hour, so a hit does not
-// format one.
-var (
-	ageOnce   sync.Once
-	ageValues [3600][]string
-)
-
-func ageHeader(age int64) []string {
-	if age <= 0 {
-		return ageZero
-	}
-	if age >= int64(len(ageValues)) {
-		return []string{strconv.FormatInt(age, 10)}
-	}
-	ageOnce.Do(func() {
-		for i := range ageValues {
-			ageValues[i] = []string{strconv.Itoa(i)}
-		}
-	})
-	return ageValues[age]
 }
