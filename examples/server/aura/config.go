@@ -39,9 +39,9 @@ const (
 //	                        select Redis; none → embedded in-memory mode
 //	ENABLE_REDIS_CACHE      "false" turns response caching off
 //	STATS_TOKEN             bearer token for stats, metrics, dashboard and admin
-//	                        routes, at least 16 bytes (LoadConfig
-//	                        refuses a shorter one); a random one is generated and
-//	                        logged when unset
+//	                        routes, at least 16 bytes (LoadConfig refuses a
+//	                        shorter one); a random one is generated and logged
+//	                        when unset
 //	CACHE_TTL_WEATHER, CACHE_TTL_NEWS, CACHE_TTL_SUBSCRIPTION, CACHE_TTL_OAUTH, CACHE_TTL_AI
 //	                        TTL classes (10m, 15m, 5m, 10m, 1h)
 //	UPSTREAM_LATENCY_SCALE  float scaling the simulated upstream latencies (default 1)

@@ -37,11 +37,10 @@ func (a *App) routes() (http.Handler, error) {
 	invalidate := func(tags func(r *http.Request) []string) middleware.Middleware {
 		return a.cache.InvalidateOnSuccess(tags, cachehttp.InvalidateOptions{})
 	}
+	// The user's aura list carries "auras:<user>"; a create or delete
+	// changes it.
 	aurasTags := func(r *http.Request) []string {
 		return []string{"auras:" + middleware.UserFromContext(r.Context())}
-	}
-	deleteTags := func(r *http.Request) []string {
-		return []string{"auras:" + middleware.UserFromContext(r.Context()), "aura:" + r.PathValue("id")}
 	}
 	stats := a.kit.Stats()
 
@@ -54,7 +53,7 @@ func (a *App) routes() (http.Handler, error) {
 	api.Handle("POST /api/ai/complete", rc[PatternAI].Handler(http.HandlerFunc(a.handleAI)))
 	api.Handle("GET /api/auras", rc[PatternAuras].Handler(http.HandlerFunc(a.handleListAuras)))
 	api.Handle("POST /api/auras", a.locks.Handler(invalidate(aurasTags)(http.HandlerFunc(a.handleCreateAura))))
-	api.Handle("DELETE /api/auras/{id}", invalidate(deleteTags)(http.HandlerFunc(a.handleDeleteAura)))
+	api.Handle("DELETE /api/auras/{id}", invalidate(aurasTags)(http.HandlerFunc(a.handleDeleteAura)))
 	api.Handle("GET /api/cache/stats", stats.StatsHandler())
 	api.Handle("GET /api/cache/dashboard", stats.DashboardHandler())
 	api.Handle("POST /api/cache/invalidate", stats.Protect(http.HandlerFunc(a.handleInvalidate)))
