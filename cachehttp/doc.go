@@ -145,7 +145,7 @@
 //
 // # Degradation
 //
-// The cache consults a fallback.Monitor: while Redis is unavailable it uses a
+// The cache consults a fallback.Monitor: while Redis is unavailable it uses an
 // in-memory store with the same semantics (coalescing, tags, live keys),
 // cleared when Redis comes back. A Redis error or timeout on a request makes
 // it a miss served by the handler; the cache never causes a 5xx. Calls that
