@@ -31,8 +31,9 @@ var ErrInvalidOptions = errors.New("fallback: invalid options")
 // MonitorOptions configures a Monitor. The zero value works; every field
 // documents its default. NewMonitor never writes into the caller's struct.
 type MonitorOptions struct {
-	// CommandTimeout bounds each Redis call made through Do and WithTimeout,
-	// and each health probe. Default 150ms.
+	// CommandTimeout bounds each Redis call made through Do (the feature
+	// packages bound their own calls by it too) and each health probe.
+	// Default 150ms.
 	CommandTimeout time.Duration
 	// FailureThreshold is how many consecutive failures (from requests or
 	// probes) open the breaker. Default 3.
@@ -165,9 +166,6 @@ func honoursContext(client redis.UniversalClient) bool {
 	return true
 }
 
-// Client returns the monitored client, nil in embedded mode.
-func (m *Monitor) Client() redis.UniversalClient { return m.client }
-
 // State returns the current state.
 func (m *Monitor) State() State { return State(m.state.Load()) }
 
@@ -176,11 +174,6 @@ func (m *Monitor) Available() bool { return m.State() == StateRedis }
 
 // CommandTimeout returns the per-command timeout in force.
 func (m *Monitor) CommandTimeout() time.Duration { return m.opts.CommandTimeout }
-
-// WithTimeout returns ctx bounded by the command timeout.
-func (m *Monitor) WithTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, m.opts.CommandTimeout)
-}
 
 // Do runs fn against Redis with the command timeout and reports its outcome
 // to the breaker. It returns ErrUnavailable without calling fn while the

@@ -244,7 +244,7 @@ func isProblem(res result, status int) error {
 	if res.status != status {
 		return fmt.Errorf("status %d, want %d (%s)", res.status, status, res.body)
 	}
-	if ct := res.header.Get("Content-Type"); ct != middleware.ProblemContentType {
+	if ct := res.header.Get("Content-Type"); ct != "application/problem+json" {
 		return fmt.Errorf("content type %q", ct)
 	}
 	var p middleware.Problem

@@ -155,7 +155,7 @@ func TestChainOnRouters(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Content-Type") != middleware.ProblemContentType {
+			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Content-Type") != "application/problem+json" {
 				t.Errorf("anonymous: status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 			}
 		})

@@ -27,8 +27,8 @@ type Problem struct {
 	RetryAfter float64 `json:"retryAfter,omitempty"`
 }
 
-// ProblemContentType is the media type of problem responses.
-const ProblemContentType = "application/problem+json"
+// problemContentType is the media type of problem responses.
+const problemContentType = "application/problem+json"
 
 // WriteProblem writes p as an application/problem+json response. Headers the
 // caller set on w before (rate-limit headers, for example) are kept.
@@ -40,7 +40,7 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 		p.Title = http.StatusText(p.Status)
 	}
 	h := w.Header()
-	h.Set("Content-Type", ProblemContentType)
+	h.Set("Content-Type", problemContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")

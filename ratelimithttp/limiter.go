@@ -237,7 +237,7 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 		if wasDegraded {
 			started = int64(time.Since(epoch0))
 		}
-		cctx, cancel := l.mon.WithTimeout(ctx)
+		cctx, cancel := context.WithTimeout(ctx, l.mon.CommandTimeout())
 		err = runScript(cctx, l.client, l.opts.Prefix, key, cost, ps, res)
 		cancel()
 		l.mon.Report(ctx, err)

@@ -100,7 +100,7 @@ func TestTwoPoliciesTighterHeaders(t *testing.T) {
 		if got := field(t, w, "RateLimit"); got.Name != "burst" {
 			t.Fatalf("denied headers describe %q", got.Name)
 		}
-		if w.Header().Get("Content-Type") != middleware.ProblemContentType {
+		if w.Header().Get("Content-Type") != "application/problem+json" {
 			t.Fatalf("429 content type %q", w.Header().Get("Content-Type"))
 		}
 		// The refused request was counted in neither policy.

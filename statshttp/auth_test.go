@@ -58,7 +58,7 @@ func TestHandlersRequireAuth(t *testing.T) {
 					if !strings.HasPrefix(ch, `Bearer realm="redishttp-stats"`) || strings.Contains(ch, "invalid_token") != tc.challengeErr {
 						t.Errorf("WWW-Authenticate %q", ch)
 					}
-					if ct := w.Header().Get("Content-Type"); ct != middleware.ProblemContentType {
+					if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
 						t.Errorf("Content-Type %q", ct)
 					}
 					var p middleware.Problem

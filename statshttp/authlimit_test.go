@@ -62,7 +62,7 @@ func TestAuthFailureLimit(t *testing.T) {
 			t.Errorf("Retry-After %q, want 1..60 seconds", w.Header().Get("Retry-After"))
 		}
 		var p middleware.Problem
-		if w.Header().Get("Content-Type") != middleware.ProblemContentType || json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Status != 429 {
+		if w.Header().Get("Content-Type") != "application/problem+json" || json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Status != 429 {
 			t.Errorf("429 body %q", w.Body)
 		}
 	}

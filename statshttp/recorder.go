@@ -105,9 +105,6 @@ func (r *Recorder) Observe(e middleware.Event) {
 
 var _ middleware.Observer = (*Recorder)(nil)
 
-// InstanceID returns the name this instance reports under.
-func (r *Recorder) InstanceID() string { return r.cfg.InstanceID }
-
 // backendNow returns the current backend state and since when it holds
 // (zero when unknown).
 func (r *Recorder) backendNow() (string, time.Time) {

@@ -32,7 +32,7 @@ func deriveBudgets(f *fleet) budgets {
 	ct := app.Monitor().CommandTimeout() // 150ms: rate limit, cache fetch, cache store
 	up := max(app.Upstream().Latency(aura.APIWeather), app.Upstream().Latency(aura.APINews))
 	var read time.Duration
-	if c, ok := app.Monitor().Client().(*redis.Client); ok {
+	if c, ok := app.Client().(*redis.Client); ok {
 		read = c.Options().ReadTimeout
 	}
 	if read <= 0 {

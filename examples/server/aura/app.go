@@ -195,6 +195,9 @@ func (a *App) Upstream() *Upstream { return a.up }
 // Monitor returns the instance's backend monitor, the Kit's one.
 func (a *App) Monitor() *fallback.Monitor { return a.kit.Monitor() }
 
+// Client returns the instance's Redis client, nil in embedded mode.
+func (a *App) Client() redis.UniversalClient { return a.client }
+
 // Stats returns the instance's stats recorder, the Kit's one.
 func (a *App) Stats() *statshttp.Recorder { return a.kit.Stats() }
 

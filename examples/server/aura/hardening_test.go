@@ -46,7 +46,7 @@ func serveIn(h http.Handler, method, target, body, remote string, hdr map[string
 
 func isProblem(t *testing.T, w *httptest.ResponseRecorder, status int) {
 	t.Helper()
-	assert.Equal(t, middleware.ProblemContentType, w.Header().Get("Content-Type"))
+	assert.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
 	var p middleware.Problem
 	if assert.NoError(t, json.Unmarshal(w.Body.Bytes(), &p), w.Body.String()) {
 		assert.Equal(t, status, p.Status)
