@@ -134,6 +134,13 @@
 // it expires, once per key across instances (the refresh lease), so warmed
 // and hot routes never show a miss.
 //
+// Both run the route's handler again after the request that triggered them
+// has finished (so do StaleWhileRevalidate refreshes), on a request of
+// their own. A handler adapted from a framework whose context is recycled
+// after the request (a gin handler run through an adapter, an echo handler
+// through echo.WrapMiddleware) must not be used for such routes; mount them
+// as plain net/http handlers (gin.WrapH, echo.WrapHandler) instead.
+//
 // # RFC 9111 shared-cache mode
 //
 // A Route with RFC9111 takes freshness from each response (s-maxage,

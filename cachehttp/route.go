@@ -292,9 +292,6 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 // client's identity (credentials or a session).
 func identityHeader(name string) bool { return name == "Authorization" || name == "Cookie" }
 
-// Name returns the route's name.
-func (r *RouteCache) Name() string { return r.name }
-
 // canonicalNames canonicalises, de-duplicates and sorts header names.
 func canonicalNames(names []string) []string {
 	out := make([]string, 0, len(names))
