@@ -118,11 +118,7 @@ func New(client redis.UniversalClient, opts Options) (*Kit, error) {
 	if mo.Logger == nil {
 		mo.Logger = k.log
 	}
-	if mo.Observer == nil {
-		mo.Observer = k.obs
-	} else {
-		mo.Observer = middleware.Observers(k.obs, mo.Observer)
-	}
+	mo.Observer = k.observer(mo.Observer)
 	mon, err := fallback.NewMonitor(client, mo)
 	if err != nil {
 		_ = stats.Close()
@@ -142,6 +138,14 @@ var denyAll middleware.Middleware = func(http.Handler) http.Handler {
 	})
 }
 
+// observer returns the Kit's observers followed by a part's own.
+func (k *Kit) observer(own middleware.Observer) middleware.Observer {
+	if own == nil {
+		return k.obs
+	}
+	return middleware.Observers(k.obs, own)
+}
+
 // share fills the fields every part's Options has with the Kit's: the
 // monitor and logger unless set, the Kit's observers before the part's own,
 // and the Kit's Prefix followed by part unless a prefix is set.
@@ -149,11 +153,7 @@ func (k *Kit) share(mon **fallback.Monitor, obs *middleware.Observer, log **slog
 	if *mon == nil {
 		*mon = k.mon
 	}
-	if *obs == nil {
-		*obs = k.obs
-	} else {
-		*obs = middleware.Observers(k.obs, *obs)
-	}
+	*obs = k.observer(*obs)
 	if *log == nil {
 		*log = k.log
 	}
