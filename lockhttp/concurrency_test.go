@@ -17,13 +17,13 @@ const burst = 200
 
 // instances builds n instances of the demo route on d, sharing one store
 // (the database) and one observer.
-func instances(t *testing.T, d deployment, n int, store *auraStore, o lockhttp.Options) []http.Handler {
+func instances(t *testing.T, d deployment, n int, store *orderStore, o lockhttp.Options) []http.Handler {
 	t.Helper()
 	if o.Key == nil {
-		o.Key = auraKey()
+		o.Key = orderKey()
 	}
 	if o.Route == "" {
-		o.Route = "create_aura"
+		o.Route = "create_order"
 	}
 	if o.CommandTimeout == 0 {
 		// 200 requests at once on 2 cores under -race, with cold pools and
@@ -62,7 +62,7 @@ func fire(hs []http.Handler, user, idemKey, body string, mid func()) []result {
 
 // checkOneCreation asserts: exactly one 201 creation, every other answer a
 // 409 or a byte-identical replay of the 201, and no 5xx.
-func checkOneCreation(t *testing.T, store *auraStore, res []result) {
+func checkOneCreation(t *testing.T, store *orderStore, res []result) {
 	t.Helper()
 	if c := store.created.Load(); c != 1 {
 		counts := map[int]int{}
@@ -92,9 +92,9 @@ func checkOneCreation(t *testing.T, store *auraStore, res []result) {
 				t.Fatalf("409: %v", err)
 			}
 			// The lock's 409s carry Retry-After; the handler's own
-			// "aura exists" 409 (the lock was free, the aura was there)
+			// "order exists" 409 (the lock was free, the order was there)
 			// does not.
-			if r.header.Get("Retry-After") == "" && !bytes.Contains(r.body, []byte("aura exists")) {
+			if r.header.Get("Retry-After") == "" && !bytes.Contains(r.body, []byte("order exists")) {
 				t.Fatalf("lock 409 without Retry-After: %s", r.body)
 			}
 		default:
@@ -119,7 +119,7 @@ func TestConcurrentCreatesExactlyOnce(t *testing.T) {
 	forEachDeployment(t, func(t *testing.T, d deployment) {
 		for _, mode := range []string{"no-key", "same-key"} {
 			t.Run(mode, func(t *testing.T) {
-				store := newAuraStore(20 * time.Millisecond)
+				store := newOrderStore(20 * time.Millisecond)
 				obs := newCounter()
 				hs := instances(t, d, 3, store, lockhttp.Options{Observer: obs, Prefix: d.prefix + mode + ":"})
 				key := ""
@@ -131,7 +131,7 @@ func TestConcurrentCreatesExactlyOnce(t *testing.T) {
 				if obs.get(middleware.LockAcquired) < 1 || obs.get(middleware.LockContended) < 1 {
 					t.Fatalf("events: %v", obs.n)
 				}
-				if len(obs.rt) != 1 || !obs.rt["create_aura"] {
+				if len(obs.rt) != 1 || !obs.rt["create_order"] {
 					t.Fatalf("routes in events: %v", obs.rt)
 				}
 				if mode == "no-key" {
@@ -175,7 +175,7 @@ func TestConcurrentCreatesExactlyOnce(t *testing.T) {
 // TestWithoutLockDuplicates is the control: the same burst against the bare
 // store creates duplicates, so the tests above can fail.
 func TestWithoutLockDuplicates(t *testing.T) {
-	store := newAuraStore(20 * time.Millisecond)
+	store := newOrderStore(20 * time.Millisecond)
 	h := middleware.TrustUserHeader("X-User")(store.handler())
 	fire([]http.Handler{h}, "alice", "", `{"name":"blue"}`, nil)
 	if store.created.Load() < 2 {
@@ -187,7 +187,7 @@ func TestRedlockMinorityDown(t *testing.T) {
 	d := redlockDeployment(t)
 	for _, mode := range []string{"before", "during"} {
 		t.Run(mode, func(t *testing.T) {
-			store := newAuraStore(20 * time.Millisecond)
+			store := newOrderStore(20 * time.Millisecond)
 			hs := instances(t, d, 3, store, lockhttp.Options{Prefix: "rl:" + mode + ":"})
 			victim := d.servers[map[string]int{"before": 0, "during": 2}[mode]]
 			defer victim.Restart() // also when the subtest fails
@@ -205,7 +205,7 @@ func TestRedlockMinorityDown(t *testing.T) {
 
 func TestDifferentNamesDoNotContend(t *testing.T) {
 	forEachDeployment(t, func(t *testing.T, d deployment) {
-		store := newAuraStore(5 * time.Millisecond)
+		store := newOrderStore(5 * time.Millisecond)
 		hs := instances(t, d, 3, store, lockhttp.Options{})
 		var wg sync.WaitGroup
 		res := make([]result, 30)

@@ -3,24 +3,24 @@
 // IETF Idempotency-Key replay, so that "create this once" holds across many
 // server instances, through client retries and through slow handlers.
 //
-//	type createAuraRequest struct{ Name string `json:"name"` }
+//	type createOrderRequest struct{ Name string `json:"name"` }
 //
-//	// The lock names what the handler writes: this user's aura of this
+//	// The lock names what the handler writes: this user's order of this
 //	// name, decoded and normalised exactly as the handler does it.
-//	byName := lockhttp.JSONKey(1<<20, func(in createAuraRequest) (string, error) {
+//	byName := lockhttp.JSONKey(1<<20, func(in createOrderRequest) (string, error) {
 //		return strings.ToLower(strings.TrimSpace(in.Name)), nil
 //	})
 //	locks, err := lockhttp.New(rdb, lockhttp.Options{ // rdb: a redis.UniversalClient
-//		Route: "create_aura",
+//		Route: "create_order",
 //		Key:   middleware.Join(middleware.ByUser(), byName),
 //	})
 //	if err != nil {
 //		log.Fatal(err)
 //	}
 //	defer locks.Close()
-//	mux.Handle("POST /api/auras", locks.Handler(http.HandlerFunc(createAura)))
+//	mux.Handle("POST /api/orders", locks.Handler(http.HandlerFunc(createOrder)))
 //
-//	func createAura(w http.ResponseWriter, r *http.Request) {
+//	func createOrder(w http.ResponseWriter, r *http.Request) {
 //		token, _ := lockhttp.Fence(r.Context()) // pass it to every write
 //		...
 //	}

@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// An aura-creation route: locked per (user, aura name), deduplicated by
+// An order-creation route: locked per (user, order name), deduplicated by
 // Idempotency-Key. The retry is replayed byte for byte; the same key with
 // another body is refused.
 func Example() {
@@ -26,7 +26,7 @@ func Example() {
 	defer rdb.Close()
 
 	locks, err := lockhttp.New(rdb, lockhttp.Options{
-		Route: "create_aura",
+		Route: "create_order",
 		Key:   middleware.Join(middleware.ByUser(), lockhttp.JSONField("name", 0)),
 	})
 	if err != nil {
@@ -43,7 +43,7 @@ func Example() {
 	h := middleware.TrustUserHeader("X-User")(locks.Handler(create))
 
 	send := func(body string) {
-		r := httptest.NewRequest(http.MethodPost, "/api/auras", strings.NewReader(body))
+		r := httptest.NewRequest(http.MethodPost, "/api/orders", strings.NewReader(body))
 		r.Header.Set("X-User", "alice")
 		r.Header.Set("Idempotency-Key", `"3f1c0a"`)
 		w := httptest.NewRecorder()
@@ -57,7 +57,7 @@ func Example() {
 	// Output:
 	// 201  {"id":1}
 	// 201 true {"id":1}
-	// 422  {"title":"Unprocessable Entity","status":422,"detail":"this Idempotency-Key was already used with a different request","instance":"/api/auras"}
+	// 422  {"title":"Unprocessable Entity","status":422,"detail":"this Idempotency-Key was already used with a different request","instance":"/api/orders"}
 	// created: 1
 }
 
@@ -111,7 +111,7 @@ func Example_fencedStore() {
 	}))
 	for _, v := range []string{"first", "second"} {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodPut, "/aura?id=7&v="+v, nil))
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPut, "/order?id=7&v="+v, nil))
 	}
 	fmt.Println("tokens rise:", tokens[1] > tokens[0])
 
@@ -178,10 +178,10 @@ func ExampleNew_embedded() {
 // normalises the name as the handler does before it writes, so every
 // variant of one name takes the same lock.
 func ExampleJSONKey() {
-	type createAura struct {
+	type createOrder struct {
 		Name string `json:"name"`
 	}
-	key := lockhttp.JSONKey(1<<20, func(in createAura) (string, error) {
+	key := lockhttp.JSONKey(1<<20, func(in createOrder) (string, error) {
 		name := strings.ToLower(strings.TrimSpace(in.Name))
 		if name == "" {
 			return "", errors.New("no name")
@@ -189,9 +189,9 @@ func ExampleJSONKey() {
 		return name, nil
 	})
 	for _, body := range []string{`{"name":"dup"}`, `{"NAME":" Dup "}`, `{"name":"x","name":"dup"}`} {
-		r := httptest.NewRequest(http.MethodPost, "/api/auras", strings.NewReader(body))
+		r := httptest.NewRequest(http.MethodPost, "/api/orders", strings.NewReader(body))
 		k, err := key(r)
-		var in createAura
+		var in createOrder
 		_ = json.NewDecoder(r.Body).Decode(&in) // the handler still reads the whole body
 		fmt.Printf("%-28s locks %s (err %v), handler sees %q\n", body, k, err, in.Name)
 	}

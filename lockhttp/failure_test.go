@@ -204,12 +204,12 @@ func TestUseMemoryOnlyWhenChosen(t *testing.T) {
 			t.Fatalf("no Redlock masters with OnFailure %v: %v", of, err)
 		}
 	}
-	l, err := lockhttp.New(nil, lockhttp.Options{OnFailure: fallback.UseMemory, Key: auraKey()})
+	l, err := lockhttp.New(nil, lockhttp.Options{OnFailure: fallback.UseMemory, Key: orderKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
-	store := newAuraStore(10 * time.Millisecond)
+	store := newOrderStore(10 * time.Millisecond)
 	h := serve(l, store.handler())
 	checkOneCreation(t, store, fire([]http.Handler{h}, "alice", "k1", `{"name":"blue"}`, nil))
 	r := do(context.Background(), h, "alice", "k1", `{"name":"blue"}`)

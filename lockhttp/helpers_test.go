@@ -152,10 +152,10 @@ func (c *counter) get(k middleware.EventKind) int {
 	return c.n[k]
 }
 
-// auraStore stands in for the shared database behind every instance. Its
+// orderStore stands in for the shared database behind every instance. Its
 // create is check-then-act with a pause in between, so without a lock
 // concurrent creates do duplicate.
-type auraStore struct {
+type orderStore struct {
 	mu       sync.Mutex
 	items    map[string]int // user/name -> id
 	created  atomic.Int64
@@ -166,18 +166,18 @@ type auraStore struct {
 	tokensMu sync.Mutex
 }
 
-func newAuraStore(delay time.Duration) *auraStore {
-	return &auraStore{items: map[string]int{}, lastTok: map[string]int64{}, delay: delay}
+func newOrderStore(delay time.Duration) *orderStore {
+	return &orderStore{items: map[string]int{}, lastTok: map[string]int64{}, delay: delay}
 }
 
-func (s *auraStore) exists(k string) bool {
+func (s *orderStore) exists(k string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.items[k]
 	return ok
 }
 
-func (s *auraStore) handler() http.Handler {
+func (s *orderStore) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.runs.Add(1)
 		var in struct {
@@ -193,7 +193,7 @@ func (s *auraStore) handler() http.Handler {
 		s.tokensMu.Unlock()
 		k := middleware.UserFromContext(r.Context()) + "/" + in.Name
 		if s.exists(k) {
-			middleware.Error(w, r, http.StatusConflict, "aura exists")
+			middleware.Error(w, r, http.StatusConflict, "order exists")
 			return
 		}
 		time.Sleep(s.delay) // the window in which a duplicate would slip in
@@ -203,14 +203,14 @@ func (s *auraStore) handler() http.Handler {
 		s.mu.Unlock()
 		s.created.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Location", fmt.Sprintf("/api/auras/%d", id))
+		w.Header().Set("Location", fmt.Sprintf("/api/orders/%d", id))
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"id":%d,"name":%q,"token":%d}`+"\n", id, in.Name, tok)
 	})
 }
 
-// auraKey is the demo's lock key: the user and the aura's name.
-func auraKey() middleware.KeyFunc {
+// orderKey is the demo's lock key: the user and the order's name.
+func orderKey() middleware.KeyFunc {
 	return middleware.Join(middleware.ByUser(), lockhttp.JSONField("name", 0))
 }
 
@@ -226,7 +226,7 @@ type result struct {
 }
 
 func do(ctx context.Context, h http.Handler, user, idemKey, body string) result {
-	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/auras", bytes.NewBufferString(body))
+	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/orders", bytes.NewBufferString(body))
 	r.Header.Set("Content-Type", "application/json")
 	if user != "" {
 		r.Header.Set("X-User", user)

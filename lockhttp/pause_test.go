@@ -151,7 +151,7 @@ func TestPauseDuringIdempotentCreate(t *testing.T) {
 	redistest.RequireRedisServer(t)
 	srv := redistest.StartServer(t)
 	obs := newCounter()
-	l, err := lockhttp.New(ctxClient(t, srv.Addr), lockhttp.Options{Prefix: "pause:", TTL: 5 * time.Second, Key: auraKey(), Observer: obs})
+	l, err := lockhttp.New(ctxClient(t, srv.Addr), lockhttp.Options{Prefix: "pause:", TTL: 5 * time.Second, Key: orderKey(), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestCompletionRecordedAfterOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
 	px := redistest.StartProxy(t, srv.Addr)
 	obs := newCounter()
-	l, err := lockhttp.New(ctxClient(t, px.Addr), lockhttp.Options{Prefix: "outage:", TTL: 2 * time.Second, Key: auraKey(), Observer: obs})
+	l, err := lockhttp.New(ctxClient(t, px.Addr), lockhttp.Options{Prefix: "outage:", TTL: 2 * time.Second, Key: orderKey(), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestPauseLongerThanLockKeepsClaim(t *testing.T) {
 	redistest.RequireRedisServer(t)
 	srv := redistest.StartServer(t)
 	obs := newCounter()
-	l, err := lockhttp.New(ctxClient(t, srv.Addr), lockhttp.Options{Prefix: "long:", TTL: time.Second, Key: auraKey(), Observer: obs})
+	l, err := lockhttp.New(ctxClient(t, srv.Addr), lockhttp.Options{Prefix: "long:", TTL: time.Second, Key: orderKey(), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestCloseStopsBackgroundRecording(t *testing.T) {
 	px := redistest.StartProxy(t, srv.Addr)
 	obs := newCounter()
 	l, err := lockhttp.New(ctxClient(t, px.Addr), lockhttp.Options{
-		Prefix: "close:", TTL: time.Second, CommandTimeout: 200 * time.Millisecond, RecordTimeout: time.Minute, Key: auraKey(), Observer: obs,
+		Prefix: "close:", TTL: time.Second, CommandTimeout: 200 * time.Millisecond, RecordTimeout: time.Minute, Key: orderKey(), Observer: obs,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +348,7 @@ func TestRedlockCompletionPartlyApplied(t *testing.T) {
 	srvs := []*redistest.Server{redistest.StartServer(t), redistest.StartServer(t), redistest.StartServer(t)}
 	pxs := []*redistest.Proxy{redistest.StartProxy(t, srvs[1].Addr), redistest.StartProxy(t, srvs[2].Addr)}
 	clients := []redis.UniversalClient{ctxClient(t, srvs[0].Addr), ctxClient(t, pxs[0].Addr), ctxClient(t, pxs[1].Addr)}
-	l, err := lockhttp.NewRedlock(clients, lockhttp.Options{Prefix: "rlp:", TTL: 2 * time.Second, Key: auraKey()})
+	l, err := lockhttp.NewRedlock(clients, lockhttp.Options{Prefix: "rlp:", TTL: 2 * time.Second, Key: orderKey()})
 	if err != nil {
 		t.Fatal(err)
 	}

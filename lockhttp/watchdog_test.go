@@ -30,7 +30,7 @@ func (h *slowWriter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.ctxErr != nil {
 		h.ctxErr <- context.Cause(r.Context())
 	}
-	err := h.store.Put("aura", tok, r.URL.Query().Get("v"))
+	err := h.store.Put("order", tok, r.URL.Query().Get("v"))
 	if h.result != nil {
 		h.result <- err
 	}
@@ -57,7 +57,7 @@ func TestWatchdogKeepsLock(t *testing.T) {
 		d.advance(t)
 		const ttl = time.Second
 		obs := newCounter()
-		o := lockhttp.Options{Key: middleware.Static("aura"), TTL: ttl, Observer: obs, CommandTimeout: time.Second}
+		o := lockhttp.Options{Key: middleware.Static("order"), TTL: ttl, Observer: obs, CommandTimeout: time.Second}
 		store := &FencedStore{token: map[string]int64{}, value: map[string]string{}}
 		a := &slowWriter{store: store, started: make(chan int64, 1), release: make(chan struct{}), result: make(chan error, 1), ctxErr: make(chan error, 1)}
 		ha := d.newLocker(t, o).Handler(a)
@@ -94,7 +94,7 @@ func TestWatchdogDisabledFencingRejectsStaleWrite(t *testing.T) {
 	forEachDeployment(t, func(t *testing.T, d deployment) {
 		d.advance(t)
 		const ttl = time.Second
-		o := lockhttp.Options{Key: middleware.Static("aura"), TTL: ttl, DisableWatchdog: true, CommandTimeout: time.Second}
+		o := lockhttp.Options{Key: middleware.Static("order"), TTL: ttl, DisableWatchdog: true, CommandTimeout: time.Second}
 		store := &FencedStore{token: map[string]int64{}, value: map[string]string{}}
 		a := &slowWriter{store: store, started: make(chan int64, 1), release: make(chan struct{}), result: make(chan error, 1)}
 		ha := d.newLocker(t, o).Handler(a)
@@ -117,8 +117,8 @@ func TestWatchdogDisabledFencingRejectsStaleWrite(t *testing.T) {
 			t.Fatalf("stale holder's write: %v, want errStaleToken", err)
 		}
 		<-done
-		if store.value["aura"] != "b" || store.token["aura"] <= tokA {
-			t.Fatalf("store = %q token %d (stale token %d)", store.value["aura"], store.token["aura"], tokA)
+		if store.value["order"] != "b" || store.token["order"] <= tokA {
+			t.Fatalf("store = %q token %d (stale token %d)", store.value["order"], store.token["order"], tokA)
 		}
 	})
 }
@@ -128,7 +128,7 @@ func TestWatchdogLossCancelsHandler(t *testing.T) {
 		const ttl = time.Second
 		obs := newCounter()
 		prefix := d.prefix + "loss:"
-		o := lockhttp.Options{Key: middleware.Static("aura"), TTL: ttl, Observer: obs, Prefix: prefix, CommandTimeout: time.Second}
+		o := lockhttp.Options{Key: middleware.Static("order"), TTL: ttl, Observer: obs, Prefix: prefix, CommandTimeout: time.Second}
 		cause := make(chan error, 1)
 		started := make(chan struct{})
 		h := d.newLocker(t, o).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +144,7 @@ func TestWatchdogLossCancelsHandler(t *testing.T) {
 		<-started
 		// Another party takes the lock key away (as an expiry plus a new
 		// holder would): the next extension fails.
-		lockKey := prefix + "{" + "s:aura" + "}"
+		lockKey := prefix + "{" + "s:order" + "}"
 		if len(d.servers) > 0 {
 			for _, s := range d.servers {
 				if err := s.Client(t).Set(context.Background(), lockKey, "intruder", 0).Err(); err != nil {

@@ -4,11 +4,11 @@
 // fails.
 //
 //	api, _ := ratelimithttp.NewPolicy("api", "1000-H")
-//	aura, _ := ratelimithttp.NewPolicy("aura", "100-H")
-//	aura.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/auras" }
+//	order, _ := ratelimithttp.NewPolicy("order", "100-H")
+//	order.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/orders" }
 //	ips, _ := middleware.NewClientIP("10.0.0.0/8")              // the load balancers
 //	rl, err := ratelimithttp.New(client, ratelimithttp.Options{ // client: redis.UniversalClient, nil = in memory
-//		Policies: []ratelimithttp.Policy{api, aura},
+//		Policies: []ratelimithttp.Policy{api, order},
 //		ClientIP: ips, // default key: the authenticated user, else the client IP
 //		Route:    "api",
 //	})

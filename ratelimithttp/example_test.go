@@ -15,13 +15,13 @@ import (
 )
 
 // Two policies on one limiter: the whole API, and a tighter one for
-// creating auras. Without a Redis client the limiter counts in memory.
+// creating orders. Without a Redis client the limiter counts in memory.
 func Example() {
 	api, _ := ratelimithttp.NewPolicy("api", "1000-H")
-	aura, _ := ratelimithttp.NewPolicy("aura", "2-H")
-	aura.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/auras" }
+	order, _ := ratelimithttp.NewPolicy("order", "2-H")
+	order.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/orders" }
 	rl, err := ratelimithttp.New(nil, ratelimithttp.Options{
-		Policies: []ratelimithttp.Policy{api, aura},
+		Policies: []ratelimithttp.Policy{api, order},
 	})
 	if err != nil {
 		panic(err)
@@ -31,16 +31,16 @@ func Example() {
 		fmt.Fprint(w, "created")
 	}))
 	for range 3 {
-		r := httptest.NewRequest("POST", "/api/auras", nil)
+		r := httptest.NewRequest("POST", "/api/orders", nil)
 		r = r.WithContext(middleware.WithUser(r.Context(), "alice"))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		fmt.Println(w.Code, w.Header().Get("RateLimit-Policy"), w.Header().Get("X-RateLimit-Remaining"), w.Header().Get("Retry-After") != "")
 	}
 	// Output:
-	// 200 "aura";q=2;w=3600 1 false
-	// 200 "aura";q=2;w=3600 0 false
-	// 429 "aura";q=2;w=3600 0 true
+	// 200 "order";q=2;w=3600 1 false
+	// 200 "order";q=2;w=3600 0 false
+	// 429 "order";q=2;w=3600 0 true
 }
 
 // Per-plan limits: the request's tier picks its policy set.

@@ -281,23 +281,23 @@ func TestCostExemptTierAndKeyErrors(t *testing.T) {
 func TestChainedLimitersNoDuplicateHeaders(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		api, _ := NewPolicy("api", "1000-H")
-		aura, _ := NewPolicy("aura", "3-H")
+		order, _ := NewPolicy("order", "3-H")
 		outer := newLimiter(t, tg, tg.Client, Options{Policies: []Policy{api}, Route: "api"})
-		inner := newLimiter(t, tg, tg.Client, Options{Policies: []Policy{aura}, Route: "auras"})
+		inner := newLimiter(t, tg, tg.Client, Options{Policies: []Policy{order}, Route: "orders"})
 		mux := http.NewServeMux()
-		mux.Handle("POST /api/auras", inner.Handler(okHandler))
+		mux.Handle("POST /api/orders", inner.Handler(okHandler))
 		mux.Handle("/api/", okHandler)
 		h := outer.Handler(mux)
-		auraOnly := aura
-		auraOnly.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/auras" }
-		single := newLimiter(t, tg, tg.Client, Options{Prefix: tg.Prefix + "one:", Policies: []Policy{api, auraOnly}}).Handler(okHandler)
+		orderOnly := order
+		orderOnly.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/orders" }
+		single := newLimiter(t, tg, tg.Client, Options{Prefix: tg.Prefix + "one:", Policies: []Policy{api, orderOnly}}).Handler(okHandler)
 		for _, hh := range []http.Handler{h, single} {
 			w := do(hh, "GET", "/api/weather", "fay")
 			if w.Code != 200 || field(t, w, "RateLimit").Name != "api" || headerInt(t, w, "X-RateLimit-Limit") != 1000 {
 				t.Fatalf("GET: %d %v", w.Code, w.Header())
 			}
 			for i := 1; i <= 3; i++ {
-				w := do(hh, "POST", "/api/auras", "fay")
+				w := do(hh, "POST", "/api/orders", "fay")
 				if w.Code != 200 {
 					t.Fatalf("POST %d: %d", i, w.Code)
 				}
@@ -306,15 +306,15 @@ func TestChainedLimitersNoDuplicateHeaders(t *testing.T) {
 						t.Fatalf("POST %d: %s sent %d times: %q", i, k, n, w.Header()[k])
 					}
 				}
-				if got := field(t, w, "RateLimit"); got.Name != "aura" {
-					t.Fatalf("POST %d: headers describe %q, want aura", i, got.Name)
+				if got := field(t, w, "RateLimit"); got.Name != "order" {
+					t.Fatalf("POST %d: headers describe %q, want order", i, got.Name)
 				}
 				if r := headerInt(t, w, "X-RateLimit-Remaining"); r != int64(3-i) {
 					t.Fatalf("POST %d: remaining %d", i, r)
 				}
 			}
-			w = do(hh, "POST", "/api/auras", "fay")
-			if w.Code != 429 || field(t, w, "RateLimit").Name != "aura" || len(w.Header()[headerRetryAfter]) != 1 {
+			w = do(hh, "POST", "/api/orders", "fay")
+			if w.Code != 429 || field(t, w, "RateLimit").Name != "order" || len(w.Header()[headerRetryAfter]) != 1 {
 				t.Fatalf("4th POST: %d %v", w.Code, w.Header())
 			}
 		}

@@ -71,7 +71,7 @@ type Options struct {
 	MemoryBytes int64
 
 	// Route names this limiter in events (RateAllowed, RateDenied,
-	// RateError), e.g. "api" or "POST /api/auras". Bounded cardinality:
+	// RateError), e.g. "api" or "POST /api/orders". Bounded cardinality:
 	// never a user or key. Default "ratelimit".
 	Route string
 	// Observer receives an event per checked request. Default none.

@@ -53,11 +53,11 @@ type Policy struct {
 	// Algorithm is FixedWindow (the zero value) or SlidingWindow.
 	Algorithm Algorithm
 	// Match, if set, restricts the policy to the requests it returns true
-	// for (for example only POST /api/auras), so that one Limiter can check
+	// for (for example only POST /api/orders), so that one Limiter can check
 	// a route-wide and a per-action limit in the same round trip. Nil
 	// matches every request.
 	//
-	//	aura.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/auras" }
+	//	order.Match = func(r *http.Request) bool { return r.Method == "POST" && r.URL.Path == "/api/orders" }
 	Match func(*http.Request) bool
 }
 

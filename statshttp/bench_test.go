@@ -35,7 +35,7 @@ func (h *cachedHit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body := v.([]byte)
 	if h.obs != nil {
-		h.obs.Observe(mw.Event{Kind: mw.CacheHit, Route: "Weather Data", Value: 1})
+		h.obs.Observe(mw.Event{Kind: mw.CacheHit, Route: "Product Pages", Value: 1})
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
@@ -45,7 +45,7 @@ func (h *cachedHit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func benchRecorder(b *testing.B) *statshttp.Recorder {
-	rec, err := statshttp.New(nil, statshttp.Options{Token: testToken, Patterns: []string{"Weather Data"}})
+	rec, err := statshttp.New(nil, statshttp.Options{Token: testToken, Patterns: []string{"Product Pages"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func BenchmarkObserveOverhead(b *testing.B) {
 	rec := benchRecorder(b)
 	bare, recorded := newCachedHit(nil), newCachedHit(rec)
 	w := httptest.NewRecorder()
-	e := mw.Event{Kind: mw.CacheHit, Route: "Weather Data", Value: 1}
+	e := mw.Event{Kind: mw.CacheHit, Route: "Product Pages", Value: 1}
 	serve := func(h http.Handler) func() {
 		return func() { w.Body.Reset(); h.ServeHTTP(w, req) }
 	}
@@ -158,7 +158,7 @@ func BenchmarkObserve(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		rec := benchRecorder(b)
-		e := mw.Event{Kind: mw.CacheHit, Route: "Weather Data", Value: 1}
+		e := mw.Event{Kind: mw.CacheHit, Route: "Product Pages", Value: 1}
 		for b.Loop() {
 			rec.Observe(e)
 		}
@@ -167,7 +167,7 @@ func BenchmarkObserve(b *testing.B) {
 		b.ReportAllocs()
 		rec := benchRecorder(b)
 		b.RunParallel(func(pb *testing.PB) {
-			e := mw.Event{Kind: mw.CacheHit, Route: "Weather Data", Value: 1}
+			e := mw.Event{Kind: mw.CacheHit, Route: "Product Pages", Value: 1}
 			for pb.Next() {
 				rec.Observe(e)
 			}

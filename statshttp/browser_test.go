@@ -72,13 +72,13 @@ func lastBytes(b []byte, n int) []byte {
 func TestDashboardInHeadlessChromium(t *testing.T) {
 	chromium := findChromium(t)
 	tg := redistest.New(t)
-	opts := statshttp.Options{Prefix: tg.Prefix, Patterns: []string{"Weather Data", "Polls"},
+	opts := statshttp.Options{Prefix: tg.Prefix, Patterns: []string{"Product Pages", "Polls"},
 		RefreshInterval: 500 * time.Millisecond, StatsPath: "/api/cache/stats"}
 	rec := newRecorder(t, tg.NewClient(t), withID(opts, "web-1"))
 	peer := newRecorder(t, tg.NewClient(t), withID(opts, "web-2"))
-	send(rec, traffic{"Weather Data": {mw.CacheHit: 150, mw.CacheMiss: 10},
+	send(rec, traffic{"Product Pages": {mw.CacheHit: 150, mw.CacheMiss: 10},
 		"login": {mw.RateAllowed: 30, mw.RateDenied: 6}, "checkout": {mw.LockAcquired: 4, mw.LockContended: 3}}, 4)
-	send(peer, traffic{"Weather Data": {mw.CacheHit: 80, mw.CacheMiss: 10}}, 4)
+	send(peer, traffic{"Product Pages": {mw.CacheHit: 80, mw.CacheMiss: 10}}, 4)
 	rec.Observe(mw.Event{Kind: mw.BackendChange, Route: "redis"})
 	for _, r := range []*statshttp.Recorder{rec, peer} {
 		if err := r.Flush(context.Background()); err != nil {
@@ -114,7 +114,7 @@ func TestDashboardInHeadlessChromium(t *testing.T) {
 		`id="rl-denied">6<`,
 		`id="rl-denyrate">16.7%<`,
 		`id="lk-contended">3<`,
-		`data-pattern="Weather Data"`,
+		`data-pattern="Product Pages"`,
 		`<span data-field="hitRate">92%</span>`,
 		`<td data-field="hits">230</td>`,
 		`<td data-field="hits">` + strconv.FormatInt(n, 10) + `</td>`,

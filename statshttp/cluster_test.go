@@ -17,9 +17,9 @@ import (
 func TestThreeInstancesReportTheSum(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		per := []traffic{
-			{"Weather Data": {mw.CacheHit: 90, mw.CacheMiss: 10, mw.CacheLoad: 10, mw.CacheStale: 3},
+			{"Product Pages": {mw.CacheHit: 90, mw.CacheMiss: 10, mw.CacheLoad: 10, mw.CacheStale: 3},
 				"login": {mw.RateAllowed: 40, mw.RateDenied: 7}, "checkout": {mw.LockAcquired: 5, mw.LockContended: 2}},
-			{"Weather Data": {mw.CacheHit: 30, mw.CacheMiss: 30, mw.CacheCoalesced: 11},
+			{"Product Pages": {mw.CacheHit: 30, mw.CacheMiss: 30, mw.CacheCoalesced: 11},
 				"User Profiles": {mw.CacheHit: 8, mw.CacheMiss: 2}, "login": {mw.RateDenied: 3}},
 			{"User Profiles": {mw.CacheHit: 50, mw.CacheMiss: 50, mw.CacheError: 1},
 				"checkout": {mw.LockReplayed: 4, mw.LockExpired: 1}, "login": {mw.RateAllowed: 1, mw.RateError: 2}},
@@ -27,7 +27,7 @@ func TestThreeInstancesReportTheSum(t *testing.T) {
 		var recs []*statshttp.Recorder
 		for i := range per {
 			recs = append(recs, newRecorder(t, tg.NewClient(t), statshttp.Options{
-				Prefix: tg.Prefix, InstanceID: fmt.Sprintf("inst-%d", i), Patterns: []string{"Weather Data", "User Profiles"},
+				Prefix: tg.Prefix, InstanceID: fmt.Sprintf("inst-%d", i), Patterns: []string{"Product Pages", "User Profiles"},
 			}))
 		}
 		for i, tr := range per {
@@ -47,12 +47,12 @@ func TestThreeInstancesReportTheSum(t *testing.T) {
 				if rep.Source != statshttp.SourceRedis || len(rep.Instances) != 3 {
 					return fmt.Sprintf("instance %d: source %q, %d instances", i, rep.Source, len(rep.Instances))
 				}
-				wd, up := pattern(t, rep, "Weather Data"), pattern(t, rep, "User Profiles")
+				wd, up := pattern(t, rep, "Product Pages"), pattern(t, rep, "User Profiles")
 				got := []int64{wd.Hits, wd.Misses, wd.Loads, wd.Stale, wd.Coalesced, up.Hits, up.Misses, up.Errors,
 					rep.RateLimit.Allowed, rep.RateLimit.Denied, rep.RateLimit.Errors,
 					rep.Locks.Acquired, rep.Locks.Contended, rep.Locks.Replayed, rep.Locks.Expired}
-				want := []int64{sum("Weather Data", mw.CacheHit), sum("Weather Data", mw.CacheMiss), sum("Weather Data", mw.CacheLoad),
-					sum("Weather Data", mw.CacheStale), sum("Weather Data", mw.CacheCoalesced),
+				want := []int64{sum("Product Pages", mw.CacheHit), sum("Product Pages", mw.CacheMiss), sum("Product Pages", mw.CacheLoad),
+					sum("Product Pages", mw.CacheStale), sum("Product Pages", mw.CacheCoalesced),
 					sum("User Profiles", mw.CacheHit), sum("User Profiles", mw.CacheMiss), sum("User Profiles", mw.CacheError),
 					sum("login", mw.RateAllowed), sum("login", mw.RateDenied), sum("login", mw.RateError),
 					sum("checkout", mw.LockAcquired), sum("checkout", mw.LockContended), sum("checkout", mw.LockReplayed),

@@ -24,7 +24,7 @@
 //
 //	rec, err := statshttp.New(client, statshttp.Options{
 //		Token:    os.Getenv("STATS_TOKEN"),
-//		Patterns: []string{"Weather Data", "User Profiles"},
+//		Patterns: []string{"Product Pages", "User Profiles"},
 //	})
 //	if err != nil {
 //		return err

@@ -15,7 +15,7 @@ import (
 func ExampleNew() {
 	rec, err := statshttp.New(nil, statshttp.Options{
 		Token:    "a-long-random-stats-token",
-		Patterns: []string{"Weather Data"},
+		Patterns: []string{"Product Pages"},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -25,10 +25,10 @@ func ExampleNew() {
 
 	var obs middleware.Observer = rec // what cachehttp & co. are given
 	for range 23 {
-		obs.Observe(middleware.Event{Kind: middleware.CacheHit, Route: "Weather Data", Value: 1})
+		obs.Observe(middleware.Event{Kind: middleware.CacheHit, Route: "Product Pages", Value: 1})
 	}
-	obs.Observe(middleware.Event{Kind: middleware.CacheMiss, Route: "Weather Data", Value: 1})
-	obs.Observe(middleware.Event{Kind: middleware.CacheMiss, Route: "Weather Data", Value: 1})
+	obs.Observe(middleware.Event{Kind: middleware.CacheMiss, Route: "Product Pages", Value: 1})
+	obs.Observe(middleware.Event{Kind: middleware.CacheMiss, Route: "Product Pages", Value: 1})
 
 	req := httptest.NewRequest(http.MethodGet, "/api/cache/stats", nil)
 	req.Header.Set("Authorization", "Bearer a-long-random-stats-token")
@@ -45,7 +45,7 @@ func ExampleNew() {
 	_ = json.Unmarshal(w.Body.Bytes(), &rep)
 	p := rep.Patterns[0]
 	fmt.Println(rep.Source, p.Name, p.Hits, p.Misses, p.HitRate)
-	// Output: local Weather Data 23 2 92%
+	// Output: local Product Pages 23 2 92%
 }
 
 // The handlers need the bearer token; without it they answer 401.

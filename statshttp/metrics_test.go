@@ -49,12 +49,12 @@ func value(fams map[string]*dto.MetricFamily, name, label, val string) float64 {
 }
 
 func TestMetricsParseAndMatch(t *testing.T) {
-	rec := newRecorder(t, nil, statshttp.Options{Patterns: []string{"Weather Data", "Idle"},
+	rec := newRecorder(t, nil, statshttp.Options{Patterns: []string{"Product Pages", "Idle"},
 		LiveKeys: statshttp.LiveKeysFunc(func(context.Context) (map[string]int64, error) {
-			return map[string]int64{"Weather Data": 12, "unbounded-name": 1}, nil
+			return map[string]int64{"Product Pages": 12, "unbounded-name": 1}, nil
 		})})
 	send(rec, traffic{
-		"Weather Data": {mw.CacheHit: 9, mw.CacheMiss: 4, mw.CacheLoad: 4, mw.CacheCoalesced: 2},
+		"Product Pages": {mw.CacheHit: 9, mw.CacheMiss: 4, mw.CacheLoad: 4, mw.CacheCoalesced: 2},
 		"login":        {mw.RateAllowed: 5, mw.RateDenied: 2},
 		"pay":          {mw.LockAcquired: 3, mw.LockReplayed: 1},
 	}, 3)
@@ -65,10 +65,10 @@ func TestMetricsParseAndMatch(t *testing.T) {
 		name, label, val string
 		want             float64
 	}{
-		{"redishttp_cache_hits_total", "route", "Weather Data", 9},
-		{"redishttp_cache_misses_total", "route", "Weather Data", 4},
-		{"redishttp_cache_loads_total", "route", "Weather Data", 4},
-		{"redishttp_cache_coalesced_total", "route", "Weather Data", 2},
+		{"redishttp_cache_hits_total", "route", "Product Pages", 9},
+		{"redishttp_cache_misses_total", "route", "Product Pages", 4},
+		{"redishttp_cache_loads_total", "route", "Product Pages", 4},
+		{"redishttp_cache_coalesced_total", "route", "Product Pages", 2},
 		{"redishttp_cache_hits_total", "route", "Idle", 0},
 		{"redishttp_cache_hits_total", "route", "login", -1},
 		{"redishttp_ratelimit_allowed_total", "route", "login", 5},
@@ -78,7 +78,7 @@ func TestMetricsParseAndMatch(t *testing.T) {
 		{"redishttp_backend_changes_total", "state", "degraded", 1},
 		{"redishttp_backend_state", "state", "redis", 1},
 		{"redishttp_backend_state", "state", "degraded", 0},
-		{"redishttp_cache_live_keys", "route", "Weather Data", 12},
+		{"redishttp_cache_live_keys", "route", "Product Pages", 12},
 		{"redishttp_cache_live_keys", "route", "unbounded-name", -1},
 	} {
 		if got := value(fams, c.name, c.label, c.val); got != c.want {

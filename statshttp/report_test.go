@@ -32,12 +32,12 @@ func wantRate(served, total int) string {
 func TestHitRatePerPattern(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		tr := traffic{
-			"Weather Data":  {mw.CacheHit: 92, mw.CacheMiss: 8},
+			"Product Pages":  {mw.CacheHit: 92, mw.CacheMiss: 8},
 			"User Profiles": {mw.CacheHit: 800, mw.CacheStale: 72, mw.CacheMiss: 128},
 			"Search":        {mw.CacheMiss: 3},
 			"Thirds":        {mw.CacheHit: 1, mw.CacheMiss: 2},
 		}
-		rec := newRecorder(t, tg.Client, statshttp.Options{Prefix: tg.Prefix, Patterns: []string{"Weather Data", "Idle"}})
+		rec := newRecorder(t, tg.Client, statshttp.Options{Prefix: tg.Prefix, Patterns: []string{"Product Pages", "Idle"}})
 		send(rec, tr, 4)
 		if err := rec.Flush(context.Background()); err != nil {
 			t.Fatalf("Flush: %v", err)
@@ -52,8 +52,8 @@ func TestHitRatePerPattern(t *testing.T) {
 			}
 			hits, stale, misses = hits+k[mw.CacheHit], stale+k[mw.CacheStale], misses+k[mw.CacheMiss]
 		}
-		if got := pattern(t, rep, "Weather Data").HitRate; got != "92%" {
-			t.Errorf("Weather Data: %q, want 92%%", got)
+		if got := pattern(t, rep, "Product Pages").HitRate; got != "92%" {
+			t.Errorf("Product Pages: %q, want 92%%", got)
 		}
 		if got := pattern(t, rep, "User Profiles").HitRate; got != "87.2%" {
 			t.Errorf("User Profiles: %q, want 87.2%%", got)
@@ -61,7 +61,7 @@ func TestHitRatePerPattern(t *testing.T) {
 		if p := pattern(t, rep, "Idle"); p.HitRate != "0%" || p.Hits != 0 {
 			t.Errorf("declared pattern without traffic: %+v", p)
 		}
-		if rep.Patterns[0].Name != "Weather Data" || rep.Patterns[1].Name != "Idle" {
+		if rep.Patterns[0].Name != "Product Pages" || rep.Patterns[1].Name != "Idle" {
 			t.Errorf("declared patterns not first, in order: %q %q", rep.Patterns[0].Name, rep.Patterns[1].Name)
 		}
 		perf := rep.Performance
@@ -76,10 +76,10 @@ func TestHitRatePerPattern(t *testing.T) {
 // their types, and adds the per-pattern figures and the further sections.
 func TestReportKeepsSeedShape(t *testing.T) {
 	live := statshttp.LiveKeysFunc(func(context.Context) (map[string]int64, error) {
-		return map[string]int64{"Weather Data": 245, "Cold": 7}, nil
+		return map[string]int64{"Product Pages": 245, "Cold": 7}, nil
 	})
-	rec := newRecorder(t, nil, statshttp.Options{Patterns: []string{"Weather Data"}, LiveKeys: live})
-	send(rec, traffic{"Weather Data": {mw.CacheHit: 23, mw.CacheMiss: 2}, "api": {mw.RateAllowed: 3}}, 2)
+	rec := newRecorder(t, nil, statshttp.Options{Patterns: []string{"Product Pages"}, LiveKeys: live})
+	send(rec, traffic{"Product Pages": {mw.CacheHit: 23, mw.CacheMiss: 2}, "api": {mw.RateAllowed: 3}}, 2)
 	rec.Observe(mw.Event{Kind: mw.BackendChange, Route: "degraded", Value: 1})
 
 	res := get(rec.StatsHandler(), "/api/cache/stats", testToken)
@@ -96,7 +96,7 @@ func TestReportKeepsSeedShape(t *testing.T) {
 		t.Fatalf("patterns: %v", doc["patterns"])
 	}
 	p0, _ := pats[0].(map[string]any)
-	want := map[string]any{"name": "Weather Data", "count": 245.0, "hitRate": "92%", "hits": 23.0, "misses": 2.0,
+	want := map[string]any{"name": "Product Pages", "count": 245.0, "hitRate": "92%", "hits": 23.0, "misses": 2.0,
 		"loads": 0.0, "stale": 0.0, "coalesced": 0.0}
 	for k, v := range want {
 		if p0[k] != v {

@@ -41,7 +41,7 @@ func (rs *routeStats) field(k middleware.EventKind) string {
 }
 
 // fieldName is the Redis hash field of a kind's counter for a name:
-// "cache_hit:Weather Data". Kind names hold no colon, so the first colon
+// "cache_hit:Product Pages". Kind names hold no colon, so the first colon
 // splits it back.
 func fieldName(k middleware.EventKind, name string) string { return k.String() + ":" + name }
 
