@@ -45,7 +45,9 @@ type Config struct {
 	// used). The sentinels are asked without a password and with the same
 	// TLS settings: a sentinel that requires a password needs a client
 	// built with redis.FailoverOptions.SentinelPassword.
-	SentinelAddrs  []string
+	SentinelAddrs []string
+	// SentinelMaster is the name the sentinels monitor the primary under;
+	// see SentinelAddrs.
 	SentinelMaster string
 
 	urlVars []string // the variables LoadConfig read the URL from, for String

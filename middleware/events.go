@@ -68,8 +68,11 @@ func (k EventKind) String() string {
 // pattern name configured by the application (bounded cardinality: never a
 // key or a user id). Value is 1 unless the kind says otherwise.
 type Event struct {
-	Kind  EventKind
+	// Kind says what happened.
+	Kind EventKind
+	// Route is the route or pattern name the application configured.
 	Route string
+	// Value is how many times it happened, 1 unless the kind says otherwise.
 	Value int64
 }
 
