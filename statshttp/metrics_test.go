@@ -55,8 +55,8 @@ func TestMetricsParseAndMatch(t *testing.T) {
 		})})
 	send(rec, traffic{
 		"Product Pages": {mw.CacheHit: 9, mw.CacheMiss: 4, mw.CacheLoad: 4, mw.CacheCoalesced: 2},
-		"login":        {mw.RateAllowed: 5, mw.RateDenied: 2},
-		"pay":          {mw.LockAcquired: 3, mw.LockReplayed: 1},
+		"login":         {mw.RateAllowed: 5, mw.RateDenied: 2},
+		"pay":           {mw.LockAcquired: 3, mw.LockReplayed: 1},
 	}, 3)
 	rec.Observe(mw.Event{Kind: mw.BackendChange, Route: "degraded"})
 	rec.Observe(mw.Event{Kind: mw.BackendChange, Route: "redis"})

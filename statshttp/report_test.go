@@ -32,7 +32,7 @@ func wantRate(served, total int) string {
 func TestHitRatePerPattern(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		tr := traffic{
-			"Product Pages":  {mw.CacheHit: 92, mw.CacheMiss: 8},
+			"Product Pages": {mw.CacheHit: 92, mw.CacheMiss: 8},
 			"User Profiles": {mw.CacheHit: 800, mw.CacheStale: 72, mw.CacheMiss: 128},
 			"Search":        {mw.CacheMiss: 3},
 			"Thirds":        {mw.CacheHit: 1, mw.CacheMiss: 2},
