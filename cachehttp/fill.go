@@ -197,13 +197,13 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Pro
 
 // storable reports whether a response may be stored, and its Vary names.
 func (rc *RouteCache) storable(status int, h http.Header) ([]string, bool) {
-	if !rc.statuses[status] {
+	if !rc.storableStatus(status) {
 		return nil, false
 	}
 	if _, ok := h["Set-Cookie"]; ok {
 		return nil, false
 	}
-	for _, cc := range h.Values("Cache-Control") {
+	for _, cc := range rc.storeDirectives(h) {
 		for d := range strings.SplitSeq(strings.ToLower(cc), ",") {
 			d = strings.TrimSpace(d)
 			if i := strings.IndexByte(d, '='); i >= 0 {

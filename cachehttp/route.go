@@ -146,6 +146,12 @@ type Route struct {
 	// must-revalidate; RFC 9111 §3.5); its fill keeps the header. Default
 	// false.
 	RFC9111 bool
+	// TargetedCacheControl names the targeted cache-control fields this
+	// cache obeys on an RFC9111 route, most specific first, such as
+	// {"Acme-CDN-Cache-Control", "CDN-Cache-Control"}: the first present
+	// with a valid value replaces Cache-Control and Expires for its storing
+	// and freshness decisions (RFC 9213). Default none.
+	TargetedCacheControl []string
 	// RefreshAhead refreshes an entry in the background (once per key
 	// across instances) when a hit finds it this close to its expiry, so
 	// hot entries never expire into a miss. Default 0 (off; Warm sets a
