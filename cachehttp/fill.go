@@ -68,9 +68,9 @@ func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Conte
 }
 
 func (rc *RouteCache) missHeaders(status string) func(int, http.Header) {
-	return func(_ int, h http.Header) {
+	return func(code int, h http.Header) {
 		h["X-Cache"] = xMiss
-		h["Cache-Status"] = rc.c.statusValue(status)
+		h["Cache-Status"] = rc.missStatus(status, code, h)
 		if _, ok := h["Age"]; !ok || !rc.rt.RFC9111 { // a proxied response keeps its Age
 			h["Age"] = ageZero
 		}
@@ -121,7 +121,7 @@ func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Req
 // around the middleware (see unwritten).
 func (rc *RouteCache) runFill(next http.Handler, w, cw http.ResponseWriter, r2 *http.Request) (*recorder.Recorder, bool) {
 	rec := recorder.New(cw, rc.rt.MaxBody)
-	rec.BeforeHeader(rc.missHeaders(rc.c.statusMiss))
+	rec.BeforeHeader(rc.missHeaders(rc.fwdStatus(r2)))
 	next.ServeHTTP(rec.Writer(), r2)
 	if rec.Status() == 0 {
 		rc.unwritten(w, rec.Hijacked())
@@ -158,7 +158,7 @@ func orNotShareable(s *shared) *shared {
 // by the stale entry.
 func (rc *RouteCache) fillDeferred(next http.Handler, cw, w http.ResponseWriter, r, r2 *http.Request, q *request, f *fill, pre http.Header) (res *shared) {
 	c := rc.c
-	dw := newDeferWriter(cw, rc.rt.MaxBody, rc.missHeaders(c.statusMiss))
+	dw := newDeferWriter(cw, rc.rt.MaxBody, rc.missHeaders(rc.fwdStatus(r2)))
 	panicked, pv := func() (p bool, v any) {
 		defer func() {
 			if v = recover(); v != nil {
@@ -197,13 +197,13 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Pro
 
 // storable reports whether a response may be stored, and its Vary names.
 func (rc *RouteCache) storable(status int, h http.Header) ([]string, bool) {
-	if !rc.storableStatus(status) {
+	if !rc.statuses[status] {
 		return nil, false
 	}
 	if _, ok := h["Set-Cookie"]; ok {
 		return nil, false
 	}
-	for _, cc := range rc.storeDirectives(h) {
+	for _, cc := range h.Values("Cache-Control") {
 		for d := range strings.SplitSeq(strings.ToLower(cc), ",") {
 			d = strings.TrimSpace(d)
 			if i := strings.IndexByte(d, '='); i >= 0 {
@@ -267,15 +267,6 @@ func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status
 	}
 	k := f.k
 	token := f.token
-	if len(names) > 0 {
-		now := rc.learn(names)
-		q.names = now
-		if k2 := c.l.key(kindHTTP, rc.escKey(q, r, now)); k2.name != k.name {
-			// The response varies on headers the key did not include: store
-			// it under the key that does, and give up the lease on this one.
-			k, token = k2, nil
-		}
-	}
 	now := c.now()
 	ttl := rc.rt.TTL
 	if rc.rt.Jitter > 0 {

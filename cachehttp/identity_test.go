@@ -174,7 +174,7 @@ func TestFillRequestIdentity(t *testing.T) {
 	r = r.WithContext(middleware.WithUser(r.Context(), "alice"))
 	for _, rt := range []Route{{Name: "f-shared", Vary: []string{"Cookie", "Authorization"}}, {Name: "f-anon", Anonymous: true}} {
 		rc := mustRoute(t, c, rt)
-		q := &request{names: *rc.vary.Load()}
+		q := &request{names: rc.vary}
 		r2 := rc.fillRequest(r, q, r.Context())
 		if middleware.UserFromContext(r2.Context()) != "" || r2.Header.Get("Cookie") != "" || r2.Header.Get("Authorization") != "" {
 			t.Fatalf("%s: fill sees user %q, headers %v", rt.Name, middleware.UserFromContext(r2.Context()), r2.Header)

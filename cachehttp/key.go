@@ -1,6 +1,8 @@
 package cachehttp
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"net/http"
@@ -21,14 +23,16 @@ const maxKeyLen = 512
 // Physical key layout, all under Options.Prefix and one Redis Cluster hash
 // tag per group:
 //
-//	<prefix>{g<N>}h:<escaped key>[|u<user>][|v<vary digest>]   HTTP entry
+//	<prefix>{g<N>}h:<escaped key>[|u<user>][|v<vary digest>]   HTTP entry (primary key)
+//	<prefix>{g<N>}h:<primary key>|r<variant digest>             variant of a response with Vary
 //	<prefix>{g<N>}d:<escaped key>                               GetOrLoad/Set entry
 //	<prefix>{g<N>}l:<kind>:<escaped key>                        refresh lease
 //	<prefix>{g<N>}t:<tag>                                       tag set (members: entry keys of group N)
 //	<prefix>{g<N>}s:<tag>                                       tag invalidation stamp
 //	<prefix>{g<N>}z:<route>                                     live keys of a route (zset, score = expiry)
 //
-// N is FNV-1a(escaped key) mod the group count, so every key that one store
+// N is FNV-1a(escaped key, without a |r suffix) mod the group count, so the
+// variants of a resource share its primary key's group, and every key that one store
 // or one invalidation touches shares the {g<N>} hash tag and a Lua script can
 // change them atomically on a cluster. The escaping (escapeKey) never
 // produces '{', '}', '|', a glob character or a control byte, so no input can
@@ -54,9 +58,44 @@ func groupOf(esc string, groups int) int {
 		return 0
 	}
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(esc))
+	_, _ = h.Write([]byte(primaryOf(esc)))
 	return int(h.Sum32() % uint32(groups))
 }
+
+// variantLen is the length of a variant suffix: "|r" and 32 hex digits.
+const variantLen = 2 + 32
+
+// primaryOf strips the variant suffix from an escaped key.
+func primaryOf(esc string) string {
+	if n := len(esc) - variantLen; n >= 0 && esc[n] == '|' && esc[n+1] == 'r' {
+		return esc[:n]
+	}
+	return esc
+}
+
+// variantEsc is the escaped key of r's variant of the resource stored under
+// the primary key pesc, whose stored response varies on names (RFC 9111
+// §4.1): pesc, "|r" and a digest of the names and r's values of them.
+func variantEsc(pesc string, names []string, r *http.Request) string {
+	return pesc + "|r" + varyDigest(names, r)
+}
+
+// varyDigest hashes header names and r's normalised values of them.
+func varyDigest(names []string, r *http.Request) string {
+	h := sha256.New()
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write([]byte(varyValue(r, n)))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// variantTag is the tag every variant of the resource under the primary
+// key pesc carries, so that removing the resource reaches its variants.
+// Its leading control byte keeps it apart from tags users choose.
+func variantTag(pesc string) string { return "\x00variant:" + pesc }
 
 // defaultKey is the key function routes use unless they set their own:
 // method, scheme, host, escaped path and the normalised, sorted query, each

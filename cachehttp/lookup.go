@@ -3,6 +3,7 @@ package cachehttp
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,17 +11,86 @@ import (
 	"github.com/aura-platform/redishttp/middleware"
 )
 
-// lookup serves q: from a concurrent read or load of the same key, from the
-// backend, or by filling the entry.
-func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, depth int) {
+// lookup serves q: its primary key first, then, when the response stored
+// there varies on request headers whose values differ (RFC 9111 §4.1), the
+// variant key for this request's values (lookupAt).
+func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, _ int) {
+	q.pesc = rc.escKey(q, r, q.names)
+	if hint, ok := rc.hints.Load(q.pesc); ok {
+		q.names = hint.([]string)
+	}
+	rc.lookupAt(next, w, r, q, rc.c.l.key(kindHTTP, q.pesc), false)
+}
+
+// toVariant looks up r's variant of the resource whose response stored
+// under the primary key, e, varies on headers r does not match: its fill
+// sees those headers, and the entry carries the resource's variant tag.
+func (rc *RouteCache) toVariant(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, e *entry) {
+	names := entryVaryNames(e)
+	q.names = canonicalNames(append(slices.Clone(rc.vary), names...))
+	rc.hint(q.pesc, q.names)
+	q.tags = append(slices.Clone(q.tags), variantTag(q.pesc))
+	rc.lookupAt(next, w, r, q, rc.c.l.key(kindHTTP, variantEsc(q.pesc, names, r)), true)
+}
+
+// entryVaryNames returns the names of an entry's Vary pairs.
+func entryVaryNames(e *entry) []string {
+	names := make([]string, 0, len(e.vary)/2)
+	for i := 0; i+1 < len(e.vary); i += 2 {
+		names = append(names, e.vary[i])
+	}
+	return names
+}
+
+// maxHints bounds a route's Vary hints; past it they start over.
+const maxHints = 1 << 14
+
+// hint records the names a fill of the resource under the primary key pesc
+// passes to the handler: the route's Vary and those of the resource's
+// stored response. A fill of the primary key that saw none of them stores
+// the response for their absence; with the hint it stores it for the
+// values of the request that caused it. Passing them is safe: the stored
+// response records the values it was made for (RFC 9111 §4.1).
+func (rc *RouteCache) hint(pesc string, names []string) {
+	if old, ok := rc.hints.Load(pesc); ok && slices.Equal(old.([]string), names) {
+		return
+	}
+	if rc.hintsLen.Add(1) > maxHints {
+		rc.hints.Clear()
+		rc.hintsLen.Store(1)
+	}
+	rc.hints.Store(pesc, names)
+}
+
+// withEntryNames adds the Vary names of a matching stored response to those
+// a refresh of it passes on, so the refresh is made for the same values.
+func withEntryNames(q *request, e *entry) *request {
+	if len(e.vary) == 0 {
+		return q
+	}
+	qq := *q
+	qq.names = canonicalNames(append(slices.Clone(q.names), entryVaryNames(e)...))
+	return &qq
+}
+
+// lookupAt serves q from k: from the L1, from a concurrent read or load of
+// the same key, from the backend, or by filling the entry. On the primary
+// key (variant false) a stored response whose Vary r does not match sends
+// the request on to its variant key.
+func (rc *RouteCache) lookupAt(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, k key, variant bool) {
 	c := rc.c
-	k := c.l.key(kindHTTP, rc.escKey(q, r, q.names))
 	if c.l1Usable() {
 		now := c.now().UnixMilli()
-		if it := c.l1GetAt(k.name, now); it != nil && varyOK(&it.sh.e, r) && !rc.refreshAheadDue(it.sh.e.fresh, now) {
-			c.emit(middleware.CacheHit, rc.name)
-			rc.serveEntryAt(w, r, it.sh, xHit, c.statusHit, now)
-			return
+		if it := c.l1GetAt(k.name, now); it != nil && !rc.refreshAheadDue(it.sh.e.fresh, now) {
+			if varyOK(&it.sh.e, r) {
+				c.emit(middleware.CacheHit, rc.name)
+				rc.serveEntryAt(w, r, it.sh, xHit, c.statusHit+"; detail=l1", now)
+				return
+			}
+			if !variant {
+				rc.toVariant(next, w, r, q, &it.sh.e)
+				return
+			}
 		}
 	}
 	call, leader := c.flights.join(k.name)
@@ -35,7 +105,7 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 			switch {
 			case res.loaded:
 				c.emit(middleware.CacheMiss, rc.name)
-				rc.serveEntry(w, r, res, xMiss, c.statusCollapsed)
+				rc.serveEntry(w, r, res, xMiss, rc.collapsedStatus(variant, res))
 			case res.stale:
 				c.emit(middleware.CacheStale, rc.name)
 				rc.serveEntry(w, r, res, xStale, c.statusStale)
@@ -43,6 +113,10 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 				c.emit(middleware.CacheHit, rc.name)
 				rc.serveEntry(w, r, res, xHit, c.statusHit)
 			}
+			return
+		}
+		if res != nil && res.ok && !variant && len(res.e.vary) > 0 {
+			rc.toVariant(next, w, r, q, &res.e)
 			return
 		}
 		if r.Context().Err() != nil {
@@ -74,14 +148,19 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 			return
 		}
 	}
+	fwd := ""
+	if variant {
+		fwd = "vary-miss"
+	}
 	if v != nil && !isLease(v) {
 		if sh, ok := rc.decode(v, k, bk, onRedis); ok {
 			now := c.now().UnixMilli()
 			fresh, swr := now < sh.e.fresh, now < sh.e.stale
-			if !varyOK(&sh.e, r) {
-				// Stored for other values of a Vary header this process did
-				// not key on yet: share it with the waiters it may suit,
-				// then look up this request's variant.
+			switch {
+			case !varyOK(&sh.e, r) && !variant:
+				// Stored for other values of its Vary headers: share it with
+				// the waiters it may suit, then look up this request's
+				// variant.
 				var pub *shared
 				if fresh || swr {
 					pub = sh.withStale(!fresh)
@@ -92,10 +171,11 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 					_ = bk.release(rctx, k, f.token)
 					rcancel()
 				}
-				rc.relearn(next, w, r, q, &sh.e, depth)
+				rc.toVariant(next, w, r, q, &sh.e)
 				return
-			}
-			switch {
+			case !varyOK(&sh.e, r):
+				// The resource's Vary changed since its primary entry was
+				// stored: refill this variant.
 			case fresh:
 				if onRedis {
 					c.l1Put(k, sh, gen, rc.l1MaxAge)
@@ -104,7 +184,7 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 				c.emit(middleware.CacheHit, rc.name)
 				rc.serveEntryAt(w, r, sh, xHit, c.statusHit, now)
 				if rc.refreshAheadDue(sh.e.fresh, now) {
-					rc.refresh(next, r, q, k, sh.e.stored)
+					rc.refresh(next, r, withEntryNames(q, &sh.e), k, sh.e.stored)
 				}
 				return
 			case swr:
@@ -112,29 +192,17 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 				c.flights.finish(k.name, call, sh)
 				c.emit(middleware.CacheStale, rc.name)
 				rc.serveEntryAt(w, r, sh, xStale, c.statusStale, now)
-				rc.refresh(next, r, q, k, sh.e.stored)
+				rc.refresh(next, r, withEntryNames(q, &sh.e), k, sh.e.stored)
 				return
-			case now < sh.e.errUntil:
-				f.staleIfErr = sh.withStale(true)
+			default:
+				fwd = "stale"
+				if now < sh.e.errUntil {
+					f.staleIfErr = sh.withStale(true)
+				}
 			}
 		}
 	}
-	rc.fill(next, w, r, q, &f)
-}
-
-// relearn handles a stored entry whose Vary headers this process did not
-// key on yet: it learns them and looks up the right variant.
-func (rc *RouteCache) relearn(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, e *entry, depth int) {
-	names := make([]string, 0, len(e.vary)/2)
-	for i := 0; i+1 < len(e.vary); i += 2 {
-		names = append(names, e.vary[i])
-	}
-	q.names = rc.learn(names)
-	if depth > 0 {
-		rc.direct(next, w, r, q)
-		return
-	}
-	rc.lookup(next, w, r, q, depth+1)
+	rc.fill(next, w, withFwd(r, fwd), q, &f)
 }
 
 // decode decodes a fetched entry; a corrupt one is deleted and reported.
@@ -179,7 +247,7 @@ func (rc *RouteCache) serveEntry(w http.ResponseWriter, r *http.Request, sh *sha
 func (rc *RouteCache) serveEntryAt(w http.ResponseWriter, r *http.Request, sh *shared, x []string, status string, now int64) {
 	h := w.Header()
 	h["X-Cache"] = x
-	h["Cache-Status"] = rc.c.statusValue(status)
+	h["Cache-Status"] = hitStatus(status, sh, now)
 	h["Age"] = ageZero
 	if age := (now - sh.e.stored) / 1000; age > 0 {
 		h["Age"] = []string{strconv.FormatInt(age, 10)}

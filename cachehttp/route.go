@@ -116,8 +116,9 @@ type Route struct {
 	// MaxRequestBody bounds the POST bodies read for keying; larger requests
 	// pass through uncached. Default 1 MiB.
 	MaxRequestBody int64
-	// Vary names request headers that always take part in the key, besides
-	// those learned from responses' Vary headers. Default none.
+	// Vary names request headers that always take part in the key (the
+	// primary key, RFC 9111 §4.1), besides the Vary of each stored response,
+	// which selects among the variants of that one resource. Default none.
 	Vary []string
 	// PassHeaders names request headers the handler sees when it fills the
 	// cache. All others, except those in the key (Vary), Content-Type and
@@ -173,8 +174,12 @@ type RouteCache struct {
 	statuses   map[int]bool
 	staticTags []string
 	pass       map[string]bool
-	learnMu    sync.Mutex
-	vary       atomic.Pointer[[]string] // canonical names in the key
+	vary       []string // canonical names always in the key (Route.Vary)
+	// hints maps a primary key to the Vary names of the response last seen
+	// stored there, so the resource's next fill sees those headers (see
+	// varyHint); at most maxHints keys.
+	hints    sync.Map
+	hintsLen atomic.Int64
 
 	// L1 and refresh-ahead (l1.go, refresh.go, warm.go).
 	l1MaxAge     time.Duration
@@ -289,7 +294,7 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 		return nil, bad("RefreshAhead", "%v is not shorter than TTL %v", rt.RefreshAhead, r.rt.TTL)
 	}
 	r.refreshAhead.Store(rt.RefreshAhead.Milliseconds())
-	r.vary.Store(&vary)
+	r.vary = vary
 	c.register(r.name)
 	return r, nil
 }
@@ -309,26 +314,4 @@ func canonicalNames(names []string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// learn adds response Vary names to the route's key; it returns the names
-// now in force.
-func (r *RouteCache) learn(names []string) []string {
-	cur := *r.vary.Load()
-	missing := false
-	for _, n := range names {
-		if !slices.Contains(cur, n) {
-			missing = true
-			break
-		}
-	}
-	if !missing {
-		return cur
-	}
-	r.learnMu.Lock()
-	defer r.learnMu.Unlock()
-	cur = *r.vary.Load()
-	next := canonicalNames(append(slices.Clone(cur), names...))
-	r.vary.Store(&next)
-	return next
 }

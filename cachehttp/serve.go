@@ -27,9 +27,12 @@ type request struct {
 	tags  []string
 	body  []byte // POST body read for keying, replayed to the handler
 	ver   string // schema and namespace version suffix (version.go)
+	// names are the request headers a fill sees besides PassHeaders: the
+	// route's Vary and, for a variant, the stored response's Vary.
 	names []string
+	pesc  string // escaped primary key (escKey)
 	// auth: an Authorization request on an RFC9111 shared route, served
-	// under RFC 9111 §3.5 (rfcLookup).
+	// under RFC 9111 §3.5 (authLookup).
 	auth bool
 }
 
@@ -48,7 +51,8 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	case http.MethodPost:
 		mi = 2
 	}
-	if mi < 0 || !rc.methods[mi] || headerValue(r.Header, "Range") != "" || headerValue(r.Header, "Upgrade") != "" {
+	if mi < 0 || !rc.methods[mi] || headerValue(r.Header, "Range") != "" || headerValue(r.Header, "Upgrade") != "" ||
+		rc.rt.RFC9111 && rfcRequestBypass(r) {
 		rc.bypass(next, w, r)
 		return
 	}
@@ -90,16 +94,15 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 		return
 	}
 	q.tags = rc.tagsFor(r)
-	q.names = *rc.vary.Load()
+	q.names = rc.vary
 	rc.dispatch(next, w, r, &q)
 }
 
-// dispatch looks q up: through rfcLookup for a request served under RFC
-// 9111 §3.5 or carrying request directives (§5.2.1), through lookup
-// otherwise.
+// dispatch looks q up: through authLookup for a request served under RFC
+// 9111 §3.5, through lookup otherwise.
 func (rc *RouteCache) dispatch(next http.Handler, w http.ResponseWriter, r *http.Request, q *request) {
-	if q.auth || rc.rt.RFC9111 && rfcDirected(r) {
-		rc.rfcLookup(next, w, r, q)
+	if q.auth {
+		rc.authLookup(next, w, r, q)
 		return
 	}
 	rc.lookup(next, w, r, q, 0)
@@ -168,14 +171,7 @@ func (rc *RouteCache) escKey(q *request, r *http.Request, names []string) string
 	}
 	esc += q.ver
 	if len(names) > 0 {
-		h := sha256.New()
-		for _, n := range names {
-			h.Write([]byte(n))
-			h.Write([]byte{0})
-			h.Write([]byte(varyValue(r, n)))
-			h.Write([]byte{0})
-		}
-		esc += "|v" + hex.EncodeToString(h.Sum(nil)[:16])
+		esc += "|v" + varyDigest(names, r)
 	}
 	return esc
 }
