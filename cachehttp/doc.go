@@ -146,9 +146,31 @@
 // A Route with RFC9111 takes freshness from each response (s-maxage,
 // max-age, Expires, Age, heuristic freshness only where RFC 9111 §4.2.2
 // allows it) and honours no-store, private, no-cache, must-revalidate,
-// Vary and the request's no-cache/no-store, so wrapping an
-// httputil.ReverseProxy gives a standards-conforming shared cache backed by
-// Redis. See rfc9111.go for the rules and where this cache is stricter.
+// must-understand, stale-while-revalidate, stale-if-error (RFC 5861) and
+// Vary, the request's max-age, max-stale, min-fresh, no-cache, no-store
+// and only-if-cached (§5.2.1), and, with Route.TargetedCacheControl, a
+// targeted field such as CDN-Cache-Control in place of Cache-Control
+// (RFC 9213), so wrapping an httputil.ReverseProxy gives a
+// standards-conforming shared cache backed by Redis. The response decides
+// which statuses are stored; Route.Statuses is not consulted. See
+// rfc9111.go for the rules. Where the RFCs leave a choice, or this cache
+// departs from them, it does so deliberately:
+//
+//   - A directive given twice with different values makes the response
+//     stale (§4.2.1 allows this or using the first): the safe reading.
+//   - Delta-seconds are digits only; "60.0" or "-1" is invalid, the
+//     response stale (§1.2.2). Expires, Date and Last-Modified must be
+//     exact HTTP-dates: lenient date parsers disagree, and a misread date
+//     serves content longer than its origin allowed.
+//   - private and no-cache with field names are treated as unqualified:
+//     the response is not stored (the RFC allows storing it without those
+//     fields), since stripping fields from a response is easy to get wrong.
+//   - A targeted field's keys are matched without regard to case (RFC 8941
+//     keys are lower-case): an origin that writes MaX-AgE means max-age.
+//   - A request with no-store is forwarded and not answered from the cache
+//     unless it also says only-if-cached: it asks that nothing of the
+//     exchange be kept, and most clients sending it want a fresh answer.
+//   - 206 responses pass through and are never stored (no range support).
 //
 // # Degradation
 //

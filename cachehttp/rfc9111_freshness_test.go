@@ -351,3 +351,111 @@ func TestRFC9111Freshness(t *testing.T) {
 		}
 	})
 }
+
+// The field parsers on their own, value by value.
+func TestRFC9111Parsers(t *testing.T) {
+	dates := []struct {
+		in string
+		ok bool
+	}{
+		{"Sun, 06 Nov 1994 08:49:37 GMT", true},
+		{"Sunday, 06-Nov-94 08:49:37 GMT", true},
+		{"Sun Nov  6 08:49:37 1994", true},
+		{"Sun Nov 16 08:49:37 1994", false}, // 16 Nov 1994 was a Wednesday
+		{"Wed Nov 16 08:49:37 1994", true},
+		{"sun, 06 Nov 1994 08:49:37 GMT", false},
+		{"Sun, 06 nov 1994 08:49:37 GMT", false},
+		{"Sun, 06 Nov 1994 08:49:37 gmt", false},
+		{"Sun, 06 Nov 1994 8:49:37 GMT", false},
+		{"Sun, 6 Nov 1994 08:49:37 GMT", false},
+		{"Sun, 06 Nov 1994 08:49:37 GMT ", false},
+		{"Sun, 06 Nov 1994 24:49:37 GMT", false},
+		{"Sun, 31 Nov 1994 08:49:37 GMT", false},
+		{"Sun Nov 6 08:49:37 1994", false},
+		{"Sun, 06-Nov-94 08:49:37 GMT", false},
+		{"0", false},
+		{"", false},
+	}
+	for _, d := range dates {
+		if _, ok := parseHTTPDate(d.in); ok != d.ok {
+			t.Errorf("parseHTTPDate(%q) ok %v; want %v", d.in, ok, d.ok)
+		}
+	}
+	if got, _ := parseHTTPDate("Sunday, 06-Nov-94 08:49:37 GMT"); got.Year() != 1994 {
+		t.Errorf("two-digit year 94: %d; want 1994", got.Year())
+	}
+	ccs := []struct {
+		in   string
+		want map[string]string
+	}{
+		{`max-age=60, public`, map[string]string{"max-age": "60", "public": ""}},
+		{`Max-Age="60"`, map[string]string{"max-age": "60"}},
+		{`private="Set-Cookie, X-A", max-age=5`, map[string]string{"private": "Set-Cookie, X-A", "max-age": "5"}},
+		{`max-age =5`, map[string]string{"max-age": badValue}},
+		{`max-age= 5`, map[string]string{"max-age": badValue}},
+		{`max-age=5, max-age=6`, map[string]string{"max-age": badValue}},
+		{`max-age=5, max-age=5`, map[string]string{"max-age": "5"}},
+		{`ext="a\"b,c", no-store`, map[string]string{"ext": `a"b,c`, "no-store": ""}},
+		{`,, {x}, "q", no-cache`, map[string]string{"no-cache": ""}},
+	}
+	for _, c := range ccs {
+		got := cacheControl([]string{c.in})
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("cacheControl(%q) = %q; want %q", c.in, got, c.want)
+		}
+	}
+	targeted := []struct {
+		in string
+		ok bool
+	}{
+		{"max-age=60", true},
+		{"max-age=60, private, no-store=?0", true},
+		{`max-age=60;a=1, no-cache=("set-cookie" "x")`, true},
+		{`max-age="60"`, false},
+		{"max-age=-1", false},
+		{"max-age=1.5", false},
+		{"max-age=60,", false},
+		{"max-age =60", false},
+		{"max-age= 60", false},
+		{"1max-age=60", false},
+		{"max-age=1234567890123456", false},
+	}
+	for _, c := range targeted {
+		if _, ok := parseTargeted(c.in); ok != c.ok {
+			t.Errorf("parseTargeted(%q) ok %v; want %v", c.in, ok, c.ok)
+		}
+	}
+	if m, _ := parseTargeted("no-store=?0, max-age=60"); len(m) != 1 {
+		t.Errorf("a false boolean is absent: %q", m)
+	}
+	ages := map[string]bool{"10": true, "10, 0": true, "0010": true, "-1": false, "1.0": false, "abc": false, " 10 ": true}
+	for in, ok := range ages {
+		if _, got := ageOf(http.Header{"Age": {in}}); got != ok {
+			t.Errorf("ageOf(%q) ok %v; want %v", in, got, ok)
+		}
+	}
+}
+
+func FuzzRFC9111Parsers(f *testing.F) {
+	for _, s := range []string{"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+		`max-age=60, ext="a,b"`, `max-age=60;a=1, no-cache=("a" "b"), x=:aGk=:, y=?1, z=1.5, w=tok/en`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, ok := parseHTTPDate(s); ok {
+			if back, ok := parseHTTPDate(d.Format(http.TimeFormat)); !ok || !back.Equal(d.Truncate(time.Second)) {
+				t.Fatalf("%q parsed as %v, which does not round-trip", s, d)
+			}
+		}
+		_ = cacheControl([]string{s})
+		if m, ok := parseTargeted(s); ok {
+			for _, k := range []string{"max-age", "s-maxage"} {
+				if v, has := m[k]; has {
+					if _, ok := seconds(v); !ok {
+						t.Fatalf("%q: valid field with %s=%q", s, k, v)
+					}
+				}
+			}
+		}
+	})
+}
