@@ -108,7 +108,8 @@ type Route struct {
 	// SHA-256 of the body (up to MaxRequestBody) and its Content-Type.
 	Methods []string
 	// Statuses are the cacheable statuses. Default 200, 203, 204, 300, 301,
-	// 404, 410. 5xx, 206 and 304 are rejected.
+	// 404, 410. 5xx, 206 and 304 are rejected. Not consulted on an RFC9111
+	// route, where the response decides (RFC 9111 §3, §4.2.2).
 	Statuses []int
 	// MaxBody is the largest response body stored; larger responses pass
 	// through uncached, intact. Default 1 MiB.
