@@ -3,8 +3,6 @@ package cachehttp
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -26,13 +24,16 @@ type fill struct {
 	token      []byte // lease placeholder we hold, if any
 	noStore    bool   // the backend failed: do not try to write
 	staleIfErr *shared
+	prior      *shared // the stale stored response, validated when it can be (validate.go)
 	call       *call
 }
 
 // fillRequest returns the request a cache fill runs with: headers not in the
-// key removed (no cache poisoning), HEAD turned into GET, and on a shared
-// route no identity (no user in the context, no Cookie or Authorization, no
-// client certificate, no userinfo in the URL).
+// key removed (no cache poisoning) except on an RFC9111 route, which
+// forwards the client's headers as a proxy does and trusts the response's
+// Vary; HEAD turned into GET; and on a shared route no identity (no user in
+// the context, no Cookie or Authorization, no client certificate, no
+// userinfo in the URL).
 func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Context) *http.Request {
 	shared := !rc.rt.PerUser
 	if shared {
@@ -42,6 +43,24 @@ func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Conte
 	if shared {
 		withoutTransportIdentity(r2)
 	}
+	if rc.rt.RFC9111 {
+		r2.Header = forwardHeader(r.Header, shared)
+	} else {
+		r2.Header = rc.keyHeader(r, q, shared)
+	}
+	if r.Method == http.MethodHead {
+		r2.Method = http.MethodGet
+	}
+	if q.body != nil {
+		r2.Body = io.NopCloser(bytes.NewReader(q.body))
+		r2.ContentLength = int64(len(q.body))
+	}
+	return r2
+}
+
+// keyHeader is the header an ordinary fill runs with: PassHeaders and
+// the headers in the key.
+func (rc *RouteCache) keyHeader(r *http.Request, q *request, shared bool) http.Header {
 	h := make(http.Header, len(rc.pass)+len(q.names))
 	for k, vs := range r.Header {
 		if rc.pass[k] {
@@ -56,15 +75,7 @@ func (rc *RouteCache) fillRequest(r *http.Request, q *request, ctx context.Conte
 			h[n] = vs
 		}
 	}
-	r2.Header = h
-	if r.Method == http.MethodHead {
-		r2.Method = http.MethodGet
-	}
-	if q.body != nil {
-		r2.Body = io.NopCloser(bytes.NewReader(q.body))
-		r2.ContentLength = int64(len(q.body))
-	}
-	return r2
+	return h
 }
 
 func (rc *RouteCache) missHeaders(status string) func(int, http.Header) {
@@ -103,7 +114,7 @@ func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Req
 	}
 	r2 := rc.fillRequest(r, q, r.Context())
 
-	if f.staleIfErr != nil {
+	if f.staleIfErr != nil || canValidate(f.prior) {
 		res = orNotShareable(rc.fillDeferred(next, cw, w, r, r2, q, f, pre))
 		return
 	}
@@ -153,11 +164,14 @@ func orNotShareable(s *shared) *shared {
 	return s
 }
 
-// fillDeferred is fill for a key with a stale entry usable on error: the
-// response is held back until complete so a 5xx or a panic can be replaced
-// by the stale entry.
+// fillDeferred is fill for a key with a stale entry usable on error or
+// that can be validated: the request is made conditional on the stored
+// response's validators, and the response is held back until complete so
+// a 304 can freshen the stored response and a 5xx or a panic can be
+// replaced by it.
 func (rc *RouteCache) fillDeferred(next http.Handler, cw, w http.ResponseWriter, r, r2 *http.Request, q *request, f *fill, pre http.Header) (res *shared) {
 	c := rc.c
+	validating := f.prior != nil && conditional(r2, f.prior)
 	dw := newDeferWriter(cw, rc.rt.MaxBody, rc.missHeaders(rc.fwdStatus(r2)))
 	panicked, pv := func() (p bool, v any) {
 		defer func() {
@@ -168,10 +182,13 @@ func (rc *RouteCache) fillDeferred(next http.Handler, cw, w http.ResponseWriter,
 		next.ServeHTTP(dw, r2)
 		return false, nil
 	}()
-	if panicked && (dw.committed || pv == http.ErrAbortHandler) {
+	if panicked && (dw.committed || pv == http.ErrAbortHandler || f.staleIfErr == nil) {
 		panic(pv)
 	}
-	if !dw.committed && (panicked || dw.status >= 500) {
+	if validating && !dw.committed && dw.status == http.StatusNotModified {
+		return rc.revalidated(w, r, r2, q, f, dw.h)
+	}
+	if f.staleIfErr != nil && !dw.committed && (panicked || dw.status >= 500) {
 		st := c.statusStale + "; fwd-status=" + strconv.Itoa(max(dw.status, 500))
 		c.emit(middleware.CacheStale, rc.name)
 		rc.serveEntry(w, r, f.staleIfErr, xStale, st)
@@ -197,21 +214,25 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Pro
 
 // storable reports whether a response may be stored, and its Vary names.
 func (rc *RouteCache) storable(status int, h http.Header) ([]string, bool) {
-	if !rc.statuses[status] {
+	if !rc.storableStatus(status) {
 		return nil, false
 	}
 	if _, ok := h["Set-Cookie"]; ok {
 		return nil, false
 	}
-	for _, cc := range h.Values("Cache-Control") {
+	for _, cc := range rc.storeDirectives(h) {
 		for d := range strings.SplitSeq(strings.ToLower(cc), ",") {
 			d = strings.TrimSpace(d)
 			if i := strings.IndexByte(d, '='); i >= 0 {
 				d = strings.TrimSpace(d[:i])
 			}
 			switch d {
-			case "private", "no-store", "no-cache":
+			case "private", "no-store":
 				return nil, false
+			case "no-cache":
+				if !rc.rt.RFC9111 { // an RFC9111 route stores it and validates every use
+					return nil, false
+				}
 			}
 		}
 	}
@@ -261,8 +282,7 @@ func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status
 	}
 	etag := hdr.Get("Etag")
 	if etag == "" {
-		sum := sha256.Sum256(body)
-		etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
+		etag = computedETag(body)
 		hdr["Etag"] = []string{etag}
 	}
 	k := f.k
@@ -276,9 +296,13 @@ func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status
 	e.fresh = e.stored + max(ttl.Milliseconds(), 1)
 	e.stale = e.fresh + rc.rt.StaleWhileRevalidate.Milliseconds()
 	e.errUntil = e.fresh + rc.rt.StaleIfError.Milliseconds()
-	if rc.rt.RFC9111 && !rc.applyRFC(&e, status, sent, now) {
+	if rc.rt.RFC9111 && !rc.applyRFC(&e, status, sent, now) && !rc.storeStale(&e, status, sent, now) {
 		c.emit(middleware.CacheBypass, rc.name)
 		return nil
+	}
+	if rc.rt.RFC9111 {
+		tags := append(make([]string, 0, len(q.tags)+1), q.tags...)
+		e.tags = append(tags, uriTag(r))
 	}
 	for _, n := range names {
 		e.vary = append(e.vary, n, varyValue(r, n))
@@ -292,8 +316,8 @@ func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status
 		return sh // Redis just failed: share with the waiters, do not write
 	}
 	ctx, cancel := c.redisCtx(r.Context())
-	stored, err := f.bk.store(ctx, write{key: k, value: val, route: rc.name, tags: q.tags,
-		ttl: time.Duration(e.expiry()-e.stored) * time.Millisecond, token: token, started: f.started})
+	stored, err := f.bk.store(ctx, write{key: k, value: val, route: rc.name, tags: e.tags,
+		ttl: time.Duration(rc.keepUntil(&e, sent)-e.stored) * time.Millisecond, token: token, started: f.started})
 	cancel()
 	c.report(ctx, f.onRedis, rc.name, err)
 	if err != nil || !stored {

@@ -196,6 +196,7 @@ func (rc *RouteCache) lookupAt(next http.Handler, w http.ResponseWriter, r *http
 				return
 			default:
 				fwd = "stale"
+				f.prior = sh // validated by the fill when it can be (validate.go)
 				if now < sh.e.errUntil {
 					f.staleIfErr = sh.withStale(true)
 				}
@@ -252,7 +253,7 @@ func (rc *RouteCache) serveEntryAt(w http.ResponseWriter, r *http.Request, sh *s
 	if age := (now - sh.e.stored) / 1000; age > 0 {
 		h["Age"] = []string{strconv.FormatInt(age, 10)}
 	}
-	if inm := headerValue(r.Header, "If-None-Match"); inm != "" && sh.e.etag != "" && etagMatch(inm, sh.e.etag) {
+	if notModified(r, sh) { // validate.go
 		for _, n := range notModifiedHeaders {
 			if vs, ok := sh.resp.Header[n]; ok {
 				h[n] = vs
