@@ -32,7 +32,7 @@ type request struct {
 	names []string
 	pesc  string // escaped primary key (escKey)
 	// auth: an Authorization request on an RFC9111 shared route, served
-	// under RFC 9111 §3.5 (authLookup).
+	// under RFC 9111 §3.5 (rfcLookup).
 	auth bool
 }
 
@@ -51,8 +51,7 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	case http.MethodPost:
 		mi = 2
 	}
-	if mi < 0 || !rc.methods[mi] || headerValue(r.Header, "Range") != "" || headerValue(r.Header, "Upgrade") != "" ||
-		rc.rt.RFC9111 && rfcRequestBypass(r) {
+	if mi < 0 || !rc.methods[mi] || headerValue(r.Header, "Range") != "" || headerValue(r.Header, "Upgrade") != "" {
 		rc.bypass(next, w, r)
 		return
 	}
@@ -98,11 +97,12 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	rc.dispatch(next, w, r, &q)
 }
 
-// dispatch looks q up: through authLookup for a request served under RFC
-// 9111 §3.5, through lookup otherwise.
+// dispatch looks q up: through rfcLookup for a request served under RFC
+// 9111 §3.5 or carrying request directives (§5.2.1), through lookup
+// otherwise.
 func (rc *RouteCache) dispatch(next http.Handler, w http.ResponseWriter, r *http.Request, q *request) {
-	if q.auth {
-		rc.authLookup(next, w, r, q)
+	if q.auth || rc.rt.RFC9111 && rfcDirected(r) {
+		rc.rfcLookup(next, w, r, q)
 		return
 	}
 	rc.lookup(next, w, r, q, 0)
