@@ -38,9 +38,11 @@ func (rc *RouteCache) refresh(next http.Handler, r *http.Request, q *request, k 
 		if err != nil || !ok {
 			return
 		}
-		if rc.refreshedSince(ctx, bk, k, seen) {
+		prior, done := rc.refreshedSince(ctx, bk, k, seen, onRedis)
+		if done {
 			return
 		}
+		validating := prior != nil && conditional(r2, prior)
 		f := &fill{k: k, bk: bk, onRedis: onRedis, started: c.now()}
 		bw := &bufferWriter{max: rc.rt.MaxBody}
 		defer func() {
@@ -51,6 +53,11 @@ func (rc *RouteCache) refresh(next http.Handler, r *http.Request, q *request, k 
 		c.emit(middleware.CacheLoad, rc.name)
 		next.ServeHTTP(bw, r2)
 		if bw.overflow || bw.status == 0 {
+			return
+		}
+		if validating && bw.status == http.StatusNotModified {
+			// §4.3.4: the stored response, freshened, is stored again.
+			rc.storeResponse(r2, &qq, f, prior.resp.Status, freshenHeader(prior.resp.Header, bw.Header()), nil, prior.resp.Body)
 			return
 		}
 		rc.storeResponse(r2, &qq, f, bw.status, bw.Header(), nil, bw.buf.Bytes())
@@ -67,19 +74,24 @@ func (rc *RouteCache) refreshAheadDue(fresh, now int64) bool {
 // refreshedSince reports whether the entry under k was stored after seen
 // (unix ms): another instance refreshed it between our read and our lease,
 // so refreshing again would run the handler twice for one expiry. The
-// lease is released then.
-func (rc *RouteCache) refreshedSince(ctx context.Context, bk backend, k key, seen int64) bool {
+// lease is released then. Otherwise it returns the stored response, which
+// the refresh validates when it can (validate.go).
+func (rc *RouteCache) refreshedSince(ctx context.Context, bk backend, k key, seen int64, onRedis bool) (*shared, bool) {
 	c := rc.c
 	rctx, cancel := c.redisCtx(ctx)
 	defer cancel()
 	v, err := bk.fetch(rctx, k, nil, 0)
 	if err != nil || v == nil || isLease(v) {
-		return false
+		return nil, false
 	}
 	e, err := decodeEntry(v)
-	if err != nil || e.stored <= seen {
-		return false
+	if err != nil {
+		return nil, false
+	}
+	if e.stored <= seen {
+		sh, _ := rc.decode(v, k, bk, onRedis)
+		return sh, false
 	}
 	_, _ = bk.delete(rctx, []key{{name: c.l.lease(k), group: k.group}}) // give the lease back
-	return true
+	return nil, true
 }

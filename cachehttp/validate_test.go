@@ -59,124 +59,130 @@ func TestRFC9111Validation(t *testing.T) {
 	if len(cases) < 40 {
 		t.Fatalf("%d cases", len(cases))
 	}
+	t.Run("embedded", func(t *testing.T) { runValidationCases(t, newTestCache(t, nil, "", Options{}), cases) })
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
-		c := newTestCache(t, tg.Client, tg.Prefix, Options{})
-		clk := newClock()
-		setClock(c, clk)
-		var mu sync.Mutex
-		script := map[string]*oresp{}
-		var start time.Time
-		var seen []*http.Request
-		var cur string // the case's path
-		date := func(v string) string {
-			v = strings.ReplaceAll(v, "{p}", cur)
-			if s, ok := strings.CutPrefix(v, "@"); ok {
-				n, _ := strconv.Atoi(s)
-				return start.Add(time.Duration(n) * time.Second).UTC().Format(http.TimeFormat)
-			}
-			if s, ok := strings.CutPrefix(v, "%"); ok { // RFC 850 format
-				n, _ := strconv.Atoi(s)
-				return strings.Replace(start.Add(time.Duration(n)*time.Second).UTC().Format(time.RFC850), "UTC", "GMT", 1)
-			}
-			return v
-		}
-		origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			o := script[r.URL.Path]
-			seen = append(seen, r)
-			mu.Unlock()
-			_, _ = io.Copy(io.Discard, r.Body)
-			if o == nil {
-				o = ok200("default")
-			}
-			h := w.Header()
-			h.Set("Date", clk.now().UTC().Format(http.TimeFormat))
-			mu.Lock()
-			for i := 0; i+1 < len(o.hdr); i += 2 {
-				h.Set(o.hdr[i], date(o.hdr[i+1]))
-			}
-			mu.Unlock()
-			w.WriteHeader(o.status)
-			if o.status != http.StatusNotModified {
-				_, _ = io.WriteString(w, o.body)
-			}
-		}))
-		defer origin.Close()
-		u, _ := url.Parse(origin.URL)
-		proxy := httputil.NewSingleHostReverseProxy(u)
-		route := mustRoute(t, c, Route{Name: "rfc", RFC9111: true, Statuses: []int{200, 301, 404}, TTL: time.Hour})
-		h := route.Handler(proxy)
-		for i, tc := range cases {
-			p := fmt.Sprintf("/v%d", i)
-			mu.Lock()
-			start, cur = clk.now(), p
-			mu.Unlock()
-			for j, s := range tc.steps {
-				clk.t.Store(start.Add(s.at).UnixNano())
-				target := strings.ReplaceAll(s.url, "{p}", p)
-				if target == "" {
-					target = "http://cache.local" + p
-				}
-				if s.resp != nil {
-					tu, _ := url.Parse(target)
-					mu.Lock()
-					script[tu.Path] = s.resp
-					mu.Unlock()
-				}
-				method := s.method
-				if method == "" {
-					method = http.MethodGet
-				}
-				hdr := make([]string, len(s.req))
-				for k, v := range s.req {
-					hdr[k] = date(v)
-				}
-				mu.Lock()
-				seen = seen[:0]
-				mu.Unlock()
-				var body io.Reader
-				if method != http.MethodGet && method != http.MethodHead {
-					body = strings.NewReader("abc")
-				}
-				got := doCtx(t.Context(), h, method, target, body, hdr...)
-				mu.Lock()
-				n := len(seen)
-				var sent http.Header
-				if n > 0 {
-					sent = seen[0].Header
-				}
-				mu.Unlock()
-				where := fmt.Sprintf("%s, step %d (+%v %s %s)", tc.name, j, s.at, method, target)
-				if (n > 0) != s.fwd || n > 1 {
-					t.Fatalf("%s: origin saw %d requests; want forwarded=%v (X-Cache %q, Cache-Status %q)", where, n, s.fwd,
-						got.header.Get("X-Cache"), got.header.Get("Cache-Status"))
-				}
-				if want := max(s.status, 200); got.code != want {
-					t.Fatalf("%s: status %d; want %d", where, got.code, want)
-				}
-				if s.x != "" && got.header.Get("X-Cache") != s.x {
-					t.Fatalf("%s: X-Cache %q; want %q", where, got.header.Get("X-Cache"), s.x)
-				}
-				if s.cs != "" && !strings.Contains(got.header.Get("Cache-Status"), s.cs) {
-					t.Fatalf("%s: Cache-Status %q; want it to contain %q", where, got.header.Get("Cache-Status"), s.cs)
-				}
-				if s.body != "" && got.body != s.body {
-					t.Fatalf("%s: body %q; want %q", where, got.body, s.body)
-				}
-				for k := 0; k+1 < len(s.sent); k += 2 {
-					if v := sent.Get(s.sent[k]); v != date(s.sent[k+1]) {
-						t.Fatalf("%s: origin got %s %q; want %q (Cache-Status %q)", where, s.sent[k], v, date(s.sent[k+1]), got.header.Get("Cache-Status"))
-					}
-				}
-				for k := 0; k+1 < len(s.got); k += 2 {
-					if v := got.header.Get(s.got[k]); v != date(s.got[k+1]) {
-						t.Fatalf("%s: response %s %q; want %q", where, s.got[k], v, date(s.got[k+1]))
-					}
-				}
-			}
-			clk.t.Store(start.Add(48 * time.Hour).UnixNano()) // past every case's entries
-		}
+		runValidationCases(t, newTestCache(t, tg.Client, tg.Prefix, Options{}), cases)
 	})
+}
+
+// runValidationCases runs cases against c.
+func runValidationCases(t *testing.T, c *Cache, cases []vcase) {
+	clk := newClock()
+	setClock(c, clk)
+	var mu sync.Mutex
+	script := map[string]*oresp{}
+	var start time.Time
+	var seen []*http.Request
+	var cur string // the case's path
+	date := func(v string) string {
+		v = strings.ReplaceAll(v, "{p}", cur)
+		if s, ok := strings.CutPrefix(v, "@"); ok {
+			n, _ := strconv.Atoi(s)
+			return start.Add(time.Duration(n) * time.Second).UTC().Format(http.TimeFormat)
+		}
+		if s, ok := strings.CutPrefix(v, "%"); ok { // RFC 850 format
+			n, _ := strconv.Atoi(s)
+			return strings.Replace(start.Add(time.Duration(n)*time.Second).UTC().Format(time.RFC850), "UTC", "GMT", 1)
+		}
+		return v
+	}
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		o := script[r.URL.Path]
+		seen = append(seen, r)
+		mu.Unlock()
+		_, _ = io.Copy(io.Discard, r.Body)
+		if o == nil {
+			o = ok200("default")
+		}
+		h := w.Header()
+		h.Set("Date", clk.now().UTC().Format(http.TimeFormat))
+		mu.Lock()
+		for i := 0; i+1 < len(o.hdr); i += 2 {
+			h.Set(o.hdr[i], date(o.hdr[i+1]))
+		}
+		mu.Unlock()
+		w.WriteHeader(o.status)
+		if o.status != http.StatusNotModified {
+			_, _ = io.WriteString(w, o.body)
+		}
+	}))
+	defer origin.Close()
+	u, _ := url.Parse(origin.URL)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	route := mustRoute(t, c, Route{Name: "rfc", RFC9111: true, Statuses: []int{200, 301, 404}, TTL: time.Hour})
+	h := route.Handler(proxy)
+	for i, tc := range cases {
+		p := fmt.Sprintf("/v%d", i)
+		mu.Lock()
+		start, cur = clk.now(), p
+		mu.Unlock()
+		for j, s := range tc.steps {
+			clk.t.Store(start.Add(s.at).UnixNano())
+			target := strings.ReplaceAll(s.url, "{p}", p)
+			if target == "" {
+				target = "http://cache.local" + p
+			}
+			if s.resp != nil {
+				tu, _ := url.Parse(target)
+				mu.Lock()
+				script[tu.Path] = s.resp
+				mu.Unlock()
+			}
+			method := s.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			hdr := make([]string, len(s.req))
+			for k, v := range s.req {
+				hdr[k] = date(v)
+			}
+			mu.Lock()
+			seen = seen[:0]
+			mu.Unlock()
+			var body io.Reader
+			if method != http.MethodGet && method != http.MethodHead {
+				body = strings.NewReader("abc")
+			}
+			got := doCtx(t.Context(), h, method, target, body, hdr...)
+			c.bg.Wait() // background refreshes
+			mu.Lock()
+			n := len(seen)
+			var sent http.Header
+			if n > 0 {
+				sent = seen[0].Header
+			}
+			mu.Unlock()
+			where := fmt.Sprintf("%s, step %d (+%v %s %s)", tc.name, j, s.at, method, target)
+			if (n > 0) != s.fwd || n > 1 {
+				t.Fatalf("%s: origin saw %d requests; want forwarded=%v (X-Cache %q, Cache-Status %q)", where, n, s.fwd,
+					got.header.Get("X-Cache"), got.header.Get("Cache-Status"))
+			}
+			if want := max(s.status, 200); got.code != want {
+				t.Fatalf("%s: status %d; want %d", where, got.code, want)
+			}
+			if s.x != "" && got.header.Get("X-Cache") != s.x {
+				t.Fatalf("%s: X-Cache %q; want %q", where, got.header.Get("X-Cache"), s.x)
+			}
+			if s.cs != "" && !strings.Contains(got.header.Get("Cache-Status"), s.cs) {
+				t.Fatalf("%s: Cache-Status %q; want it to contain %q", where, got.header.Get("Cache-Status"), s.cs)
+			}
+			if s.body != "" && got.body != s.body {
+				t.Fatalf("%s: body %q; want %q", where, got.body, s.body)
+			}
+			for k := 0; k+1 < len(s.sent); k += 2 {
+				if v := sent.Get(s.sent[k]); v != date(s.sent[k+1]) {
+					t.Fatalf("%s: origin got %s %q; want %q (Cache-Status %q)", where, s.sent[k], v, date(s.sent[k+1]), got.header.Get("Cache-Status"))
+				}
+			}
+			for k := 0; k+1 < len(s.got); k += 2 {
+				if v := got.header.Get(s.got[k]); v != date(s.got[k+1]) {
+					t.Fatalf("%s: response %s %q; want %q", where, s.got[k], v, date(s.got[k+1]))
+				}
+			}
+		}
+		clk.t.Store(start.Add(48 * time.Hour).UnixNano()) // past every case's entries
+	}
 }
 
 func validationCases() []vcase {
@@ -290,6 +296,16 @@ func validationCases() []vcase {
 		}},
 		{name: "§4.3.3 a 5xx answering a validation is forwarded without stale-if-error", steps: []vstep{
 			store(etagA), {at: stale, resp: &oresp{status: 503, body: "down"}, fwd: true, status: 503, body: "down"},
+		}},
+		{name: "§4.2.4 the background refresh of stale-while-revalidate validates", steps: []vstep{
+			store(ok200("v1", "Cache-Control", "max-age=10, stale-while-revalidate=60", "Etag", `"a"`)),
+			{at: stale, resp: nm304("Cache-Control", "max-age=100"), fwd: true, x: "STALE", body: "v1", sent: []string{"If-None-Match", `"a"`}},
+			hit(100*time.Second, "v1"),
+		}},
+		{name: "§4.3.4 a HEAD request validates and is answered without a body", steps: []vstep{
+			store(etagA), {at: stale, method: "HEAD", resp: nm304("Cache-Control", "max-age=100"), fwd: true, x: "HIT",
+				sent: []string{"If-None-Match", `"a"`}, got: []string{"Content-Length", "2"}},
+			hit(50*time.Second, "v1"),
 		}},
 		// Responses that must be validated.
 		{name: "§5.2.2.4 a no-cache response is stored and validated before every use", steps: []vstep{
