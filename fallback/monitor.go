@@ -37,9 +37,20 @@ type MonitorOptions struct {
 	// FailureThreshold is how many consecutive failures (from requests or
 	// probes) open the breaker. Default 3.
 	FailureThreshold int
-	// ProbeInterval is how often the background probe checks Redis, in
-	// every state, so an outage is seen even without traffic. Default 200ms.
+	// ProbeInterval is how often the background probe checks Redis while
+	// it is in doubt: while the breaker is open (to find recovery within
+	// RecoverySuccesses*ProbeInterval) and while calls are failing but fewer
+	// than FailureThreshold in a row have failed yet. A healthy Redis is not
+	// polled: the breaker learns from the outcomes of the calls the feature
+	// packages make (Do and Report), and the probe only runs after a silence
+	// (IdleProbe). Default 200ms.
 	ProbeInterval time.Duration
+	// IdleProbe is the heartbeat of a healthy but idle monitor: after each
+	// IdleProbe period in which no call succeeded, one PING checks Redis,
+	// so an outage is seen within at most twice IdleProbe even without
+	// traffic (with traffic, the failing calls show it at once). Default
+	// 30s, so an idle instance sends one command every 30 s.
+	IdleProbe time.Duration
 	// ProbeKey is the key the health probe writes while the breaker is
 	// open or calls are failing: a SET of a one-byte value that expires
 	// within a second or two (while all is well the probe only PINGs).
@@ -56,8 +67,8 @@ type MonitorOptions struct {
 	// (your key prefix plus "probe"). Default "redishttp:probe"; braces and
 	// glob characters are rejected.
 	ProbeKey string
-	// RecoverySuccesses is how many consecutive successful probes close the
-	// breaker again (hysteresis, so a flapping server does not flip the state
+	// RecoverySuccesses is how many consecutive successful probes, one per
+	// ProbeInterval, close the breaker again (hysteresis, so a flapping server does not flip the state
 	// on every probe). Default 3.
 	RecoverySuccesses int
 	// OnChange, if set, is called after every state change, from the
@@ -83,6 +94,8 @@ type Monitor struct {
 	done     chan struct{}
 	close    sync.Once
 	probing  atomic.Bool    // a probe is still waiting for its answer
+	active   atomic.Bool    // a call succeeded since the last idle check
+	wake     chan struct{}  // a call failed: probe at ProbeInterval
 	probes   sync.WaitGroup // the goroutines running probes
 
 	// Cluster probe keys, one per master, refreshed from CLUSTER SLOTS
@@ -95,13 +108,15 @@ type Monitor struct {
 // NewMonitor starts monitoring client. A nil client means embedded mode: the
 // state is StateMemory for good and no goroutine is started. Otherwise it
 // does no I/O itself: it starts one background goroutine, stopped by Close,
-// whose first probe runs at once, so a server that is down at startup is
-// reported as degraded within CommandTimeout (a change from StateRedis,
-// like any other), and requests made before then report their own
-// failures. While the breaker is open
-// the probe writes a small key that expires (MonitorOptions.ProbeKey), so
-// that Redis refusing writes (out of memory, read-only) stays degraded, as
-// it is for the feature packages.
+// whose first probe (a PING) runs at once, so a server that is down at
+// startup is reported as degraded within CommandTimeout (a change from
+// StateRedis, like any other), and requests made before then report their
+// own failures. After that the monitor learns from the calls reported to
+// it and probes only when in doubt (see MonitorOptions.ProbeInterval and
+// IdleProbe). While calls fail or the breaker is open the probe writes a
+// small key that expires (MonitorOptions.ProbeKey), so that Redis refusing
+// writes (out of memory, read-only) stays degraded, as it is for the
+// feature packages.
 //
 // It returns an error wrapping ErrInvalidOptions, naming the field, for a
 // negative option or a typed-nil client (a nil *redis.Client stored in the
@@ -112,6 +127,7 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) (*Monitor, er
 		optcheck.Duration(ErrInvalidOptions, "CommandTimeout", opts.CommandTimeout),
 		optcheck.NonNegative(ErrInvalidOptions, "FailureThreshold", opts.FailureThreshold),
 		optcheck.Duration(ErrInvalidOptions, "ProbeInterval", opts.ProbeInterval),
+		optcheck.Duration(ErrInvalidOptions, "IdleProbe", opts.IdleProbe),
 		optcheck.Prefix(ErrInvalidOptions, "ProbeKey", opts.ProbeKey),
 		optcheck.NonNegative(ErrInvalidOptions, "RecoverySuccesses", opts.RecoverySuccesses),
 	); err != nil {
@@ -127,6 +143,9 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) (*Monitor, er
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = 200 * time.Millisecond
 	}
+	if o.IdleProbe <= 0 {
+		o.IdleProbe = 30 * time.Second
+	}
 	if o.RecoverySuccesses <= 0 {
 		o.RecoverySuccesses = 3
 	}
@@ -136,7 +155,8 @@ func NewMonitor(client redis.UniversalClient, opts MonitorOptions) (*Monitor, er
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	m := &Monitor{client: client, opts: o, stop: make(chan struct{}), done: make(chan struct{})}
+	m := &Monitor{client: client, opts: o, stop: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1)}
 	if client == nil {
 		m.state.Store(int32(StateMemory))
 		close(m.done)
@@ -195,6 +215,12 @@ func (m *Monitor) Do(ctx context.Context, fn func(ctx context.Context) error) er
 // (timeouts, refused connections, LOADING, CLUSTERDOWN, READONLY, auth
 // failures) counts towards opening the breaker.
 func (m *Monitor) Report(ctx context.Context, err error) {
+	m.report(ctx, err, true)
+}
+
+// report records an outcome; call says whether it came from a caller's
+// command (which counts as activity for IdleProbe) rather than a probe.
+func (m *Monitor) report(ctx context.Context, err error, call bool) {
 	if m.client == nil {
 		return
 	}
@@ -202,9 +228,19 @@ func (m *Monitor) Report(ctx context.Context, err error) {
 		if m.failures.Load() != 0 {
 			m.failures.Store(0)
 		}
+		if call && !m.active.Load() {
+			m.active.Store(true)
+		}
 		return
 	}
-	if int(m.failures.Add(1)) >= m.opts.FailureThreshold {
+	n := int(m.failures.Add(1))
+	if n == 1 {
+		select { // have the probe check at once, at ProbeInterval
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+	if n >= m.opts.FailureThreshold {
 		m.transition(StateRedis, StateDegraded, err)
 	}
 }
@@ -232,42 +268,58 @@ func isFailure(ctx context.Context, err error) bool {
 	return true
 }
 
+// run is the monitor's goroutine: a PING at startup, then a probe every
+// ProbeInterval while the breaker is open or calls are failing, and a PING
+// after each IdleProbe period without a successful call otherwise.
 func (m *Monitor) run() {
 	defer close(m.done)
 	if err := m.probe(false); err != nil {
 		m.transition(StateRedis, StateDegraded, fmt.Errorf("unreachable at startup: %w", err))
 	}
-	t := time.NewTicker(m.opts.ProbeInterval)
+	t := time.NewTimer(m.next())
 	defer t.Stop()
 	successes := 0
 	for {
 		select {
 		case <-m.stop:
 			return
+		case <-m.wake:
+			t.Reset(m.opts.ProbeInterval)
+			continue
 		case <-t.C:
 		}
-		// While healthy and no call is failing, a PING is enough. While
-		// calls fail or the breaker is open, only an accepted write
+		// While calls fail or the breaker is open, only an accepted write
 		// counts: a server that answers PING but refuses writes must
 		// neither clear the count of failing calls nor close the breaker.
-		state := m.State()
-		err := m.probe(state == StateDegraded || m.failures.Load() > 0)
-		switch state {
-		case StateRedis:
-			m.Report(context.Background(), err)
-		case StateDegraded:
-			if err != nil {
+		// While all is well, a PING after a silence is enough.
+		switch {
+		case m.State() == StateDegraded:
+			if err := m.probe(true); err != nil {
 				successes = 0
-				continue
-			}
-			successes++
-			if successes >= m.opts.RecoverySuccesses {
+			} else if successes++; successes >= m.opts.RecoverySuccesses {
 				successes = 0
 				m.failures.Store(0)
 				m.transition(StateDegraded, StateRedis, nil)
 			}
+		case m.failures.Load() > 0:
+			successes = 0
+			m.report(context.Background(), m.probe(true), false)
+		default:
+			successes = 0
+			if !m.active.Swap(false) {
+				m.report(context.Background(), m.probe(false), false)
+			}
 		}
+		t.Reset(m.next())
 	}
+}
+
+// next is how long the probe waits before its next check.
+func (m *Monitor) next() time.Duration {
+	if m.State() == StateDegraded || m.failures.Load() > 0 {
+		return m.opts.ProbeInterval
+	}
+	return m.opts.IdleProbe
 }
 
 func (m *Monitor) transition(from, to State, cause error) {

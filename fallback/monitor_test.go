@@ -451,12 +451,19 @@ func TestMonitorRedisPaused(t *testing.T) {
 			}
 			tr := &transitions{}
 			logger, logs := testLogger()
-			m := mustMonitor(fallback.NewMonitor(client, fallback.MonitorOptions{OnChange: tr.onChange, Logger: logger}))
+			opts := fallback.MonitorOptions{OnChange: tr.onChange, Logger: logger}
+			if kind == "plain client" {
+				// No call meets the hang here, so only the idle
+				// heartbeat can notice it: make it frequent.
+				opts.IdleProbe = 200 * time.Millisecond
+			}
+			m := mustMonitor(fallback.NewMonitor(client, opts))
 			defer m.Close()
 			if warned := strings.Contains(logs.String(), "ContextTimeoutEnabled"); warned != (kind == "plain client") {
 				t.Errorf("ContextTimeoutEnabled warning = %v for %s:\n%s", warned, kind, logs.String())
 			}
 			waitState(t, m, fallback.StateRedis, time.Second)
+			time.Sleep(2 * m.CommandTimeout()) // the start-up probe is over
 			srv.Pause()
 			t.Cleanup(srv.Resume) // never leave a stopped process behind
 			if kind == "config client" {

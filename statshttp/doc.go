@@ -9,7 +9,9 @@
 // counts to cluster-wide totals in Redis every FlushInterval (one MULTI/EXEC
 // round trip, every key under one hash tag so it works on Redis Cluster) and
 // refreshes the instance's own figures with a TTL, so stopped instances age
-// out. Any instance's report shows every instance together; when Redis is
+// out. With nothing new to flush it sends nothing, apart from a heartbeat of
+// one command every InstanceTTL/3 (20 s by default) that keeps the instance
+// listed. Any instance's report shows every instance together; when Redis is
 // down or absent (nil client) it shows the instance's own figures and says
 // so ("source": "local").
 //

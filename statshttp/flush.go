@@ -2,6 +2,7 @@ package statshttp
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"net"
 	"strconv"
@@ -15,13 +16,20 @@ import (
 //
 //	<prefix>{stats}:total          hash "kind:name" -> count, all instances ever (HINCRBY), TTL Retention
 //	<prefix>{stats}:inst:<id>      hash "kind:name" -> count of one instance (HSET) + "@..." meta, TTL InstanceTTL
-//	<prefix>{stats}:instances      sorted set id -> last flush (unix ms), TTL InstanceTTL
+//	<prefix>{stats}:instances      sorted set id -> last flush or heartbeat (unix ms), TTL InstanceTTL
 const (
 	fieldBackend = "@backend"
 	fieldSince   = "@since"
 	fieldStarted = "@started"
 	fieldSeen    = "@seen"
 )
+
+// heartbeat refreshes an idle instance's presence in one command.
+//
+//go:embed heartbeat.lua
+var heartbeatLua string
+
+var heartbeat = redis.NewScript(heartbeatLua)
 
 func (r *Recorder) totalKey() string         { return r.cfg.Prefix + r.cfg.tag + ":total" }
 func (r *Recorder) instancesKey() string     { return r.cfg.Prefix + r.cfg.tag + ":instances" }
@@ -61,10 +69,14 @@ type pendingDelta struct {
 // Flush adds this instance's new counts to the cluster-wide totals and
 // refreshes its own figures, in one MULTI/EXEC round trip. The background
 // goroutine calls it every FlushInterval; call it directly to publish counts
-// at once (before a report in a test, say). With a nil client it does
-// nothing. On error nothing is lost: the counts go out with the next flush.
-// A reply lost after Redis applied the transaction counts those events
-// twice, the only way the totals can overcount.
+// at once (before a report in a test, say). When nothing changed since the
+// last flush (no new count, the same backend state), it sends nothing, or,
+// once per InstanceTTL/3, one heartbeat command (a script) that keeps the
+// instance listed; an idle instance therefore costs one command per
+// InstanceTTL/3. With a nil client it does nothing. On error nothing is
+// lost: the counts go out with the next flush. A reply lost after Redis
+// applied the transaction counts those events twice, the only way the
+// totals can overcount.
 func (r *Recorder) Flush(ctx context.Context) error {
 	if r.client == nil {
 		return nil
@@ -74,6 +86,23 @@ func (r *Recorder) Flush(ctx context.Context) error {
 
 	now := time.Now()
 	state, since := r.backendNow()
+	if r.written && state == r.wroteState && since.Equal(r.wroteSince) && !r.changed() {
+		if now.Sub(r.wroteAt) < r.cfg.InstanceTTL/3 {
+			return nil
+		}
+		ok, err := heartbeat.Run(ctx, r.client, []string{r.instKey(r.cfg.InstanceID), r.instancesKey()},
+			now.UnixMilli(), r.cfg.InstanceTTL.Milliseconds(), r.cfg.InstanceID).Int()
+		r.flushes.Add(1)
+		if err != nil {
+			return r.flushFailure(err)
+		}
+		r.flushRecovered()
+		if ok == 1 {
+			r.wroteAt = now
+			return nil
+		}
+		// The record is gone: write it in full below.
+	}
 	inst := []any{fieldBackend, state, fieldStarted, r.started.UnixMilli(), fieldSeen, now.UnixMilli()}
 	if !since.IsZero() {
 		inst = append(inst, fieldSince, since.UnixMilli())
@@ -110,22 +139,47 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	_, err := pipe.Exec(ctx)
 	r.flushes.Add(1)
 	if err != nil {
-		r.flushErrors.Add(1)
-		if !r.flushFailed {
-			r.flushFailed = true
-			r.cfg.Logger.Warn("statshttp: flush to redis failed; counting locally until it recovers",
-				"instance", r.cfg.InstanceID, "error", logText(err))
-		}
-		return err
+		return r.flushFailure(err)
 	}
+	r.flushRecovered()
+	for _, p := range pending {
+		p.rs.flushed[p.k] = p.cur
+	}
+	r.written, r.wroteAt, r.wroteState, r.wroteSince = true, now, state, since
+	return nil
+}
+
+// changed reports whether any count differs from what was last flushed.
+func (r *Recorder) changed() bool {
+	for _, t := range []*table{r.routes, r.backend} {
+		for _, rs := range t.all() {
+			for k := middleware.EventKind(1); int(k) < numKinds; k++ {
+				if rs.n[k].Load() != rs.flushed[k] {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// flushFailure counts and logs (once per outage) a failed flush.
+func (r *Recorder) flushFailure(err error) error {
+	r.flushErrors.Add(1)
+	if !r.flushFailed {
+		r.flushFailed = true
+		r.cfg.Logger.Warn("statshttp: flush to redis failed; counting locally until it recovers",
+			"instance", r.cfg.InstanceID, "error", logText(err))
+	}
+	return err
+}
+
+// flushRecovered logs the first successful flush after a failure.
+func (r *Recorder) flushRecovered() {
 	if r.flushFailed {
 		r.flushFailed = false
 		r.cfg.Logger.Info("statshttp: flush to redis recovered", "instance", r.cfg.InstanceID)
 	}
-	for _, p := range pending {
-		p.rs.flushed[p.k] = p.cur
-	}
-	return nil
 }
 
 // logText describes a flush error for the log: Redis replies and network

@@ -99,12 +99,17 @@ type Options struct {
 	ClientIP *middleware.ClientIP
 
 	// FlushInterval is how often the Recorder adds its new counts to the
-	// cluster-wide totals in Redis, in one transaction. Default 1s.
+	// cluster-wide totals in Redis, in one transaction. A flush with no new
+	// count sends nothing (see InstanceTTL for the heartbeat), so an idle
+	// instance costs no Redis command per FlushInterval. Default 1s.
 	FlushInterval time.Duration
-	// InstanceTTL is how long an instance's own figures stay listed after
-	// its last successful flush: a stopped or crashed instance ages out of
-	// the per-instance section after it (its counts stay in the totals).
-	// At least 2*FlushInterval. Default max(5s, 5*FlushInterval).
+	// InstanceTTL is how long an instance stays listed in the per-instance
+	// section after its last flush or heartbeat: a stopped or crashed
+	// instance ages out after it (its counts stay in the totals). An
+	// instance with nothing new to flush sends a heartbeat (one command)
+	// every InstanceTTL/3 to stay listed, so its "last seen" time can lag
+	// by that much. At least 2*FlushInterval. Default max(60s,
+	// 5*FlushInterval): an idle instance sends one command every 20 s.
 	InstanceTTL time.Duration
 	// Retention is how long the cluster-wide totals are kept after the last
 	// flush of any instance, so a decommissioned application's stats do not
@@ -186,7 +191,7 @@ func newConfig(opts Options) (config, error) {
 		c.FlushInterval = time.Second
 	}
 	if c.InstanceTTL == 0 {
-		c.InstanceTTL = max(5*time.Second, 5*c.FlushInterval)
+		c.InstanceTTL = max(time.Minute, 5*c.FlushInterval)
 	}
 	if c.InstanceTTL < 2*c.FlushInterval {
 		return c, fmt.Errorf("%w: InstanceTTL %v is less than 2*FlushInterval %v", ErrInvalidOptions, c.InstanceTTL, c.FlushInterval)

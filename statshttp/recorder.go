@@ -16,7 +16,8 @@ import (
 // or register the Recorder itself as a prometheus.Collector) and a live
 // dashboard (DashboardHandler). It is safe for concurrent use. Observe is
 // lock-free and never calls Redis: a background goroutine flushes the
-// counts every FlushInterval until Close.
+// new counts every FlushInterval until Close, and sends nothing when there
+// are none (apart from a heartbeat every InstanceTTL/3).
 type Recorder struct {
 	cfg     config
 	client  redis.UniversalClient
@@ -27,6 +28,10 @@ type Recorder struct {
 
 	flushMu     sync.Mutex // guards routeStats.flushed/fields and the fields below
 	flushFailed bool       // the last flush failed (logged once per outage)
+	written     bool       // the instance's record was written in full once
+	wroteAt     time.Time  // the last full write or heartbeat
+	wroteState  string     // the backend state and since of the last full write
+	wroteSince  time.Time
 	flushes     atomic.Int64
 	flushErrors atomic.Int64
 

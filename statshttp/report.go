@@ -180,7 +180,8 @@ type instanceReport struct {
 	Self bool `json:"self"`
 	// Started is when the instance's Recorder was created.
 	Started time.Time `json:"started"`
-	// LastSeen is the instance's last successful flush (now for Self).
+	// LastSeen is the instance's last successful flush or heartbeat (now
+	// for Self); an idle instance's lags by up to InstanceTTL/3.
 	LastSeen time.Time `json:"lastSeen"`
 	// Backend is the instance's backend state and its changes.
 	Backend backendReport `json:"backend"`
