@@ -46,11 +46,13 @@
 // were flushed (SSE) or hijacked, or that the handler never wrote (no
 // WriteHeader, no Write: a framework may still write an error after the
 // middleware returns, as echo's WrapMiddleware does) are passed through and
-// never stored. Response Vary headers are honoured (the route learns them
-// and keys on them; every hit re-checks the stored values). The handler that
-// fills an entry sees only the request headers that are part of the key
-// (plus Route.PassHeaders), so no other header can change what is stored
-// for everyone.
+// never stored. Response Vary headers are honoured per resource (RFC 9111
+// §4.1): a stored response keeps the values of its Vary headers, a request
+// with other values is served from (or fills) a variant key of that URL
+// alone, and every hit re-checks the stored values. The handler that fills
+// an entry sees only the request headers that are part of the key (plus
+// Route.PassHeaders and the Vary headers the resource is known to answer),
+// so no other header can change what is stored for everyone.
 //
 // # Identity: shared and per-user routes
 //
@@ -171,6 +173,13 @@
 //     unless it also says only-if-cached: it asks that nothing of the
 //     exchange be kept, and most clients sending it want a fresh answer.
 //   - 206 responses pass through and are never stored (no range support).
+//   - A HEAD miss is filled by a GET whose body the client never gets, and
+//     a HEAD hit is answered from the stored GET response (§4.3.5 allows
+//     both), so the origin never sees HEAD and a HEAD response never
+//     updates a stored one.
+//   - Cache-Status (RFC 9211) says stored when the response could be stored
+//     as its header went out; a body over Route.MaxBody or a failed write
+//     can still leave it unstored.
 //
 // # Degradation
 //

@@ -22,11 +22,11 @@ var (
 
 // request is what one request resolved to before the lookup.
 type request struct {
-	base  string // logical key from the key function
-	user  string
-	tags  []string
-	body  []byte // POST body read for keying, replayed to the handler
-	ver   string // schema and namespace version suffix (version.go)
+	base string // logical key from the key function
+	user string
+	tags []string
+	body []byte // POST body read for keying, replayed to the handler
+	ver  string // schema and namespace version suffix (version.go)
 	// names are the request headers a fill sees besides PassHeaders: the
 	// route's Vary and, for a variant, the stored response's Vary.
 	names []string
@@ -40,6 +40,10 @@ func (rc *RouteCache) serve(next http.Handler, w http.ResponseWriter, r *http.Re
 	c := rc.c
 	if c.opts.Disabled || c.closed.Load() {
 		rc.bypass(next, w, r)
+		return
+	}
+	if rc.rt.RFC9111 && !safeMethod(r.Method) {
+		rc.forwardUnsafe(next, w, r) // RFC 9111 §4.4 (unsafe.go)
 		return
 	}
 	mi := -1

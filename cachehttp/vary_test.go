@@ -213,3 +213,61 @@ func TestVaryL1(t *testing.T) {
 		}
 	})
 }
+
+// Requests that coalesce onto another request's fill say so (RFC 9211
+// collapsed), with the forward reason of that fill and its origin status.
+func TestCacheStatusCollapsed(t *testing.T) {
+	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
+		c := newTestCache(t, tg.Client, tg.Prefix, Options{})
+		release := make(chan struct{})
+		var calls atomic.Int64
+		h := &counter{h: func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) <= 2 {
+				<-release
+			}
+			w.Header().Set("Vary", "Foo")
+			fmt.Fprintf(w, "foo=%s", r.Header.Get("Foo"))
+		}}
+		srv := mustRoute(t, c, Route{Name: "col"}).Handler(h)
+		for _, tc := range []struct{ foo, fwd string }{{"", "fwd=uri-miss"}, {"1", "fwd=vary-miss"}} {
+			results := make(chan result, 3)
+			for range 3 {
+				go func() { results <- do(srv, "GET", "http://x.local/c", "Foo", tc.foo) }()
+			}
+			waitFor(t, 5e9, "two waiters", func() bool {
+				return waitingOn(c.flights) >= 2
+			})
+			release <- struct{}{}
+			collapsed := 0
+			for range 3 {
+				got := <-results
+				cs := got.header.Get("Cache-Status")
+				if got.header.Get("X-Cache") != "MISS" || !strings.Contains(cs, tc.fwd) || !strings.Contains(got.body, "foo="+tc.foo) {
+					t.Fatalf("Foo=%q: %s %q %q", tc.foo, got.header.Get("X-Cache"), cs, got.body)
+				}
+				if strings.Contains(cs, "; collapsed") {
+					collapsed++
+					if !strings.Contains(cs, "fwd-status=200") {
+						t.Fatalf("collapsed without fwd-status: %q", cs)
+					}
+				}
+			}
+			if collapsed != 2 {
+				t.Fatalf("Foo=%q: %d collapsed; want 2", tc.foo, collapsed)
+			}
+		}
+	})
+}
+
+// waitingOn counts the requests waiting on fills in flight.
+func waitingOn(f *flights) (n int) {
+	for i := range f.shards {
+		s := &f.shards[i]
+		s.mu.Lock()
+		for _, c := range s.m {
+			n += int(c.waiters.Load())
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
