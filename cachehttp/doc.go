@@ -164,9 +164,11 @@
 //     response stale (§1.2.2). Expires, Date and Last-Modified must be
 //     exact HTTP-dates: lenient date parsers disagree, and a misread date
 //     serves content longer than its origin allowed.
-//   - private and no-cache with field names are treated as unqualified:
-//     the response is not stored (the RFC allows storing it without those
-//     fields), since stripping fields from a response is easy to get wrong.
+//   - private and no-cache with field names are treated as unqualified
+//     (the RFC allows storing the response without those fields), since
+//     stripping fields from a response is easy to get wrong: private is not
+//     stored, no-cache is stored only with a validator and validated before
+//     every use.
 //   - A targeted field's keys are matched without regard to case (RFC 8941
 //     keys are lower-case): an origin that writes MaX-AgE means max-age.
 //   - A request with no-store is forwarded and not answered from the cache
@@ -180,6 +182,34 @@
 //   - Cache-Status (RFC 9211) says stored when the response could be stored
 //     as its header went out; a body over Route.MaxBody or a failed write
 //     can still leave it unstored.
+//   - Validation (§4.3): a stale stored response, or one that must be
+//     validated (no-cache; must-revalidate, proxy-revalidate or s-maxage
+//     once stale), is validated with If-None-Match and If-Modified-Since
+//     built from the origin's ETag and Last-Modified, never from the digest
+//     ETag the cache gives responses that have none. A 304 freshens it: its
+//     fields replace the stored ones except Content-Length,
+//     Content-Encoding, Content-Range and hop-by-hop fields (Cache-Status
+//     fwd=stale; fwd-status=304). A response with a validator is kept past
+//     its freshness for the larger of its lifetime and Route.TTL, at most a
+//     day; one that is no-cache or stale on arrival is stored only with a
+//     validator. A 304 carrying Set-Cookie reaches the client, but the
+//     freshened response is not stored.
+//   - Client preconditions (§4.3.2): If-None-Match (weak comparison) takes
+//     precedence over If-Modified-Since, which is compared with the stored
+//     Last-Modified, else its Date. With no stored response they are
+//     forwarded, and the origin's 304 passes through unstored.
+//   - Unsafe methods (§4.4): any method but GET, HEAD, OPTIONS and TRACE is
+//     forwarded and never answered from the cache (POST in Route.Methods
+//     included), and its 2xx or 3xx invalidates, before its status line
+//     goes out, every stored response (all variants, users and versions)
+//     of the target URI and of the same-origin Location and
+//     Content-Location, through a tag of each URI. A fill that started in
+//     the millisecond of such an invalidation is not stored. A POST
+//     response is never reused for a GET.
+//   - Fills forward the client's request headers, except hop-by-hop ones
+//     (and those Connection names) and, on a shared route, Cookie
+//     (Authorization as §3.5 says), and the response's Vary selects;
+//     Route.PassHeaders applies to ordinary routes only.
 //
 // # Degradation
 //

@@ -59,6 +59,7 @@ func TestRFC9111Validation(t *testing.T) {
 	if len(cases) < 40 {
 		t.Fatalf("%d cases", len(cases))
 	}
+	t.Logf("%d cases", len(cases))
 	t.Run("embedded", func(t *testing.T) { runValidationCases(t, newTestCache(t, nil, "", Options{}), cases) })
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		runValidationCases(t, newTestCache(t, tg.Client, tg.Prefix, Options{}), cases)
