@@ -52,7 +52,10 @@
 // alone, and every hit re-checks the stored values. The handler that fills
 // an entry sees only the request headers that are part of the key (plus
 // Route.PassHeaders and the Vary headers the resource is known to answer),
-// so no other header can change what is stored for everyone.
+// so no other header can change what is stored for everyone. A route in
+// RFC 9111 mode differs (below): its fills forward the client's headers,
+// and it stores no-cache responses that carry a validator, validating them
+// before every use.
 //
 // # Identity: shared and per-user routes
 //
