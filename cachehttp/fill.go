@@ -296,7 +296,7 @@ func (rc *RouteCache) storeResponse(r *http.Request, q *request, f *fill, status
 	e.fresh = e.stored + max(ttl.Milliseconds(), 1)
 	e.stale = e.fresh + rc.rt.StaleWhileRevalidate.Milliseconds()
 	e.errUntil = e.fresh + rc.rt.StaleIfError.Milliseconds()
-	if rc.rt.RFC9111 && !rc.applyRFC(&e, status, sent, now) && !rc.storeStale(&e, status, sent, now) {
+	if rc.rt.RFC9111 && !rc.applyRFC(&e, status, sent, now) && !(rc.mayStore(status, sent) && rc.storeStale(&e, status, sent, now)) {
 		c.emit(middleware.CacheBypass, rc.name)
 		return nil
 	}

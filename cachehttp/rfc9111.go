@@ -155,6 +155,35 @@ func (rc *RouteCache) rfcFreshnessOf(status int, h http.Header, now time.Time) (
 	return f, true
 }
 
+// mayStore reports whether RFC 9111 §3 lets this cache store a response
+// at all, fresh or not (a stale one only to validate it): a final status
+// other than 206 and 304, understood if must-understand is present; not
+// no-store (unless must-understand overrides it) nor private; and explicit
+// freshness, public or a heuristically cacheable status. no-cache does not
+// prevent storing.
+func (rc *RouteCache) mayStore(status int, h http.Header) bool {
+	if status < 200 || status > 599 || status == http.StatusPartialContent || status == http.StatusNotModified {
+		return false
+	}
+	cc, targeted := rc.rfcDirectives(h)
+	_, mustUnderstand := cc["must-understand"]
+	if mustUnderstand && !understoodStatuses[status] {
+		return false
+	}
+	if _, ok := cc["private"]; ok {
+		return false
+	}
+	if _, ok := cc["no-store"]; ok && !mustUnderstand {
+		return false
+	}
+	for _, d := range []string{"s-maxage", "max-age", "public"} {
+		if _, ok := cc[d]; ok {
+			return true
+		}
+	}
+	return !targeted && len(h["Expires"]) > 0 || heuristicStatuses[status]
+}
+
 // applyRFC sets e's times from the response under RFC 9111; ok is false
 // when the response must not be stored.
 func (rc *RouteCache) applyRFC(e *entry, status int, h http.Header, now time.Time) bool {

@@ -30,6 +30,7 @@ func TestRFC9111Freshness(t *testing.T) {
 		want string   // X-Cache
 		code int      // expected status, when not 0
 		fail string   // the origin answers "503", or "close"s the connection
+		cond bool     // forwarded as a validation, answered 304
 	}
 	type tcase struct {
 		rule      string
@@ -174,6 +175,13 @@ func TestRFC9111Freshness(t *testing.T) {
 			steps: []step{byp(0, "Cache-Control", "min-fresh=1000"), hit(0, "Cache-Control", "min-fresh=100")}},
 		{rule: "§5.2.1.4 request no-cache forwards and stores [ccreq-no-cache]", hdr: cc("max-age=3600"),
 			steps: []step{byp(0, "Cache-Control", "no-cache"), hit(0)}},
+		{rule: "§5.2.1.4 request no-cache validates with the ETag [ccreq-no-cache-etag]", hdr: lines("Cache-Control", "max-age=3600", "ETag", `"abc"`),
+			steps: []step{{at: 0, req: []string{"Cache-Control", "no-cache"}, want: "HIT", code: 200, cond: true}, hit(s)}},
+		{rule: "§5.2.1.4 request no-cache validates with Last-Modified [ccreq-no-cache-lm]", hdr: func(d time.Time) [][2]string {
+			return [][2]string{{"Cache-Control", "max-age=3600"}, {"Last-Modified", httpDate(d.Add(-10000 * s))}}
+		}, steps: []step{{at: 0, req: []string{"Cache-Control", "no-cache"}, want: "HIT", code: 200, cond: true}}},
+		{rule: "§5.2.1.1 request max-age=0 validates [ccreq-ma0]", hdr: lines("Cache-Control", "max-age=3600", "ETag", `"abc"`),
+			steps: []step{{at: 5 * s, req: []string{"Cache-Control", "max-age=0"}, want: "HIT", code: 200, cond: true}}},
 		{rule: "§5.4 Pragma: no-cache without Cache-Control [pragma-request-no-cache]", hdr: cc("max-age=3600"),
 			steps: []step{byp(0, "Pragma", "no-cache"), hit(0, "Pragma", "no-cache", "Cache-Control", "foo"), hit(0, "Pragma", "unrecognised-extension")}},
 		{rule: "§5.2.1.5 request no-store stores nothing [ccreq-no-store]", hdr: cc("max-age=3600"),
@@ -261,6 +269,7 @@ func TestRFC9111Freshness(t *testing.T) {
 		hits := map[string]int{}
 		fail := map[string]string{}
 		auth := map[string]string{}
+		conds := map[string]int{}
 		origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			tc, f := current[r.URL.Path], fail[r.URL.Path]
@@ -284,6 +293,14 @@ func TestRFC9111Freshness(t *testing.T) {
 			w.Header().Set("Date", httpDate(date))
 			for _, kv := range tc.hdr(date) {
 				w.Header().Add(kv[0], kv[1])
+			}
+			if inm, ims := r.Header.Get("If-None-Match"), r.Header.Get("If-Modified-Since"); inm != "" && inm == w.Header().Get("ETag") ||
+				inm == "" && ims != "" && ims == w.Header().Get("Last-Modified") {
+				mu.Lock()
+				conds[r.URL.Path]++
+				mu.Unlock()
+				w.WriteHeader(http.StatusNotModified)
+				return
 			}
 			w.Header().Set("Content-Type", "text/plain")
 			w.WriteHeader(max(tc.status, 200))
@@ -325,6 +342,9 @@ func TestRFC9111Freshness(t *testing.T) {
 				fail[path] = st.fail
 				mu.Unlock()
 				before := count()
+				mu.Lock()
+				condsBefore := conds[path]
+				mu.Unlock()
 				got := do(h, "GET", "http://cache.local"+path, st.req...)
 				if x := got.header.Get("X-Cache"); x != st.want {
 					t.Fatalf("%s, step %d at +%v: X-Cache %s (status %d); want %s", tc.rule, j, st.at, x, got.code, st.want)
@@ -333,7 +353,13 @@ func TestRFC9111Freshness(t *testing.T) {
 					t.Fatalf("%s, step %d: status %d; want %d", tc.rule, j, got.code, st.code)
 				}
 				forwarded := count() > before
-				wantFwd := st.want == "MISS" || st.want == "BYPASS" || st.fail != ""
+				mu.Lock()
+				validated := conds[path] > condsBefore
+				mu.Unlock()
+				if validated != st.cond {
+					t.Fatalf("%s, step %d: validated %v; want %v", tc.rule, j, validated, st.cond)
+				}
+				wantFwd := st.want == "MISS" || st.want == "BYPASS" || st.fail != "" || st.cond
 				if st.code == http.StatusGatewayTimeout {
 					wantFwd = false
 				}

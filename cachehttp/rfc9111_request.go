@@ -128,16 +128,18 @@ func (rc *RouteCache) rfcLookup(next http.Handler, w http.ResponseWriter, r *htt
 	}
 	bk, onRedis := c.pick()
 	started := c.now()
-	var err error
-	if !d.noCache {
-		ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
-		var v []byte
-		v, err = bk.fetch(ctx, k, nil, c.opts.LeaseTTL)
-		cancel()
-		c.report(ctx, onRedis, rc.name, err)
-		if err == nil && v != nil && !isLease(v) {
-			if sh, ok := rc.decode(v, k, bk, onRedis); ok && serve(sh, c.now().UnixMilli()) {
+	ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
+	v, err := bk.fetch(ctx, k, nil, c.opts.LeaseTTL)
+	cancel()
+	c.report(ctx, onRedis, rc.name, err)
+	var prior *shared // a stored response the forwarded request may validate
+	if err == nil && v != nil && !isLease(v) {
+		if sh, ok := rc.decode(v, k, bk, onRedis); ok {
+			if serve(sh, c.now().UnixMilli()) {
 				return
+			}
+			if !q.auth && varyOK(&sh.e, r) {
+				prior = sh
 			}
 		}
 	}
@@ -149,6 +151,14 @@ func (rc *RouteCache) rfcLookup(next http.Handler, w http.ResponseWriter, r *htt
 		h["Content-Length"] = []string{"0"}
 		c.emit(middleware.CacheMiss, rc.name)
 		w.WriteHeader(http.StatusGatewayTimeout)
+		return
+	}
+	f := fill{k: k, bk: bk, onRedis: onRedis, started: started, noStore: err != nil}
+	if canValidate(prior) {
+		// §4.3.1: the request is forwarded as a validation of the stored
+		// response; a 304 freshens and serves it (validate.go).
+		f.prior, f.call = prior, &call{done: make(chan struct{})}
+		rc.fill(next, w, withFwd(r, "request"), q, &f)
 		return
 	}
 	c.emit(middleware.CacheMiss, rc.name)
@@ -176,7 +186,6 @@ func (rc *RouteCache) rfcLookup(next http.Handler, w http.ResponseWriter, r *htt
 		c.emit(middleware.CacheBypass, rc.name)
 		return
 	}
-	f := fill{k: k, bk: bk, onRedis: onRedis, started: started, noStore: err != nil}
 	rc.storeResponse(r2, q, &f, rec.Status(), rec.SentHeader(), pre, rec.Body())
 }
 
@@ -184,8 +193,7 @@ func (rc *RouteCache) rfcLookup(next http.Handler, w http.ResponseWriter, r *htt
 // the stored responses: X-Cache BYPASS and Cache-Status fwd=request (RFC
 // 9211 §2.2), though the response may still be stored.
 func (rc *RouteCache) runForwarded(next http.Handler, w, cw http.ResponseWriter, r2 *http.Request) (*recorder.Recorder, bool) {
-	name, _, _ := strings.Cut(rc.c.statusBypass, ";")
-	status := []string{name + "; fwd=request"}
+	status := []string{rc.c.opts.Name + "; fwd=request"}
 	rec := recorder.New(cw, rc.rt.MaxBody)
 	rec.BeforeHeader(func(_ int, h http.Header) {
 		h["X-Cache"] = xBypass
