@@ -20,7 +20,11 @@
 //
 // The monitor's states:
 //
-//   - StateRedis: Redis accepts writes; the feature packages use it.
+//   - StateRedis: Redis accepts writes; the feature packages use it. The
+//     monitor learns from the outcomes of their calls (FailureThreshold
+//     failures in a row open the breaker) and does not poll: it PINGs only
+//     after IdleProbe (30 s) without a successful call, and writes its probe
+//     key every ProbeInterval only while calls are failing.
 //   - StateDegraded: Redis is configured but failing; the breaker is open, the
 //     feature packages use their in-memory backends (or fail closed, where
 //     they were told to) and a background probe writes a small expiring key
