@@ -49,7 +49,10 @@ import (
 // response served, min-fresh asks for that much freshness left, max-stale
 // allows stale responses (never one with must-revalidate,
 // proxy-revalidate or s-maxage), no-cache (or Pragma: no-cache without
-// Cache-Control, §5.4) forwards the request and stores its response,
+// Cache-Control, §5.4) forwards the request and stores its response (a
+// request whose max-age or min-fresh no stored response meets is forwarded
+// alike; either is sent as a validation when the stored response has a
+// validator of the origin, and a 304 serves it),
 // no-store forwards it and stores nothing, only-if-cached answers 504 when
 // nothing stored suits. Otherwise stale responses are served only as the
 // response's own stale-while-revalidate and stale-if-error (RFC 5861)
