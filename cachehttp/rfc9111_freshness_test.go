@@ -31,6 +31,7 @@ func TestRFC9111Freshness(t *testing.T) {
 		code int      // expected status, when not 0
 		fail string   // the origin answers "503", or "close"s the connection
 		cond bool     // forwarded as a validation, answered 304
+		bg   bool     // served stale while a background refresh reaches the origin
 	}
 	type tcase struct {
 		rule      string
@@ -202,7 +203,12 @@ func TestRFC9111Freshness(t *testing.T) {
 			steps: []step{{at: 10 * s, want: "MISS", code: 503, fail: "503"}}},
 		{rule: "§5.2.2.8 proxy-revalidate forbids stale-if-error [stale-close-proxy-revalidate]", hdr: cc("max-age=2, proxy-revalidate, stale-if-error=60"),
 			steps: []step{{at: 10 * s, want: "MISS", code: 502, fail: "close"}}},
-		{rule: "RFC 5861 §3 stale-while-revalidate kept", hdr: cc("max-age=2, stale-while-revalidate=60"), steps: []step{stale(10 * s)}},
+		{rule: "RFC 5861 §3 stale-while-revalidate kept", hdr: cc("max-age=2, stale-while-revalidate=60"),
+			steps: []step{{at: 10 * s, want: "STALE", bg: true}, hit(11 * s)}},
+		{rule: "§5.2.1.7 only-if-cached within stale-while-revalidate", hdr: cc("max-age=2, stale-while-revalidate=60"),
+			steps: []step{{at: 10 * s, req: []string{"Cache-Control", "only-if-cached"}, want: "STALE", bg: true}}},
+		{rule: "§5.2.1.1 request max-age does not take stale-while-revalidate", hdr: cc("max-age=2, stale-while-revalidate=60"),
+			steps: []step{byp(10*s, "Cache-Control", "max-age=100")}},
 
 		// Authorization (§3.5).
 		{rule: "§3.5 not reused without public, s-maxage or must-revalidate [other-authorization]", hdr: withDate(func(d time.Time) [][2]string {
@@ -346,6 +352,7 @@ func TestRFC9111Freshness(t *testing.T) {
 				condsBefore := conds[path]
 				mu.Unlock()
 				got := do(h, "GET", "http://cache.local"+path, st.req...)
+				c.bg.Wait() // background refreshes done
 				if x := got.header.Get("X-Cache"); x != st.want {
 					t.Fatalf("%s, step %d at +%v: X-Cache %s (status %d); want %s", tc.rule, j, st.at, x, got.code, st.want)
 				}
@@ -359,7 +366,7 @@ func TestRFC9111Freshness(t *testing.T) {
 				if validated != st.cond {
 					t.Fatalf("%s, step %d: validated %v; want %v", tc.rule, j, validated, st.cond)
 				}
-				wantFwd := st.want == "MISS" || st.want == "BYPASS" || st.fail != "" || st.cond
+				wantFwd := st.want == "MISS" || st.want == "BYPASS" || st.fail != "" || st.cond || st.bg
 				if st.code == http.StatusGatewayTimeout {
 					wantFwd = false
 				}

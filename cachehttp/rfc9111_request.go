@@ -108,7 +108,7 @@ func (rc *RouteCache) rfcLookup(next http.Handler, w http.ResponseWriter, r *htt
 			c.emit(middleware.CacheStale, rc.name)
 			rc.serveEntryAt(w, r, sh, xStale, c.statusStale, now)
 			if now < sh.e.stale {
-				rc.refresh(next, r, q, k, sh.e.stored)
+				rc.refresh(next, r, withEntryNames(q, &sh.e), k, sh.e.stored)
 			}
 			return true
 		}
