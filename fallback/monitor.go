@@ -235,7 +235,7 @@ func (m *Monitor) report(ctx context.Context, err error, call bool) {
 	}
 	n := int(m.failures.Add(1))
 	if n == 1 {
-		select { // have the probe check at once, at ProbeInterval
+		select { // have the probe check at once, then every ProbeInterval
 		case m.wake <- struct{}{}:
 		default:
 		}
@@ -268,9 +268,10 @@ func isFailure(ctx context.Context, err error) bool {
 	return true
 }
 
-// run is the monitor's goroutine: a PING at startup, then a probe every
-// ProbeInterval while the breaker is open or calls are failing, and a PING
-// after each IdleProbe period without a successful call otherwise.
+// run is the monitor's goroutine: a PING at startup, then a probe as soon
+// as a call fails and every ProbeInterval while the breaker is open or
+// calls are failing, and a PING after each IdleProbe period without a
+// successful call otherwise.
 func (m *Monitor) run() {
 	defer close(m.done)
 	if err := m.probe(false); err != nil {
@@ -283,9 +284,7 @@ func (m *Monitor) run() {
 		select {
 		case <-m.stop:
 			return
-		case <-m.wake:
-			t.Reset(m.opts.ProbeInterval)
-			continue
+		case <-m.wake: // a call failed: check at once
 		case <-t.C:
 		}
 		// While calls fail or the breaker is open, only an accepted write
