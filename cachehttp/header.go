@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -99,9 +100,31 @@ func (rc *RouteCache) collapsedStatus(variant bool, sh *shared) string {
 }
 
 // hitStatus is the Cache-Status of a stored response served at now (unix
-// ms): status and the response's freshness left.
-func hitStatus(status string, sh *shared, now int64) []string {
-	return []string{status + "; ttl=" + strconv.FormatInt(secondsLeft(sh.e.fresh, now), 10)}
+// ms): status and the response's freshness left. The last value built is
+// kept and shared (header values are never written to), so a hot entry's
+// hits build it once a second.
+func (rc *RouteCache) hitStatus(status string, sh *shared, now int64) []string {
+	ttl := secondsLeft(sh.e.fresh, now)
+	if m := rc.lastHit.Load(); m != nil && m.sh == sh && m.ttl == ttl && m.status == status {
+		return m.v
+	}
+	var b strings.Builder
+	b.Grow(len(status) + len("; ttl=-9999999999"))
+	b.WriteString(status)
+	b.WriteString("; ttl=")
+	var digits [20]byte
+	b.Write(strconv.AppendInt(digits[:0], ttl, 10))
+	m := &hitMemo{sh: sh, status: status, ttl: ttl, v: []string{b.String()}}
+	rc.lastHit.Store(m)
+	return m.v
+}
+
+// hitMemo is the last Cache-Status value hitStatus built.
+type hitMemo struct {
+	sh     *shared
+	status string
+	ttl    int64
+	v      []string
 }
 
 // secondsLeft is the whole seconds from now until until (unix ms), rounded

@@ -16,9 +16,6 @@ import (
 // variant key for this request's values (lookupAt).
 func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, _ int) {
 	q.pesc = rc.escKey(q, r, q.names)
-	if hint, ok := rc.hints.Load(q.pesc); ok {
-		q.names = hint.([]string)
-	}
 	rc.lookupAt(next, w, r, q, rc.c.l.key(kindHTTP, q.pesc), false)
 }
 
@@ -26,11 +23,24 @@ func (rc *RouteCache) lookup(next http.Handler, w http.ResponseWriter, r *http.R
 // under the primary key, e, varies on headers r does not match: its fill
 // sees those headers, and the entry carries the resource's variant tag.
 func (rc *RouteCache) toVariant(next http.Handler, w http.ResponseWriter, r *http.Request, q *request, e *entry) {
+	rc.lookupAt(next, w, r, q, rc.variantKey(q, r, e), true)
+}
+
+// variantKey returns the key of r's variant of the resource whose response
+// stored under q's primary key is e, when e varies on headers r does not
+// match (RFC 9111 §4.1), and prepares q to fill it: the fill sees e's Vary
+// headers and the entry carries the resource's variant tag. Every lookup
+// path reads this key before filling, so variants never overwrite the
+// primary entry.
+func (rc *RouteCache) variantKey(q *request, r *http.Request, e *entry) key {
+	if q.pesc == "" {
+		q.pesc = rc.escKey(q, r, rc.vary)
+	}
 	names := entryVaryNames(e)
 	q.names = canonicalNames(append(slices.Clone(rc.vary), names...))
 	rc.hint(q.pesc, q.names)
 	q.tags = append(slices.Clone(q.tags), variantTag(q.pesc))
-	rc.lookupAt(next, w, r, q, rc.c.l.key(kindHTTP, variantEsc(q.pesc, names, r)), true)
+	return rc.c.l.key(kindHTTP, variantEsc(q.pesc, names, r))
 }
 
 // entryVaryNames returns the names of an entry's Vary pairs.
@@ -84,7 +94,7 @@ func (rc *RouteCache) lookupAt(next http.Handler, w http.ResponseWriter, r *http
 		if it := c.l1GetAt(k.name, now); it != nil && !rc.refreshAheadDue(it.sh.e.fresh, now) {
 			if varyOK(&it.sh.e, r) {
 				c.emit(middleware.CacheHit, rc.name)
-				rc.serveEntryAt(w, r, it.sh, xHit, c.statusHit+"; detail=l1", now)
+				rc.serveEntryAt(w, r, it.sh, xHit, rc.statusL1, now)
 				return
 			}
 			if !variant {
@@ -203,6 +213,9 @@ func (rc *RouteCache) lookupAt(next http.Handler, w http.ResponseWriter, r *http
 			}
 		}
 	}
+	if hint, ok := rc.hints.Load(q.pesc); ok && !variant {
+		q.names = hint.([]string)
+	}
 	rc.fill(next, w, withFwd(r, fwd), q, &f)
 }
 
@@ -248,7 +261,7 @@ func (rc *RouteCache) serveEntry(w http.ResponseWriter, r *http.Request, sh *sha
 func (rc *RouteCache) serveEntryAt(w http.ResponseWriter, r *http.Request, sh *shared, x []string, status string, now int64) {
 	h := w.Header()
 	h["X-Cache"] = x
-	h["Cache-Status"] = hitStatus(status, sh, now)
+	h["Cache-Status"] = rc.hitStatus(status, sh, now)
 	h["Age"] = ageZero
 	if age := (now - sh.e.stored) / 1000; age > 0 {
 		h["Age"] = []string{strconv.FormatInt(age, 10)}

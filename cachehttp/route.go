@@ -181,6 +181,8 @@ type RouteCache struct {
 	// varyHint); at most maxHints keys.
 	hints    sync.Map
 	hintsLen atomic.Int64
+	statusL1 string // Cache-Status of an L1 hit (before its ttl)
+	lastHit  atomic.Pointer[hitMemo]
 
 	// L1 and refresh-ahead (l1.go, refresh.go, warm.go).
 	l1MaxAge     time.Duration
@@ -296,6 +298,7 @@ func (c *Cache) NewRoute(rt Route) (*RouteCache, error) {
 	}
 	r.refreshAhead.Store(rt.RefreshAhead.Milliseconds())
 	r.vary = vary
+	r.statusL1 = c.statusHit + "; detail=l1"
 	c.register(r.name)
 	return r, nil
 }
