@@ -180,19 +180,37 @@ func (rc *RouteCache) escKey(q *request, r *http.Request, names []string) string
 	return esc
 }
 
-// varyValue normalises a request header's values for Vary matching.
+// varyValue normalises a request header's values for Vary matching (RFC
+// 9111 §4.1): field lines combined with ", " and the whitespace around
+// each comma-separated member removed, so "1,2", " 1, 2 " and two lines
+// "1" and "2" select the same stored response.
 func varyValue(r *http.Request, name string) string {
 	vs := r.Header.Values(name)
 	switch len(vs) {
 	case 0:
 		return ""
 	case 1:
-		return strings.TrimSpace(vs[0])
+		return normaliseList(vs[0])
 	}
-	for i := range vs {
-		vs[i] = strings.TrimSpace(vs[i])
+	return normaliseList(strings.Join(vs, ","))
+}
+
+// normaliseList trims the whitespace around the members of a
+// comma-separated field value and joins them with ", ".
+func normaliseList(v string) string {
+	v = strings.TrimSpace(v)
+	if !strings.Contains(v, ",") {
+		return v
 	}
-	return strings.Join(vs, ", ")
+	var b strings.Builder
+	b.Grow(len(v) + 8)
+	for i, m := range strings.Split(v, ",") {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strings.TrimSpace(m))
+	}
+	return b.String()
 }
 
 // varyOK reports whether r selects e: every Vary header of the stored
