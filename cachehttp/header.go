@@ -3,6 +3,7 @@ package cachehttp
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,8 @@ func (rc *RouteCache) fwdStatus(r *http.Request) string {
 // missStatus completes a fill's Cache-Status (prefix from fwdStatus) once
 // the handler's status and header are known: fwd-status, and stored with
 // the entry's ttl when the response may be stored.
+// The members an upstream cache put in a forwarded response come first,
+// this cache's last (RFC 9211 §2).
 func (rc *RouteCache) missStatus(prefix string, code int, h http.Header) []string {
 	if code <= 0 {
 		return rc.c.statusValue(prefix)
@@ -68,6 +71,9 @@ func (rc *RouteCache) missStatus(prefix string, code int, h http.Header) []strin
 	s := prefix + "; fwd-status=" + strconv.Itoa(code)
 	if ttl, ok := rc.storableTTL(code, h); ok {
 		s += "; stored; ttl=" + strconv.FormatInt(ttl, 10)
+	}
+	if up := h["Cache-Status"]; len(up) > 0 && !strings.HasPrefix(up[len(up)-1], rc.c.opts.Name+";") {
+		return append(slices.Clone(up), s)
 	}
 	return []string{s}
 }

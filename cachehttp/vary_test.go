@@ -271,3 +271,26 @@ func waitingOn(f *flights) (n int) {
 	}
 	return n
 }
+
+// A forwarded response keeps the Cache-Status members of the caches behind
+// this one, with this cache's member last (RFC 9211 §2); a hit carries
+// only this cache's.
+func TestCacheStatusUpstream(t *testing.T) {
+	c := newTestCache(t, nil, "up:", Options{})
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Status", "upstream; hit")
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte("x"))
+	}))
+	defer origin.Close()
+	u, _ := url.Parse(origin.URL)
+	srv := mustRoute(t, c, Route{Name: "up", RFC9111: true}).Handler(httputil.NewSingleHostReverseProxy(u))
+	got := do(srv, "GET", "http://x.local/u")
+	if vs := got.header.Values("Cache-Status"); len(vs) != 2 || vs[0] != "upstream; hit" || !strings.HasPrefix(vs[1], "redishttp; fwd=uri-miss") {
+		t.Fatalf("miss Cache-Status %q", vs)
+	}
+	got = do(srv, "GET", "http://x.local/u")
+	if vs := got.header.Values("Cache-Status"); len(vs) != 1 || !strings.HasPrefix(vs[0], "redishttp; hit") {
+		t.Fatalf("hit Cache-Status %q", vs)
+	}
+}
