@@ -35,19 +35,27 @@ func (c *Cache) both(ctx context.Context, f func(ctx context.Context, b backend)
 }
 
 // Delete removes the entries stored under the given logical keys (as passed
-// to GetOrLoad and Set, or produced by a route's key function for entries
-// without user or Vary variants) from Redis and the in-memory fallback, and
-// returns how many existed.
+// to GetOrLoad and Set, or produced by a route's key function, for entries
+// without a user) from Redis and the in-memory fallback, with every variant
+// a response's Vary header made of them, and returns how many existed.
 func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
 	ks := make([]key, 0, 2*len(keys))
+	variants := make([]string, 0, len(keys))
 	for _, k := range keys {
 		esc := escapeKey(k) + c.schemaSuffix
 		ks = append(ks, c.l.key(kindData, esc), c.l.key(kindHTTP, esc))
+		variants = append(variants, variantTag(esc))
 	}
 	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.delete(ctx, ks) })
+	if err == nil {
+		var nv int
+		nv, err = c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateTags(ctx, variants) })
+		n += nv
+		c.published(ctx, msgTags, variants)
+	}
 	names := make([]string, len(ks))
 	for i, k := range ks {
 		names[i] = k.name
