@@ -128,20 +128,36 @@ func (rc *RouteCache) rfcLookup(next http.Handler, w http.ResponseWriter, r *htt
 	}
 	bk, onRedis := c.pick()
 	started := c.now()
-	ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
-	v, err := bk.fetch(ctx, k, nil, c.opts.LeaseTTL)
-	cancel()
-	c.report(ctx, onRedis, rc.name, err)
 	var prior *shared // a stored response the forwarded request may validate
-	if err == nil && v != nil && !isLease(v) {
-		if sh, ok := rc.decode(v, k, bk, onRedis); ok {
-			if serve(sh, c.now().UnixMilli()) {
-				return
-			}
-			if !q.auth && varyOK(&sh.e, r) {
+	var err error
+	// The primary key, then, when what it holds varies on headers this
+	// request does not match, the request's variant key (§4.1).
+	for range 2 {
+		ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
+		var v []byte
+		v, err = bk.fetch(ctx, k, nil, c.opts.LeaseTTL)
+		cancel()
+		c.report(ctx, onRedis, rc.name, err)
+		if err != nil || v == nil || isLease(v) {
+			break
+		}
+		sh, ok := rc.decode(v, k, bk, onRedis)
+		if !ok {
+			break
+		}
+		if serve(sh, c.now().UnixMilli()) {
+			return
+		}
+		if varyOK(&sh.e, r) {
+			if !q.auth {
 				prior = sh
 			}
+			break
 		}
+		if len(sh.e.vary) == 0 || k.name != c.l.key(kindHTTP, rc.escKey(q, r, q.names)).name {
+			break
+		}
+		k = rc.variantKey(q, r, &sh.e)
 	}
 	if d.onlyIfCached {
 		// §5.2.1.7: nothing stored may answer it, and it is never forwarded.
