@@ -153,16 +153,19 @@ func (rc *RouteCache) storeStale(e *entry, status int, h http.Header, now time.T
 		return false
 	}
 	cc := cacheControl(h.Values("Cache-Control"))
+	if rc.rt.RFC9111 {
+		cc, _ = rc.rfcDirectives(h)
+	}
 	for _, d := range []string{"no-store", "private"} {
 		if _, ok := cc[d]; ok {
 			return false
 		}
 	}
 	age := time.Duration(0)
-	if date, err := http.ParseTime(headerValue(h, "Date")); err == nil {
+	if date, ok := parseHTTPDate(headerValue(h, "Date")); ok {
 		age = max(now.Sub(date), 0)
 	}
-	if a, ok := seconds(headerValue(h, "Age")); ok {
+	if a, ok := ageOf(h); ok {
 		age = max(age, a)
 	}
 	e.stored = now.Add(-age).UnixMilli()
