@@ -53,7 +53,7 @@ func TestRFC9111SharedCache(t *testing.T) {
 		{name: "no-store", rule: "§5.2.2.5", hdr: cc("no-store, max-age=60"), steps: []step{{0, "MISS", nil}}},
 		{name: "private", rule: "§5.2.2.7 a shared cache does not store private", hdr: cc("private, max-age=60"),
 			steps: []step{{0, "MISS", nil}}},
-		{name: "no-cache", rule: "§5.2.2.4 never reused without validation (this cache does not validate)",
+		{name: "no-cache", rule: "§5.2.2.4 never reused without validation (no validator here: refetched)",
 			hdr: cc("no-cache, max-age=60"), steps: []step{{0, "MISS", nil}}},
 		{name: "age", rule: "§4.2.3 Age counts against the lifetime", hdr: func(time.Time) map[string]string {
 			return map[string]string{"Cache-Control": "max-age=60", "Age": "50"}
