@@ -17,6 +17,8 @@
 //	-prefix PREFIX      Redis key prefix (default "proxy:")
 //	-max-body BYTES     largest response body stored (default 8 MiB)
 //	-heuristic-cap DUR  longest heuristic freshness (default 24h)
+//	-targeted NAMES     comma-separated targeted cache-control fields this cache obeys
+//	                    over Cache-Control (RFC 9213), e.g. "Acme-CDN-Cache-Control,CDN-Cache-Control"
 //	-stats-token TOKEN  serve /_cache/stats with this bearer token (at least 16 bytes; default off)
 package main
 
@@ -31,6 +33,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +54,7 @@ func main() {
 // config is what the flags set.
 type config struct {
 	origin, listen, name, prefix, statsToken string
+	targeted                                 []string
 	maxBody                                  int
 	heuristicCap                             time.Duration
 }
@@ -65,8 +69,14 @@ func parse(args []string) (config, error) {
 	fs.IntVar(&c.maxBody, "max-body", 8<<20, "largest response body stored, in bytes")
 	fs.DurationVar(&c.heuristicCap, "heuristic-cap", 24*time.Hour, "longest heuristic freshness")
 	fs.StringVar(&c.statsToken, "stats-token", "", "serve /_cache/stats with this bearer token")
+	targeted := fs.String("targeted", "", "targeted cache-control fields obeyed over Cache-Control, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	for _, n := range strings.Split(*targeted, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			c.targeted = append(c.targeted, n)
+		}
 	}
 	if c.origin == "" {
 		return c, errors.New("-origin is required")
@@ -97,7 +107,8 @@ func build(c config, rdb redis.UniversalClient, logger *slog.Logger) (*proxy, er
 	cache, err := kit.Cache(cachehttp.Options{Name: c.name})
 	if err == nil {
 		var route *cachehttp.RouteCache
-		route, err = cache.NewRoute(cachehttp.Route{Name: "proxy", RFC9111: true, TTL: c.heuristicCap, MaxBody: c.maxBody})
+		route, err = cache.NewRoute(cachehttp.Route{Name: "proxy", RFC9111: true, TTL: c.heuristicCap, MaxBody: c.maxBody,
+			TargetedCacheControl: c.targeted})
 		if err == nil {
 			rp := &httputil.ReverseProxy{
 				Rewrite: func(pr *httputil.ProxyRequest) {

@@ -20,15 +20,20 @@ func TestProxy(t *testing.T) {
 		var hits atomic.Int64
 		origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hits.Add(1)
-			if r.URL.Path == "/private" {
+			switch r.URL.Path {
+			case "/private":
 				w.Header().Set("Cache-Control", "no-store")
-			} else {
+			case "/cdn":
+				// Browsers must revalidate; this CDN may keep it a minute.
+				w.Header().Set("Cache-Control", "no-cache")
+				w.Header().Set("Edge-Cache-Control", "max-age=60")
+			default:
 				w.Header().Set("Cache-Control", "max-age=60")
 			}
 			io.WriteString(w, "body of "+r.URL.Path)
 		}))
 		defer origin.Close()
-		c, err := parse([]string{"-origin", origin.URL, "-prefix", tg.Prefix, "-name", "edge"})
+		c, err := parse([]string{"-origin", origin.URL, "-prefix", tg.Prefix, "-name", "edge", "-targeted", "Edge-Cache-Control"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,8 +65,13 @@ func TestProxy(t *testing.T) {
 		for range 2 {
 			get("/private")
 		}
-		if n := hits.Load(); n != 3 {
-			t.Fatalf("origin saw %d requests, want 3 (one /page, two /private)", n)
+		for i := range 2 {
+			if _, status := get("/cdn"); strings.Contains(status, "edge; hit") != (i > 0) {
+				t.Fatalf("/cdn request %d: Cache-Status %q (the targeted field should make it fresh here)", i, status)
+			}
+		}
+		if n := hits.Load(); n != 4 {
+			t.Fatalf("origin saw %d requests, want 4 (one /page, two /private, one /cdn)", n)
 		}
 	})
 }
