@@ -161,6 +161,13 @@
 // rfc9111.go for the rules. Where the RFCs leave a choice, or this cache
 // departs from them, it does so deliberately:
 //
+//   - Responses carrying Set-Cookie are never stored (§3 would allow it):
+//     a cookie is one client's, and a shared cache that replays it hands
+//     one user's session to the next.
+//   - A request carrying a Cookie, or a user in its context, bypasses a
+//     shared route unless the route is Anonymous, as on every shared
+//     route; Authorization follows §3.5 (a response is shared with such
+//     requests only under public, s-maxage or must-revalidate).
 //   - A directive given twice with different values makes the response
 //     stale (§4.2.1 allows this or using the first): the safe reading.
 //   - Delta-seconds are digits only; "60.0" or "-1" is invalid, the
