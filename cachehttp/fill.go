@@ -105,14 +105,7 @@ func (rc *RouteCache) fill(next http.Handler, w http.ResponseWriter, r *http.Req
 			c.report(ctx, f.onRedis, rc.name, err)
 		}
 	}()
-	c.emit(middleware.CacheMiss, rc.name)
-	c.emit(middleware.CacheLoad, rc.name)
-	pre := w.Header().Clone()
-	cw := w
-	if r.Method == http.MethodHead {
-		cw = headOnly{w}
-	}
-	r2 := rc.fillRequest(r, q, r.Context())
+	pre, cw, r2 := rc.startFill(w, r, q)
 
 	if f.staleIfErr != nil || canValidate(f.prior) {
 		res = orNotShareable(rc.fillDeferred(next, cw, w, r, r2, q, f, pre))
@@ -343,4 +336,17 @@ func equalValues(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// startFill counts a miss and a load and prepares a fill: the headers set
+// before it (kept on the stored response), the writer the fill answers
+// through (bodiless for HEAD) and the request the handler gets.
+func (rc *RouteCache) startFill(w http.ResponseWriter, r *http.Request, q *request) (http.Header, http.ResponseWriter, *http.Request) {
+	rc.c.emit(middleware.CacheMiss, rc.name)
+	rc.c.emit(middleware.CacheLoad, rc.name)
+	var cw http.ResponseWriter = w
+	if r.Method == http.MethodHead {
+		cw = headOnly{w}
+	}
+	return w.Header().Clone(), cw, rc.fillRequest(r, q, r.Context())
 }

@@ -177,14 +177,7 @@ func (rc *RouteCache) rfcLookup(next http.Handler, w http.ResponseWriter, r *htt
 		rc.fill(next, w, withFwd(r, "request"), q, &f)
 		return
 	}
-	c.emit(middleware.CacheMiss, rc.name)
-	c.emit(middleware.CacheLoad, rc.name)
-	pre := w.Header().Clone()
-	cw := w
-	if r.Method == http.MethodHead {
-		cw = headOnly{w}
-	}
-	r2 := rc.fillRequest(r, q, r.Context())
+	pre, cw, r2 := rc.startFill(w, r, q)
 	if q.auth {
 		r2.Header["Authorization"] = r.Header["Authorization"]
 	}

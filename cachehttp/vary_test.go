@@ -17,28 +17,6 @@ import (
 	"github.com/aura-platform/redishttp/internal/redistest"
 )
 
-// rtCounter is a go-redis hook counting the round trips of cache commands
-// (a pipeline counts once; the fallback monitor's PINGs are left out).
-type rtCounter struct{ n atomic.Int64 }
-
-func (h *rtCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *rtCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := strings.ToLower(cmd.Name()); name != "ping" && name != "hello" && name != "client" {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (h *rtCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
-var _ redis.Hook = (*rtCounter)(nil)
-
 // onBackends runs f on every Redis target and on the memory backend alone.
 func onBackends(t *testing.T, f func(t *testing.T, client redis.UniversalClient, prefix string)) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) { f(t, tg.Client, tg.Prefix) })
@@ -111,7 +89,7 @@ func TestVaryPerResource(t *testing.T) {
 // variants share the primary key's hash-tag group.
 func TestVaryVariantsCoexist(t *testing.T) {
 	onBackends(t, func(t *testing.T, client redis.UniversalClient, prefix string) {
-		var rts rtCounter
+		var rts tripCounter
 		if client != nil {
 			client.AddHook(&rts)
 		}
