@@ -108,8 +108,9 @@
 // and release (redsync's compare-and-delete), plus one extension per TTL/3
 // while the handler runs. An idempotent request adds the claim and the
 // stored response (four in all, release and store running concurrently); a
-// replay costs one. The Monitor's health probe (a PING per ProbeInterval)
-// runs apart from requests.
+// replay costs one. The Monitor learns Redis's health from these calls;
+// it probes only while calls fail or Redis is down, and with one PING after
+// a long idle silence, apart from requests.
 //
 // # Lock keys
 //

@@ -311,6 +311,10 @@ func TestDataStoreFailsFastWhileRedisPaused(t *testing.T) {
 	require.Equal(t, "redis", app.Monitor().State().String())
 
 	srv.Pause()
+	// The monitor learns of the hang from the requests that meet it (an
+	// idle healthy instance does not poll): the first one times out and
+	// starts the probes that open the breaker.
+	serveIn(h, "GET", "/api/subscription", "", "", user(0))
 	deadline := time.Now().Add(10 * time.Second)
 	for app.Monitor().Available() && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
