@@ -380,12 +380,14 @@ var (
 // parseHTTPDate parses an HTTP-date strictly (RFC 9110 §5.6.7): the
 // IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", or the obsolete RFC 850
 // "Sunday, 06-Nov-94 08:49:37 GMT" and asctime "Sun Nov  6 08:49:37 1994"
-// forms, with exact spacing, two-digit hours and the right weekday.
-// Anything else is invalid.
+// forms, with exact spacing and two-digit hours. Day, month and zone names
+// match without regard to case, and the weekday is not checked against the
+// date (it is redundant; origins get it wrong), as the conformance corpus
+// expects of a robust recipient. Anything else is invalid.
 func parseHTTPDate(s string) (time.Time, bool) {
 	var wday, day, mon, year, clock string
 	switch {
-	case len(s) == 29 && s[3] == ',' && s[4] == ' ' && s[7] == ' ' && s[11] == ' ' && s[16] == ' ' && s[25:] == " GMT":
+	case len(s) == 29 && s[3] == ',' && s[4] == ' ' && s[7] == ' ' && s[11] == ' ' && s[16] == ' ' && strings.EqualFold(s[25:], " GMT"):
 		wday, day, mon, year, clock = s[:3], s[5:7], s[8:11], s[12:16], s[17:25]
 	case len(s) == 24 && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' && s[19] == ' ':
 		wday, mon, day, clock, year = s[:3], s[4:7], s[8:10], s[11:19], s[20:]
@@ -398,7 +400,7 @@ func parseHTTPDate(s string) (time.Time, bool) {
 			return time.Time{}, false
 		}
 		r := s[comma:]
-		if r[:2] != ", " || r[4] != '-' || r[8] != '-' || r[11] != ' ' || r[20:] != " GMT" {
+		if r[:2] != ", " || r[4] != '-' || r[8] != '-' || r[11] != ' ' || !strings.EqualFold(r[20:], " GMT") {
 			return time.Time{}, false
 		}
 		i := indexOf(longDays, s[:comma])
@@ -435,7 +437,7 @@ func parseHTTPDate(s string) (time.Time, bool) {
 		}
 	}
 	t := time.Date(y, time.Month(m+1), d, hh, mm, min(ss, 59), 0, time.UTC)
-	if t.Day() != d || int(t.Weekday()) != wd {
+	if t.Day() != d {
 		return time.Time{}, false
 	}
 	return t, true
@@ -443,7 +445,7 @@ func parseHTTPDate(s string) (time.Time, bool) {
 
 func indexOf(names []string, s string) int {
 	for i, n := range names {
-		if n == s {
+		if strings.EqualFold(n, s) {
 			return i
 		}
 	}

@@ -172,8 +172,10 @@
 //     stale (§4.2.1 allows this or using the first): the safe reading.
 //   - Delta-seconds are digits only; "60.0" or "-1" is invalid, the
 //     response stale (§1.2.2). Expires, Date and Last-Modified must be
-//     exact HTTP-dates: lenient date parsers disagree, and a misread date
-//     serves content longer than its origin allowed.
+//     HTTP-dates in one of the three forms with exact spacing and a
+//     two-digit hour (lenient date parsers disagree, and a misread date
+//     serves content longer than its origin allowed); only the case of
+//     names and a wrong weekday are forgiven.
 //   - private and no-cache with field names are treated as unqualified
 //     (the RFC allows storing the response without those fields), since
 //     stripping fields from a response is easy to get wrong: private is not
