@@ -234,8 +234,11 @@ func (m *Monitor) report(ctx context.Context, err error, call bool) {
 		return
 	}
 	n := int(m.failures.Add(1))
-	if n == 1 {
-		select { // have the probe check at once, then every ProbeInterval
+	if n == 1 || n == m.opts.FailureThreshold {
+		// Have the probe check at once, then every ProbeInterval; also
+		// when the breaker opens, so that a probe timer set for an idle
+		// period gives way to the recovery probes.
+		select {
 		case m.wake <- struct{}{}:
 		default:
 		}
