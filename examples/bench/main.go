@@ -63,6 +63,7 @@ func main() {
 	flag.StringVar(&private, "private-redis", "", "start this redis-server binary on a free loopback port and use it instead of -redis")
 	flag.StringVar(&loadURL, "loadgen", "", "internal: run as the load-generator child against this URL")
 	flag.Parse()
+	maybeRunCapacity(cfg, private)
 
 	if loadURL != "" {
 		if err := runLoadgenChild(os.Stdout, loadURL, cfg.conns, cfg.warmup, cfg.duration); err != nil {
