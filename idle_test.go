@@ -95,7 +95,7 @@ func warmKit(t *testing.T, client redis.UniversalClient, prefix string) *redisht
 // (pipelines' contents included).
 func TestIdleKitCommands(t *testing.T) {
 	if testing.Short() && !redistest.InCI() {
-		t.Skip("watches an idle Kit for 20 s")
+		t.Skip("watches an idle Kit for 20 s; -short skips it, except under CI=true")
 	}
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		t.Parallel()
@@ -121,7 +121,7 @@ func TestIdleKitCommands(t *testing.T) {
 // on CI it must run (and fails without REDIS_URL).
 func TestIdleKitMonitor(t *testing.T) {
 	if testing.Short() && !redistest.InCI() {
-		t.Skip("watches an idle Kit for 20 s")
+		t.Skip("watches an idle Kit for 20 s; -short skips it, except under CI=true")
 	}
 	// The shared server of REDIS_URL, else a private redis-server (skipped
 	// where none is installed, except under CI=true).

@@ -178,9 +178,6 @@ func mustDefaultKey(t *testing.T, r *http.Request) string {
 // invalidation in another instance drops all of them.
 func TestVaryL1(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
-		if tg.Mini != nil {
-			t.Skip("coherence needs pub/sub on a real server")
-		}
 		c := newTestCache(t, tg.Client, tg.Prefix, Options{L1Bytes: 1 << 20})
 		c2 := newTestCache(t, tg.Client, tg.Prefix, Options{})
 		waitFor(t, 5e9, "coherence", func() bool { return c.coherent() })
