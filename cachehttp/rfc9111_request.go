@@ -132,7 +132,7 @@ func (rc *RouteCache) rfcLookup(next http.Handler, w http.ResponseWriter, r *htt
 	var err error
 	// The primary key, then, when what it holds varies on headers this
 	// request does not match, the request's variant key (§4.1).
-	for range 2 {
+	for try := range 2 {
 		ctx, cancel := context.WithTimeout(r.Context(), c.mon.CommandTimeout())
 		var v []byte
 		v, err = bk.fetch(ctx, k, nil, c.opts.LeaseTTL)
@@ -154,7 +154,7 @@ func (rc *RouteCache) rfcLookup(next http.Handler, w http.ResponseWriter, r *htt
 			}
 			break
 		}
-		if len(sh.e.vary) == 0 || k.name != c.l.key(kindHTTP, rc.escKey(q, r, q.names)).name {
+		if len(sh.e.vary) == 0 || try > 0 {
 			break
 		}
 		k = rc.variantKey(q, r, &sh.e)
