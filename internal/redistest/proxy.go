@@ -23,6 +23,7 @@ type Proxy struct {
 	mu      sync.Mutex
 	latency time.Duration
 	refuse  bool
+	lose    int           // replies still to lose (LoseReplies)
 	hold    chan struct{} // non-nil while blackholed; closed when that ends
 	conns   map[*proxyConn]struct{}
 }
@@ -127,6 +128,17 @@ func (p *Proxy) SetRefuse(on bool) {
 	p.mu.Unlock()
 }
 
+// LoseReplies makes the proxy lose the next n replies: each time Redis
+// answers, the answer is dropped and the connection closed, after Redis
+// has executed what it answers. The client sees a broken connection where
+// its commands may or may not have run, and go-redis retries them: the
+// fault that makes a command run twice.
+func (p *Proxy) LoseReplies(n int) {
+	p.mu.Lock()
+	p.lose = n
+	p.mu.Unlock()
+}
+
 // ActiveConns returns the number of client connections currently open
 // through the proxy.
 func (p *Proxy) ActiveConns() int {
@@ -205,10 +217,14 @@ func (p *Proxy) serve(pc *proxyConn) {
 func (p *Proxy) pipe(pc *proxyConn, src, dst net.Conn) {
 	defer pc.close()
 	buf := make([]byte, 32<<10)
+	reply := src != pc.client
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			if !p.wait(pc) {
+				return
+			}
+			if reply && p.loseOne() {
 				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -219,6 +235,17 @@ func (p *Proxy) pipe(pc *proxyConn, src, dst net.Conn) {
 			return
 		}
 	}
+}
+
+// loseOne reports whether a reply is to be lost, counting it.
+func (p *Proxy) loseOne() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lose <= 0 {
+		return false
+	}
+	p.lose--
+	return true
 }
 
 // wait holds a chunk while the proxy is blackholed, then applies the
