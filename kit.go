@@ -11,6 +11,8 @@ import (
 
 	"github.com/aura-platform/redishttp/cachehttp"
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/optcheck"
+	"github.com/aura-platform/redishttp/internal/pipe"
 	"github.com/aura-platform/redishttp/lockhttp"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/aura-platform/redishttp/ratelimithttp"
@@ -43,6 +45,14 @@ type Options struct {
 	// Observer, if set, receives every event of every part as well as the
 	// stats recorder (an OpenTelemetry bridge, a log). Default none.
 	Observer middleware.Observer
+	// AutoPipeline turns on AutoPipeline in every part's options: the
+	// per-request commands of the caches, rate limiters and lockers go
+	// through the client's go-redis auto-pipeliner, which writes the
+	// commands of concurrent requests to Redis together (see
+	// cachehttp.Options.AutoPipeline). Stats flushes and health probes are
+	// never pipelined. It needs a *redis.Client (a Sentinel failover client
+	// is one) or a *redis.ClusterClient. Default false.
+	AutoPipeline bool
 }
 
 // Kit holds what the feature packages share: one Redis client, one health
@@ -72,8 +82,14 @@ type Kit struct {
 //
 // It returns an error wrapping the package's ErrInvalidOptions for a bad
 // option, naming it (a typed-nil client, a Prefix with braces or glob
-// characters, a short Stats.Token).
+// characters, a short Stats.Token, AutoPipeline on a client without an
+// auto-pipeliner).
 func New(client redis.UniversalClient, opts Options) (*Kit, error) {
+	if opts.AutoPipeline && client != nil && !optcheck.TypedNil(client) {
+		if _, err := pipe.New(client, true); err != nil {
+			return nil, fmt.Errorf("%w: AutoPipeline: %w", fallback.ErrInvalidOptions, err)
+		}
+	}
 	k := &Kit{client: client, opts: opts, log: opts.Logger}
 	if k.log == nil {
 		k.log = slog.Default()
@@ -168,6 +184,7 @@ func (k *Kit) share(mon **fallback.Monitor, obs *middleware.Observer, log **slog
 func (k *Kit) Cache(opts cachehttp.Options) (*cachehttp.Cache, error) {
 	o := opts
 	k.share(&o.Monitor, &o.Observer, &o.Logger, &o.Prefix, "cache:")
+	o.AutoPipeline = o.AutoPipeline || k.opts.AutoPipeline
 	return add(k, &k.caches, func() (*cachehttp.Cache, error) { return cachehttp.New(k.client, o) })
 }
 
@@ -176,6 +193,7 @@ func (k *Kit) Cache(opts cachehttp.Options) (*cachehttp.Cache, error) {
 func (k *Kit) Limiter(opts ratelimithttp.Options) (*ratelimithttp.Limiter, error) {
 	o := opts
 	k.share(&o.Monitor, &o.Observer, &o.Logger, &o.Prefix, "rl:")
+	o.AutoPipeline = o.AutoPipeline || k.opts.AutoPipeline
 	return add(k, &k.limits, func() (*ratelimithttp.Limiter, error) { return ratelimithttp.New(k.client, o) })
 }
 
@@ -186,6 +204,7 @@ func (k *Kit) Limiter(opts ratelimithttp.Options) (*ratelimithttp.Limiter, error
 func (k *Kit) Locker(opts lockhttp.Options) (*lockhttp.Locker, error) {
 	o := opts
 	k.share(&o.Monitor, &o.Observer, &o.Logger, &o.Prefix, "lock:")
+	o.AutoPipeline = o.AutoPipeline || k.opts.AutoPipeline
 	if k.client == nil && o.OnFailure == fallback.Default {
 		o.OnFailure = fallback.UseMemory
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/internal/memory"
 	"github.com/aura-platform/redishttp/internal/optcheck"
+	"github.com/aura-platform/redishttp/internal/pipe"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
@@ -101,6 +102,15 @@ type Options struct {
 	// treated as lost (L1 flushed and bypassed) when neither a message nor
 	// a PONG came within two intervals. Default 1s.
 	CoherencePing time.Duration
+	// AutoPipeline sends the per-request commands (entry reads, fills,
+	// lease releases) through the client's go-redis auto-pipeliner, which
+	// writes the commands of concurrent requests to Redis together and
+	// reads their replies together: fewer system calls per request under
+	// concurrency. It is the client's own AsyncAutoPipeline (tuned by the
+	// client's Options.AutoPipelineOptions; a *redis.Ring has none and is
+	// refused). A command still waits no longer than its timeout.
+	// Invalidations and SCANs are not pipelined. Default false.
+	AutoPipeline bool
 }
 
 // Cache is a Redis-backed response and data cache. It is safe for
@@ -217,6 +227,13 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	if o.L1Bytes > 0 {
 		o.Coherence = true
 	}
+	var run *pipe.Runner
+	if client != nil {
+		var err error
+		if run, err = pipe.New(client, o.AutoPipeline); err != nil {
+			return nil, fmt.Errorf("%w: AutoPipeline: %w", ErrInvalidOptions, err)
+		}
+	}
 	c := &Cache{
 		opts: o, l: layout{prefix: o.Prefix, groups: o.Groups}, client: client,
 		flights: newFlights(), memo: newMemo(), now: time.Now, routes: make(map[string]struct{}),
@@ -236,7 +253,7 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	c.mem = memory.NewStore(o.MemoryBytes)
 	now := func() time.Time { return c.now() }
 	if client != nil {
-		c.redis = &redisBackend{c: client, l: c.l, stampLife: o.MaxLoadTime, now: now}
+		c.redis = &redisBackend{c: client, r: run, l: c.l, stampLife: o.MaxLoadTime, now: now}
 	}
 	c.memory = newMemoryBackend(c.mem, c.l, o.MaxLoadTime, now)
 	if o.L1Bytes > 0 {

@@ -1,6 +1,7 @@
 package cachehttp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/pipe"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,6 +22,7 @@ const scanCount = 1000
 
 type redisBackend struct {
 	c redis.UniversalClient
+	r *pipe.Runner // the per-request commands: c, or its auto-pipeliner
 	l layout
 	// stampLife is the minimum lifetime of a tag invalidation stamp: the
 	// longest load whose result is still stored.
@@ -36,16 +39,23 @@ type redisBackend struct {
 func (b *redisBackend) fetch(ctx context.Context, k key, token []byte, leaseTTL time.Duration) ([]byte, error) {
 	var cmd *redis.StringCmd
 	if token == nil {
-		cmd = b.c.Get(ctx, k.name)
+		cmd = redis.NewStringCmd(ctx, "get", k.name)
 	} else {
 		// SET NX GET: one command that returns the entry when present and
 		// otherwise takes the fill lease. When the key exists nothing is
 		// written (and nothing replicated): a hit costs what a GET costs.
 		cmd = redis.NewStringCmd(ctx, "set", k.name, token, "px", leaseTTL.Milliseconds(), "nx", "get")
-		_ = b.c.Process(ctx, cmd)
+	}
+	if err := b.r.Process(ctx, cmd); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err // the command may still be in flight: not read
 	}
 	v, err := cmd.Bytes()
 	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if token != nil && bytes.Equal(v, token) {
+		// Our own lease: the SET ran twice (go-redis resent it after a
+		// broken connection) and the second run found the first's lease.
 		return nil, nil
 	}
 	return v, err
@@ -62,7 +72,7 @@ func (b *redisBackend) store(ctx context.Context, w write) (bool, error) {
 	if ttl < 1 {
 		ttl = 1
 	}
-	n, err := storeScript.Run(ctx, b.c, keys, w.value, ttl, now.UnixMilli(), now.UnixMilli()+ttl,
+	n, err := storeScript.Run(ctx, b.r, keys, w.value, ttl, now.UnixMilli(), now.UnixMilli()+ttl,
 		w.token, w.started.UnixMilli(), b.channel, overwriteMsg(b.channel, b.origin, w.key.name)).Int()
 	if n == 1 && b.stored != nil {
 		b.stored(w.key.name)
@@ -71,11 +81,15 @@ func (b *redisBackend) store(ctx context.Context, w write) (bool, error) {
 }
 
 func (b *redisBackend) release(ctx context.Context, k key, token []byte) error {
-	return releaseScript.Run(ctx, b.c, []string{k.name}, token).Err()
+	return releaseScript.Run(ctx, b.r, []string{k.name}, token).Err()
 }
 
 func (b *redisBackend) tryLease(ctx context.Context, name string, ttl time.Duration) (bool, error) {
-	return b.c.SetNX(ctx, name, "1", ttl).Result()
+	cmd := redis.NewBoolCmd(ctx, "set", name, "1", "px", max(ttl.Milliseconds(), 1), "nx")
+	if err := b.r.Process(ctx, cmd); err != nil && !errors.Is(err, redis.Nil) {
+		return false, err
+	}
+	return cmd.Result()
 }
 
 // scriptCall is one run of a script in a pipeline.

@@ -13,6 +13,7 @@ import (
 	"github.com/aura-platform/redishttp/fallback"
 	"github.com/aura-platform/redishttp/internal/observe"
 	"github.com/aura-platform/redishttp/internal/optcheck"
+	"github.com/aura-platform/redishttp/internal/pipe"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
@@ -94,7 +95,16 @@ func newLocker(clients []redis.UniversalClient, opts Options, monitor bool) (*Lo
 	}
 	l.bgCtx, l.bgCancel = context.WithCancel(context.Background())
 	if len(clients) > 0 {
-		l.redis = newRedisBackend(clients, &l.o)
+		runs := make([]*pipe.Runner, len(clients))
+		for i, c := range clients {
+			if runs[i], err = pipe.New(c, o.AutoPipeline); err != nil {
+				if l.ownMon {
+					_ = l.mon.Close()
+				}
+				return nil, fmt.Errorf("%w: AutoPipeline: %w", ErrInvalidOptions, err)
+			}
+		}
+		l.redis = newRedisBackend(runs, &l.o)
 	}
 	if o.OnFailure == fallback.UseMemory {
 		l.local = newLocalBackend(&l.o)

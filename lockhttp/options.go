@@ -108,6 +108,14 @@ type Options struct {
 	// creates none, since its masters fail one by one and a quorum rides
 	// through a minority of them failing.
 	Monitor *fallback.Monitor
+	// AutoPipeline sends the lock and idempotency scripts through each
+	// client's go-redis auto-pipeliner, which writes the commands of
+	// concurrent requests to Redis together and reads their replies
+	// together: fewer system calls per request under concurrency. It is
+	// the client's own AsyncAutoPipeline (tuned by the client's
+	// Options.AutoPipelineOptions; a *redis.Ring has none and is refused).
+	// Each call still waits no longer than CommandTimeout. Default false.
+	AutoPipeline bool
 	// Observer receives LockAcquired, LockContended, LockExpired,
 	// LockReplayed and LockError events with Route. Default nil.
 	Observer middleware.Observer

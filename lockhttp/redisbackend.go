@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
+	"github.com/aura-platform/redishttp/internal/pipe"
 	"github.com/go-redsync/redsync/v4"
 	rsredis "github.com/go-redsync/redsync/v4/redis"
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
@@ -22,7 +24,7 @@ const fenceSuffix = ":fence"
 // masters (Redlock, quorum n/2+1). This file holds the locks; the records
 // are in redisrecords.go.
 type redisBackend struct {
-	clients   []redis.UniversalClient
+	clients   []*pipe.Runner
 	rs        *redsync.Redsync
 	quorum    int
 	mutexOpts []redsync.Option
@@ -30,7 +32,7 @@ type redisBackend struct {
 	fenceMs   int64
 }
 
-func newRedisBackend(clients []redis.UniversalClient, o *Options) *redisBackend {
+func newRedisBackend(clients []*pipe.Runner, o *Options) *redisBackend {
 	b := &redisBackend{
 		clients: clients,
 		quorum:  len(clients)/2 + 1,
@@ -39,7 +41,7 @@ func newRedisBackend(clients []redis.UniversalClient, o *Options) *redisBackend 
 	}
 	pools := make([]rsredis.Pool, len(clients))
 	for i, c := range clients {
-		pools[i] = &fencedPool{Pool: goredis.NewPool(c), client: c, node: i, b: b}
+		pools[i] = &fencedPool{Pool: goredis.NewPool(c.Client()), client: c, node: i, b: b}
 	}
 	b.rs = redsync.New(pools...)
 	// redsync bounds each acquire round by TTL*factor; keep it within the
@@ -70,12 +72,14 @@ type nodeResult struct {
 
 type attemptKey struct{}
 
-// fencedPool is redsync's go-redis v9 pool with one change: SETNX is done
-// by acquire.lua, which also draws the fencing token in the same round trip.
-// Everything else (extend, release, quorum, drift) is redsync's own.
+// fencedPool is redsync's go-redis v9 pool with two changes: SETNX is done
+// by acquire.lua, which also draws the fencing token in the same round
+// trip, and both it and redsync's own scripts (extend, release) go through
+// the node's pipe.Runner, auto-pipelined or not. Everything else (quorum,
+// drift, the scripts themselves) is redsync's own.
 type fencedPool struct {
 	rsredis.Pool
-	client redis.UniversalClient
+	client *pipe.Runner
 	node   int
 	b      *redisBackend
 }
@@ -92,6 +96,24 @@ type fencedConn struct {
 	rsredis.Conn
 	ctx context.Context
 	p   *fencedPool
+}
+
+// Eval runs one of redsync's scripts (release, extend) as redsync's
+// go-redis pool does, through the node's Runner.
+func (c *fencedConn) Eval(script *rsredis.Script, keysAndArgs ...any) (any, error) {
+	keys := make([]string, script.KeyCount)
+	for i := range keys {
+		keys[i], _ = keysAndArgs[i].(string)
+	}
+	args := keysAndArgs[script.KeyCount:]
+	v, err := c.p.client.EvalSha(c.ctx, script.Hash, keys, args...).Result()
+	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT ") {
+		v, err = c.p.client.Eval(c.ctx, script.Src, keys, args...).Result()
+	}
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
+	return v, err
 }
 
 func (c *fencedConn) SetNX(name, value string, expiry time.Duration) (bool, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/aura-platform/redishttp/internal/memory"
 	"github.com/aura-platform/redishttp/internal/observe"
 	"github.com/aura-platform/redishttp/internal/optcheck"
+	"github.com/aura-platform/redishttp/internal/pipe"
 	"github.com/aura-platform/redishttp/middleware"
 	"github.com/redis/go-redis/v9"
 )
@@ -25,6 +26,7 @@ const maxKey = 200
 // concurrent use.
 type Limiter struct {
 	client  redis.UniversalClient
+	run     *pipe.Runner // the script's way to client: direct or auto-pipelined
 	mon     *fallback.Monitor
 	ownMon  bool
 	mem     *memory.Limiter
@@ -87,6 +89,13 @@ func New(client redis.UniversalClient, opts Options) (*Limiter, error) {
 		optcheck.NonNegative(ErrInvalidOptions, "MemoryBytes", o.MemoryBytes),
 	); err != nil {
 		return nil, err
+	}
+	if client != nil {
+		run, err := pipe.New(client, o.AutoPipeline)
+		if err != nil {
+			return nil, fmt.Errorf("%w: AutoPipeline: %w", ErrInvalidOptions, err)
+		}
+		l.run = run
 	}
 	if o.Prefix == "" {
 		o.Prefix = "rl:"
@@ -238,7 +247,7 @@ func (l *Limiter) take(ctx context.Context, key string, cost int64, ps []*compil
 			started = int64(time.Since(epoch0))
 		}
 		cctx, cancel := context.WithTimeout(ctx, l.mon.CommandTimeout())
-		err = runScript(cctx, l.client, l.opts.Prefix, key, cost, ps, res)
+		err = runScript(cctx, l.run, l.opts.Prefix, key, cost, ps, res)
 		cancel()
 		l.mon.Report(ctx, err)
 		if err == nil {

@@ -69,6 +69,15 @@ type Options struct {
 	// cannot grow them past the bound: the least recently used counters
 	// are evicted, and an evicted client starts a fresh window.
 	MemoryBytes int64
+	// AutoPipeline sends the rate-limit script through the client's
+	// go-redis auto-pipeliner, which writes the scripts of concurrent
+	// requests to Redis together and reads their replies together: fewer
+	// system calls per request under concurrency. It is the client's own
+	// AsyncAutoPipeline (tuned by the client's
+	// Options.AutoPipelineOptions; a *redis.Ring has none and is refused).
+	// A decision still waits no longer than the command timeout. Default
+	// false.
+	AutoPipeline bool
 
 	// Route names this limiter in events (RateAllowed, RateDenied,
 	// RateError), e.g. "api" or "POST /api/orders". Bounded cardinality:

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,11 @@ func env(prefix string, vars map[string]string) func(string) (string, bool) {
 		"KEY_PREFIX":             prefix,
 		"API_RATE_LIMIT":         "1000000-H",
 		"AURA_RATE_LIMIT":        "1000000-H",
+	}
+	// The suite runs with and without auto-pipelining: the demo reads
+	// REDIS_AUTOPIPELINE, passed on from the test's environment.
+	if v, ok := os.LookupEnv(aura.EnvAutoPipeline); ok {
+		m[aura.EnvAutoPipeline] = v
 	}
 	for k, v := range vars {
 		m[k] = v

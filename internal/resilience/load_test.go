@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aura-platform/redishttp/examples/server/aura"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -251,6 +252,9 @@ func printTable() {
 	race := ""
 	if raceOn {
 		race = " (-race)"
+	}
+	if v := os.Getenv(aura.EnvAutoPipeline); v != "" {
+		race += ", " + aura.EnvAutoPipeline + "=" + v
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nresilience figures%s\n", race)

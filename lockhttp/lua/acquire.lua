@@ -13,4 +13,11 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('SET', KEYS[2], tok, 'PX', ARGV[3])
   return {1, tok}
 end
-return {0, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[1])}
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  -- Our own value: this call already took the lock and is being run again
+  -- (go-redis resends a command whose connection broke before the reply).
+  -- Answer as the first run did, with the token it drew.
+  return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
+end
+return {0, redis.call('PTTL', KEYS[1]), holder}

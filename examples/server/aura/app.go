@@ -116,6 +116,9 @@ func (a *App) build() error {
 	a.kit, err = redishttp.New(a.client, redishttp.Options{
 		Prefix: a.cfg.KeyPrefix, // aura:cache:, aura:rl:, aura:lock:, aura:stats:, aura:probe
 		Logger: a.log,
+		// Per-request commands through go-redis's auto-pipeliner
+		// (REDIS_AUTOPIPELINE).
+		AutoPipeline: a.cfg.AutoPipeline,
 		// The budget of one Redis call on the request path before the
 		// breaker counts a failure (REDIS_COMMAND_TIMEOUT).
 		Monitor: fallback.MonitorOptions{CommandTimeout: a.cfg.CommandTimeout},

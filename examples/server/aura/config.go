@@ -29,6 +29,9 @@ const (
 	// EnvEnableCache set to a false boolean ("false", "0") turns response
 	// caching off; rate limits and locks still work.
 	EnvEnableCache = "ENABLE_REDIS_CACHE"
+	// EnvAutoPipeline ("1" or "0") turns go-redis auto-pipelining of the
+	// per-request commands on or off.
+	EnvAutoPipeline = "REDIS_AUTOPIPELINE"
 )
 
 // Config is the demo server's configuration, read from the environment by
@@ -52,6 +55,9 @@ const (
 //	REDIS_COMMAND_TIMEOUT   per-command Redis budget on the request path before the
 //	                        breaker counts a failure (default 150ms; raise it for a
 //	                        Redis across a WAN, such as Upstash)
+//	REDIS_AUTOPIPELINE      "1" sends the per-request Redis commands through go-redis's
+//	                        auto-pipeliner, "0" does not (default: the library's
+//	                        default, redishttp.Options.AutoPipeline)
 type Config struct {
 	Addr  string
 	Redis fallback.Config
@@ -68,7 +74,9 @@ type Config struct {
 	KeyPrefix      string
 	TrustedProxies []string
 	CommandTimeout time.Duration
-	lookup         func(string) (string, bool)
+	// AutoPipeline is REDIS_AUTOPIPELINE.
+	AutoPipeline bool
+	lookup       func(string) (string, bool)
 }
 
 // LoadConfig reads the configuration through lookup (os.LookupEnv in main).
@@ -130,6 +138,13 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 			return Config{}, fmt.Errorf("%w: REDIS_COMMAND_TIMEOUT=%q is not a duration between 1ms and 1m", ErrConfig, v)
 		}
 		c.CommandTimeout = d
+	}
+	if v := get(EnvAutoPipeline); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: %s=%q is not 1 or 0", ErrConfig, EnvAutoPipeline, v)
+		}
+		c.AutoPipeline = on
 	}
 	for _, p := range strings.Split(get("TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p != "" {
