@@ -28,11 +28,12 @@ func UsedMemory(t testing.TB, node *redis.Client) int {
 }
 
 // FillUntilOOM makes node run out of memory the way a production server
-// does with maxmemory-policy noeviction: maxmemory 16 MiB above what it
+// does with maxmemory-policy noeviction: maxmemory 40 MiB above what it
 // uses, filler keys written until a write fails with OOM, then maxmemory
-// 8 MiB below the memory used, so that no small write squeezes through when
-// the client buffers of a loaded server shrink (they move by megabytes
-// under load, and used_memory counts them). PING, reads and DEL keep working. prefix must hash
+// 24 MiB below the memory used, so that no small write squeezes through
+// when the client buffers of a loaded server shrink (they move by
+// megabytes under load, more so when clients pipeline, and used_memory
+// counts them). PING, reads and DEL keep working. prefix must hash
 // to node (on a cluster, give it the node's hash tag). It returns the filler
 // keys; deleting them and setting maxmemory 0 ends the condition. Use it
 // on private servers only (StartServer, StartCluster).
@@ -42,7 +43,7 @@ func FillUntilOOM(t testing.TB, node *redis.Client, prefix string) []string {
 	if err := node.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := node.ConfigSet(ctx, "maxmemory", strconv.Itoa(UsedMemory(t, node)+16<<20)).Err(); err != nil {
+	if err := node.ConfigSet(ctx, "maxmemory", strconv.Itoa(UsedMemory(t, node)+40<<20)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	val := strings.Repeat("x", 64<<10)
@@ -60,7 +61,7 @@ func FillUntilOOM(t testing.TB, node *redis.Client, prefix string) []string {
 			t.Fatal("the server never ran out of memory")
 		}
 	}
-	if err := node.ConfigSet(ctx, "maxmemory", strconv.Itoa(UsedMemory(t, node)-8<<20)).Err(); err != nil {
+	if err := node.ConfigSet(ctx, "maxmemory", strconv.Itoa(UsedMemory(t, node)-24<<20)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := node.Set(ctx, prefix+"small", "v", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "OOM") {
