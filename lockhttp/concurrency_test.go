@@ -116,12 +116,16 @@ func checkOneCreation(t *testing.T, store *orderStore, res []result) {
 }
 
 func TestConcurrentCreatesExactlyOnce(t *testing.T) {
+	withAutoPipeline(t, concurrentCreatesExactlyOnce)
+}
+
+func concurrentCreatesExactlyOnce(t *testing.T, auto bool) {
 	forEachDeployment(t, func(t *testing.T, d deployment) {
 		for _, mode := range []string{"no-key", "same-key"} {
 			t.Run(mode, func(t *testing.T) {
 				store := newOrderStore(20 * time.Millisecond)
 				obs := newCounter()
-				hs := instances(t, d, 3, store, lockhttp.Options{Observer: obs, Prefix: d.prefix + mode + ":"})
+				hs := instances(t, d, 3, store, lockhttp.Options{Observer: obs, Prefix: d.prefix + mode + ":", AutoPipeline: auto})
 				key := ""
 				if mode == "same-key" {
 					key = "create-blue-1"

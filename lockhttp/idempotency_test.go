@@ -13,12 +13,16 @@ import (
 )
 
 func TestIdempotencyRequests(t *testing.T) {
+	withAutoPipeline(t, idempotencyRequests)
+}
+
+func idempotencyRequests(t *testing.T, auto bool) {
 	forEachDeployment(t, func(t *testing.T, d deployment) {
 		var runs atomic.Int64
 		status := http.StatusCreated
 		d.advance(t)
 		h := serve(d.newLocker(t, lockhttp.Options{Key: middleware.ByRoute(), MaxBodyBytes: 64, RequireIdempotencyKey: true,
-			TTL: 300 * time.Millisecond, RecordTimeout: 200 * time.Millisecond}),
+			TTL: 300 * time.Millisecond, RecordTimeout: 200 * time.Millisecond, AutoPipeline: auto}),
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				runs.Add(1)
 				w.Header().Set("X-Run", "yes")
