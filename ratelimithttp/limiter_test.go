@@ -14,51 +14,55 @@ import (
 )
 
 // Done when: limit 5/minute shared by 3 instances, 200 concurrent requests,
-// exactly 5 succeed.
+// exactly 5 succeed, with and without the auto-pipeliner.
 func TestSharedLimitAcrossInstances(t *testing.T) {
 	for _, algo := range []Algorithm{FixedWindow, SlidingWindow} {
 		t.Run(algo.String(), func(t *testing.T) {
-			redistest.Run(t, func(t *testing.T, tg redistest.Target) {
-				var hs []http.Handler
-				for i := range 3 {
-					c := tg.Client
-					if i > 0 {
-						c = tg.NewClient(t)
-					}
-					l := newLimiter(t, tg, c, Options{Policies: []Policy{{Name: "api", Rate: rate(5, time.Minute), Algorithm: algo}}})
-					hs = append(hs, l.Handler(okHandler))
-				}
-				var mu sync.Mutex
-				codes := map[int]int{}
-				var wg sync.WaitGroup
-				for i := range 200 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						w := do(hs[i%3], "GET", "/api/x", "alice")
-						mu.Lock()
-						codes[w.Code]++
-						mu.Unlock()
-					}()
-				}
-				wg.Wait()
-				if codes[200] != 5 || codes[429] != 195 || len(codes) != 2 {
-					t.Fatalf("status counts %v, want 5×200 and 195×429", codes)
-				}
-				// Rejected requests did not consume: the counter is exactly 5.
-				var used string
-				var err error
-				if algo == FixedWindow {
-					used, err = tg.Client.Get(t.Context(), tg.Prefix+"{u:alice}:f:api").Result()
-				} else {
-					used, err = tg.Client.Get(t.Context(), tg.Prefix+"{u:alice}:s:api:sum").Result()
-				}
-				if err != nil || used != "5" {
-					t.Fatalf("stored count %q (%v), want 5", used, err)
-				}
-			})
+			withAutoPipeline(t, func(t *testing.T, auto bool) { sharedLimitAcrossInstances(t, algo, auto) })
 		})
 	}
+}
+
+func sharedLimitAcrossInstances(t *testing.T, algo Algorithm, auto bool) {
+	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
+		var hs []http.Handler
+		for i := range 3 {
+			c := tg.Client
+			if i > 0 {
+				c = tg.NewClient(t)
+			}
+			l := newLimiter(t, tg, c, Options{Policies: []Policy{{Name: "api", Rate: rate(5, time.Minute), Algorithm: algo}}, AutoPipeline: auto})
+			hs = append(hs, l.Handler(okHandler))
+		}
+		var mu sync.Mutex
+		codes := map[int]int{}
+		var wg sync.WaitGroup
+		for i := range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := do(hs[i%3], "GET", "/api/x", "alice")
+				mu.Lock()
+				codes[w.Code]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if codes[200] != 5 || codes[429] != 195 || len(codes) != 2 {
+			t.Fatalf("status counts %v, want 5×200 and 195×429", codes)
+		}
+		// Rejected requests did not consume: the counter is exactly 5.
+		var used string
+		var err error
+		if algo == FixedWindow {
+			used, err = tg.Client.Get(t.Context(), tg.Prefix+"{u:alice}:f:api").Result()
+		} else {
+			used, err = tg.Client.Get(t.Context(), tg.Prefix+"{u:alice}:s:api:sum").Result()
+		}
+		if err != nil || used != "5" {
+			t.Fatalf("stored count %q (%v), want 5", used, err)
+		}
+	})
 }
 
 // Done when: two policies on one request both enforced, headers from the
@@ -329,8 +333,13 @@ func TestChainedLimitersNoDuplicateHeaders(t *testing.T) {
 }
 
 // The round-trip budget: one Redis command per request for any number of
-// policies (after the script is cached on the server).
+// policies (after the script is cached on the server), with and without
+// the auto-pipeliner (a batch of one is a command sent alone).
 func TestOneRoundTripPerRequest(t *testing.T) {
+	withAutoPipeline(t, oneRoundTripPerRequest)
+}
+
+func oneRoundTripPerRequest(t *testing.T, auto bool) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		for n := 1; n <= 3; n++ {
 			client := tg.NewClient(t)
@@ -341,7 +350,7 @@ func TestOneRoundTripPerRequest(t *testing.T) {
 				{Name: "b", Rate: rate(100, time.Minute), Algorithm: SlidingWindow},
 				{Name: "c", Rate: rate(50, time.Second)},
 			}[:n]
-			l := newLimiter(t, tg, client, Options{Policies: ps, Prefix: tg.Prefix + strconv.Itoa(n) + ":"})
+			l := newLimiter(t, tg, client, Options{Policies: ps, Prefix: tg.Prefix + strconv.Itoa(n) + ":", AutoPipeline: auto})
 			h := l.Handler(okHandler)
 			// Load the script where every measured key lives (EVALSHA +
 			// EVAL once per node: on a cluster, each user's hash tag may
