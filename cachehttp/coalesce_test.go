@@ -11,8 +11,13 @@ import (
 )
 
 // 200 concurrent misses on one key, spread over 3 cache instances with their
-// own clients, run the handler once; everyone gets the body.
+// own clients, run the handler once; everyone gets the body. The same with
+// the auto-pipeliner.
 func TestStampedeAcrossInstances(t *testing.T) {
+	withAutoPipeline(t, stampedeAcrossInstances)
+}
+
+func stampedeAcrossInstances(t *testing.T, auto bool) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		release := make(chan struct{})
 		h := &counter{h: func(w http.ResponseWriter, r *http.Request) {
@@ -25,7 +30,7 @@ func TestStampedeAcrossInstances(t *testing.T) {
 			if i > 0 {
 				client = tg.NewClient(t)
 			}
-			c := newTestCache(t, client, tg.Prefix, Options{FillWait: 20 * time.Second, LeaseTTL: 20 * time.Second})
+			c := newTestCache(t, client, tg.Prefix, Options{FillWait: 20 * time.Second, LeaseTTL: 20 * time.Second, AutoPipeline: auto})
 			srvs = append(srvs, mustRoute(t, c, Route{Name: "stampede", TTL: time.Minute}).Handler(h))
 		}
 		const n = 200

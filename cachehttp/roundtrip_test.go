@@ -70,13 +70,18 @@ func (c *cmdCounter) take() (int, []string) {
 }
 
 // The Redis budget per request: a hit is one command, a miss one read and
-// one write (the store script), a bypass none.
+// one write (the store script), a bypass none; the same with the
+// auto-pipeliner (a batch of one is a command sent alone).
 func TestRoundTripsPerRequest(t *testing.T) {
+	withAutoPipeline(t, roundTripsPerRequest)
+}
+
+func roundTripsPerRequest(t *testing.T, auto bool) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
 		cnt := &cmdCounter{}
 		client := tg.NewClient(t)
 		client.AddHook(cnt)
-		c := newTestCache(t, client, tg.Prefix, Options{})
+		c := newTestCache(t, client, tg.Prefix, Options{AutoPipeline: auto})
 		srv := mustRoute(t, c, Route{Name: "rt", Tags: []string{"a", "b"}}).Handler(textHandler("body"))
 		// Warm the script cache so the count is the steady-state one.
 		expect(t, do(srv, "GET", "/warm"), 200, "MISS", "body")

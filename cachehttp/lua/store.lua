@@ -7,10 +7,14 @@
 -- ARGV[6] when the load started (ms), ARGV[7] coherence channel ("" = none),
 -- ARGV[8] the overwrite message published on it.
 -- Returns 1 stored, 0 lease lost (the key changed under us), -1 a tag was
--- invalidated while loading (the write is dropped).
+-- invalidated while loading (the write is dropped). Finding our own value
+-- in place of the lease means this call already stored it and is being run
+-- again (go-redis resends a command whose connection broke before the
+-- reply): it answers 1 again.
 if ARGV[5] ~= '' then
   local cur = redis.call('GET', KEYS[1])
   if cur ~= ARGV[5] then
+    if cur == ARGV[1] then return 1 end
     return 0
   end
 end
