@@ -39,16 +39,23 @@ func buildDashboard(cfg config) ([]byte, string) {
 }
 
 // DashboardHandler serves a self-contained HTML dashboard (no external
-// resources, works offline) that polls the JSON report at
-// Options.StatsPath every Options.RefreshInterval and shows hit rate per
-// pattern, hits and misses over time, rate-limit and lock figures and the
-// backend state of each instance.
+// resources, works offline) that shows hit rate per pattern, hits and
+// misses over time, rate-limit and lock figures and the backend state of
+// each instance. It follows the report at Options.StatsPath as a stream of
+// server-sent events (see StatsHandler), so it updates as soon as the
+// figures of any instance change; where the stream is unavailable (an
+// error, or no report within max(3 s, 2*RefreshInterval), as behind a proxy
+// that buffers responses) it polls the JSON report every
+// Options.RefreshInterval instead and tries the stream again every 30 s.
 //
 // It is protected like the other handlers. Because a browser cannot send
 // a bearer header when it opens a page, the dashboard (and only it) also
 // accepts the token as ?token=; the page then moves the token to
 // sessionStorage, removes it from the address bar and history, and sends
-// it as a bearer header when polling. The response carries
+// it as a bearer header on the stream and the polls (it reads the stream
+// with fetch rather than EventSource, which cannot send that header, so
+// the token never appears in a stream URL). With cookie-based Options.Auth
+// both carry the page's cookies. The response carries
 // Referrer-Policy: no-referrer and Cache-Control: no-store, so the URL
 // does not leak through Referer or caches, but it may still reach the
 // application's access log: with cookie-based Options.Auth, set

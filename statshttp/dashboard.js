@@ -135,10 +135,20 @@
     });
   }
 
+  function headers(accept) {
+    var h = { 'Accept': accept };
+    if (token) { h['Authorization'] = 'Bearer ' + token; }
+    return h;
+  }
+
+  function setMode(m) {
+    var el = $('mode');
+    el.textContent = m === 'live' ? 'live' : 'every ' + (refresh / 1000) + ' s';
+    el.setAttribute('data-mode', m);
+  }
+
   function poll() {
-    var headers = { 'Accept': 'application/json' };
-    if (token) { headers['Authorization'] = 'Bearer ' + token; }
-    window.fetch(statsURL, { headers: headers, credentials: 'same-origin', cache: 'no-store' })
+    window.fetch(statsURL, { headers: headers('application/json'), credentials: 'same-origin', cache: 'no-store' })
       .then(function (res) {
         if (res.status === 401) {
           text('status', 'Not authorized: open this page with ?token=... or sign in.');
@@ -151,6 +161,84 @@
       .catch(function (err) { text('status', 'Stats unavailable: ' + err.message); });
   }
 
-  poll();
-  window.setInterval(poll, refresh);
+  var pollTimer = null;
+  function startPolling() {
+    if (pollTimer !== null) { return; }
+    setMode('poll');
+    poll();
+    pollTimer = window.setInterval(poll, refresh);
+  }
+  function stopPolling() {
+    if (pollTimer === null) { return; }
+    window.clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  // The live stream: the same URL asked for text/event-stream, with the
+  // same credentials as the polls (the bearer header, or the application's
+  // cookies). It is read with fetch because EventSource cannot send an
+  // Authorization header. Without a report within FIRST_MS (a proxy that
+  // buffers the stream, say), on an error, or when the stream breaks before
+  // a report arrived, the page polls and tries the stream again after
+  // RETRY_MS; a stream that worked and ended is reopened after one refresh
+  // interval, so even a proxy that cuts every stream costs no more than
+  // polling.
+  var FIRST_MS = Math.max(3000, 2 * refresh);
+  var IDLE_MS = 40000; // the server sends a heartbeat after 15 s of silence
+  var RETRY_MS = 30000;
+  function stream() {
+    if (!(window.fetch && window.AbortController && window.TextDecoder && window.ReadableStream)) {
+      startPolling();
+      return;
+    }
+    var ctl = new window.AbortController(), dec = new window.TextDecoder();
+    var live = false, buf = '', timer = null;
+    function arm(ms) {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () { ctl.abort(); }, ms);
+    }
+    function frame(block) {
+      var data = [];
+      block.split('\n').forEach(function (line) {
+        if (line.indexOf('data:') === 0) { data.push(line.slice(5).replace(/^ /, '')); }
+      });
+      if (data.length === 0) { return; }
+      render(JSON.parse(data.join('\n')));
+      if (!live) { live = true; stopPolling(); setMode('live'); }
+    }
+    arm(FIRST_MS);
+    window.fetch(statsURL, { headers: headers('text/event-stream'), credentials: 'same-origin',
+      cache: 'no-store', signal: ctl.signal })
+      .then(function (res) {
+        var ct = res.headers.get('Content-Type') || '';
+        if (!res.ok || !res.body || ct.indexOf('text/event-stream') !== 0) { throw new Error('HTTP ' + res.status); }
+        var reader = res.body.getReader();
+        function pump() {
+          return reader.read().then(function (r) {
+            if (r.done) { throw new Error('stream ended'); }
+            buf += dec.decode(r.value, { stream: true });
+            var i;
+            while ((i = buf.indexOf('\n\n')) >= 0) {
+              frame(buf.slice(0, i));
+              buf = buf.slice(i + 2);
+            }
+            if (live) { arm(IDLE_MS); }
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .catch(function () {
+        window.clearTimeout(timer);
+        ctl.abort();
+        if (live) {
+          window.setTimeout(stream, refresh);
+          return;
+        }
+        startPolling();
+        window.setTimeout(stream, RETRY_MS);
+      });
+  }
+
+  stream();
 }());

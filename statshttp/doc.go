@@ -1,6 +1,6 @@
 // Package statshttp counts what the redishttp middleware does and serves it:
-// a JSON report (the /api/cache/stats endpoint), Prometheus metrics and a
-// live HTML dashboard.
+// a JSON report (the /api/cache/stats endpoint, also as a stream of
+// server-sent events), Prometheus metrics and a live HTML dashboard.
 //
 // A Recorder is the middleware.Observer the feature packages (cachehttp,
 // ratelimithttp, lockhttp, fallback's Monitor) report to. Observe is
@@ -33,7 +33,7 @@
 //	}
 //	defer rec.Close()
 //	// pass rec as the Observer of cachehttp, ratelimithttp, lockhttp and the fallback monitor
-//	mux.Handle("/api/cache/stats", rec.StatsHandler())
+//	mux.Handle("/api/cache/stats", rec.StatsHandler()) // JSON, or a stream with Accept: text/event-stream
 //	mux.Handle("/metrics", rec.MetricsHandler())
 //	mux.Handle("/dashboard", rec.DashboardHandler()) // open /dashboard?token=...
 //

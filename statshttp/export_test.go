@@ -1,6 +1,9 @@
 package statshttp
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Test-only names for the report the JSON handler serves, so the external
 // tests can decode it and read it without going through HTTP.
@@ -22,3 +25,11 @@ const (
 	DefaultRoute  = defaultRoute
 	OverflowRoute = overflowRoute
 )
+
+// SetLiveTimes shortens the streams' heartbeat and lifetime.
+func (r *Recorder) SetLiveTimes(heartbeat, lifetime time.Duration) {
+	r.live.heartbeat, r.live.lifetime = heartbeat, lifetime
+}
+
+// LiveBuilds counts the reports built for the streams.
+func (r *Recorder) LiveBuilds() int64 { return r.live.builds.Load() }

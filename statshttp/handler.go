@@ -20,12 +20,29 @@ import (
 // ("redis": every instance's totals; "local": this instance's only, when
 // there is no client or Redis did not answer within ReadTimeout),
 // "instance" and "warnings". Building it never fails.
+//
+// A GET whose Accept header lists text/event-stream (as an EventSource
+// sends) gets the report as server-sent events instead, behind the same
+// authentication: a "data:" event carrying the report JSON at once and
+// then whenever it changes, a comment line (": heartbeat") after 15 s
+// without an event, and the end of the stream after 10 minutes, so the
+// client reconnects and its credentials are checked again. While at least
+// one stream is open, the Recorder builds one report every FlushInterval
+// and shares it among all open streams, so the Redis reads do not grow
+// with the number of streams; with none open it reads nothing. The stream
+// lifts the server's read and write timeouts for its connection and
+// drops a client that does not accept an event within 10 s. Close ends
+// the open streams; a stream requested after Close gets 503.
 func (r *Recorder) StatsHandler() http.Handler {
 	return r.protect(http.HandlerFunc(r.serveStats), false)
 }
 
 func (r *Recorder) serveStats(w http.ResponseWriter, req *http.Request) {
 	if !allowRead(w, req) {
+		return
+	}
+	if req.Method == http.MethodGet && wantsStream(req) {
+		r.serveLive(w, req)
 		return
 	}
 	body, err := json.Marshal(r.report(req.Context()))
@@ -37,6 +54,7 @@ func (r *Recorder) serveStats(w http.ResponseWriter, req *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept")
 	if req.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return

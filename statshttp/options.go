@@ -56,9 +56,10 @@ type Options struct {
 	// the token as a ?token= query parameter. Browsers cannot put a bearer
 	// header on a page navigation, so by default the dashboard accepts
 	// ?token= once, and the page then removes it from the address bar and
-	// sends it as a bearer header when it polls the stats. Set this when the
-	// application's Auth (a session cookie, say) authenticates the page, so
-	// that tokens never appear in URLs. Default false.
+	// sends it as a bearer header when it streams or polls the stats. Set
+	// this when the application's Auth (a session cookie, say)
+	// authenticates the page, so that tokens never appear in URLs. Default
+	// false.
 	DisableQueryToken bool
 
 	// AuthFailureLimit is how many failed authentication attempts one
@@ -148,10 +149,12 @@ type Options struct {
 	BackendState func() string
 
 	// StatsPath is the URL (absolute path or relative to the dashboard page)
-	// the dashboard polls for the JSON report: where the application mounts
-	// StatsHandler. Default "/api/cache/stats".
+	// the dashboard streams or polls the report from: where the application
+	// mounts StatsHandler. Default "/api/cache/stats".
 	StatsPath string
-	// RefreshInterval is how often the dashboard polls. Default 2s.
+	// RefreshInterval is how often the dashboard polls when the report
+	// stream is unavailable, and the reconnection delay the stream suggests
+	// to EventSource clients. Default 2s.
 	RefreshInterval time.Duration
 
 	// Logger receives flush failures (rate-limited to one line per outage,

@@ -40,6 +40,8 @@ type Recorder struct {
 	page []byte // the dashboard, built once
 	csp  string
 
+	live *liveHub // the report streams
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -79,6 +81,7 @@ func New(client redis.UniversalClient, opts Options) (*Recorder, error) {
 	}
 	r.authFails = newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, maxAuthClients)
 	r.page, r.csp = buildDashboard(cfg)
+	r.live = newLiveHub(r)
 	if client == nil {
 		close(r.done)
 		return r, nil
@@ -144,12 +147,13 @@ func snapshotTable(t *table) counts {
 	return c
 }
 
-// Close stops the flush goroutine after a last flush, bounded by
-// ReadTimeout, and returns that flush's error. Events observed after Close
-// are still counted locally. Close is idempotent; it does not close the
-// Redis client.
+// Close ends the open report streams (see StatsHandler), stops the flush
+// goroutine after a last flush, bounded by ReadTimeout, and returns that
+// flush's error. Events observed after Close are still counted locally.
+// Close is idempotent; it does not close the Redis client.
 func (r *Recorder) Close() error {
 	r.closeOnce.Do(func() {
+		r.live.close()
 		if r.client == nil {
 			return
 		}
