@@ -59,15 +59,13 @@ type claimResult struct {
 	mismatch bool               // the existing record has another fingerprint
 }
 
-// each runs fn(i) for i in [0, n): inline for one node, concurrently for more.
+// each runs fn(i) for i in [0, n) concurrently, fn(0) on the calling
+// goroutine (so one node costs no goroutine), and waits for them all.
 func each(n int, fn func(i int)) {
-	if n == 1 {
-		fn(0)
-		return
-	}
 	var wg sync.WaitGroup
-	for i := range n {
+	for i := 1; i < n; i++ {
 		wg.Go(func() { fn(i) })
 	}
+	fn(0)
 	wg.Wait()
 }

@@ -1,7 +1,8 @@
-// Package lockhttp wraps mutation handlers in a distributed lock
-// (github.com/go-redsync/redsync/v4) with a watchdog, a fencing token and
-// IETF Idempotency-Key replay, so that "create this once" holds across many
-// server instances, through client retries and through slow handlers.
+// Package lockhttp wraps mutation handlers in a distributed lock (on one
+// Redis deployment, or Redlock through github.com/go-redsync/redsync/v4)
+// with a watchdog, a fencing token and IETF Idempotency-Key replay, so that
+// "create this once" holds across many server instances, through client
+// retries and through slow handlers.
 //
 //	type createOrderRequest struct{ Name string `json:"name"` }
 //
@@ -104,8 +105,8 @@
 // extra round trip) so that later tokens are always higher.
 //
 // On one node an uncontended request costs two round trips: acquire (SET NX
-// PX and the fencing INCR in one script, through redsync's pool interface)
-// and release (redsync's compare-and-delete), plus one extension per TTL/3
+// PX and the fencing token in one script) and release (a compare-and-delete
+// script), plus one extension (compare-and-PEXPIRE) per TTL/3
 // while the handler runs. An idempotent request adds the claim and the
 // stored response (four in all, release and store running concurrently); a
 // replay costs one. The Monitor learns Redis's health from these calls;

@@ -18,10 +18,16 @@ import (
 // cancellation cannot kill.
 func (l *Locker) serveLocked(be backend, ls lease, idem *idemState, next http.Handler, w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	hctx, cancel := context.WithCancelCause(withFence(ctx, ls.fence()))
-	var wd *watchdog
+	// One allocation holds the handler's context and the watchdog.
+	lr := &struct {
+		hctx handlerCtx
+		wd   watchdog
+	}{hctx: handlerCtx{tok: ls.fence()}}
+	var cancel context.CancelCauseFunc
+	lr.hctx.Context, cancel = context.WithCancelCause(ctx)
+	bg := context.WithoutCancel(ctx)
 	if !l.o.DisableWatchdog {
-		wd = l.startWatchdog(ctx, be, ls, idem, cancel)
+		l.startWatchdog(&lr.wd, bg, be, ls, idem, cancel)
 	}
 	var (
 		rec    *recorder.Recorder
@@ -30,29 +36,30 @@ func (l *Locker) serveLocked(be backend, ls lease, idem *idemState, next http.Ha
 		done   bool
 	)
 	if idem != nil {
-		hctx = context.WithValue(hctx, notAppliedKey{}, &idem.notApplied)
+		lr.hctx.notApplied = &idem.notApplied
 		before = w.Header().Clone()
 		rec = recorder.New(w, l.o.MaxResponseBytes)
 		ww = rec.Writer()
 	}
 	defer func() {
-		wd.stop()
+		lr.wd.stop()
 		cancel(nil)
-		l.finish(ctx, be, ls, idem, rec, before, done)
+		l.finish(bg, be, ls, idem, rec, before, done)
 	}()
-	next.ServeHTTP(ww, r.WithContext(hctx))
+	next.ServeHTTP(ww, r.WithContext(&lr.hctx))
 	done = true
 }
 
 // finish releases the lock and, for an idempotent request, records the
-// handler's response. The claim is never released once the handler has
-// run: whatever the handler wrote may have been committed. A response that
+// handler's response, with bg: the request's context without its
+// cancellation. The claim is never released once the handler has run:
+// whatever the handler wrote may have been committed. A response that
 // cannot be replayed (a 5xx, a panic, a streamed, hijacked or oversized
 // body) leaves the claim in place until it expires, so retries meanwhile
 // are told the outcome is not known (409) rather than run the handler again,
 // unless the handler said it changed nothing (NotApplied).
-func (l *Locker) finish(ctx context.Context, be backend, ls lease, idem *idemState, rec *recorder.Recorder, before http.Header, done bool) {
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.o.CommandTimeout)
+func (l *Locker) finish(bg context.Context, be backend, ls lease, idem *idemState, rec *recorder.Recorder, before http.Header, done bool) {
+	bg, cancel := context.WithTimeout(bg, l.o.CommandTimeout)
 	defer cancel()
 	if idem != nil && idem.notApplied.Load() {
 		// The handler says it changed nothing: a retry may run it again.

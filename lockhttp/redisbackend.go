@@ -19,34 +19,49 @@ import (
 // share the lock name's hash tag.
 const fenceSuffix = ":fence"
 
-// redisBackend keeps locks (redsync mutexes) and idempotency records on one
-// Redis deployment (a node or a cluster, quorum 1) or on several independent
-// masters (Redlock, quorum n/2+1). This file holds the locks; the records
-// are in redisrecords.go.
+// redisBackend keeps locks and idempotency records on one Redis deployment
+// (a node or a cluster, quorum 1) or on several independent masters
+// (Redlock, quorum n/2+1). This file holds the Redlock locks (redsync
+// mutexes); the locks on one deployment are in redissingle.go, the records
+// in redisrecords.go.
 type redisBackend struct {
 	clients   []*pipe.Runner
-	rs        *redsync.Redsync
+	rs        *redsync.Redsync // Redlock only
 	quorum    int
 	mutexOpts []redsync.Option
 	cmdTO     time.Duration
 	fenceMs   int64
+
+	// One deployment: the lock's TTL, the bound of an acquire call, and
+	// the script arguments every request passes.
+	ttl       time.Duration
+	acquireTO time.Duration
+	ttlArg    any // TTL in ms
+	fenceArg  any // fence retention in ms
 }
 
 func newRedisBackend(clients []*pipe.Runner, o *Options) *redisBackend {
 	b := &redisBackend{
-		clients: clients,
-		quorum:  len(clients)/2 + 1,
-		cmdTO:   o.CommandTimeout,
-		fenceMs: o.FenceRetention.Milliseconds(),
+		clients:  clients,
+		quorum:   len(clients)/2 + 1,
+		cmdTO:    o.CommandTimeout,
+		fenceMs:  o.FenceRetention.Milliseconds(),
+		ttl:      o.TTL,
+		ttlArg:   o.TTL.Milliseconds(),
+		fenceArg: o.FenceRetention.Milliseconds(),
+	}
+	// Each acquire attempt is bounded by TTL*factor (redsync's timeout
+	// factor): within the command timeout and at most half the TTL.
+	factor := min(0.5, float64(o.CommandTimeout)/float64(o.TTL))
+	b.acquireTO = time.Duration(int64(float64(o.TTL) * factor))
+	if len(clients) == 1 {
+		return b // redissingle.go: no redsync
 	}
 	pools := make([]rsredis.Pool, len(clients))
 	for i, c := range clients {
 		pools[i] = &fencedPool{Pool: goredis.NewPool(c.Client()), client: c, node: i, b: b}
 	}
 	b.rs = redsync.New(pools...)
-	// redsync bounds each acquire round by TTL*factor; keep it within the
-	// command timeout and at most half the TTL.
-	factor := min(0.5, float64(o.CommandTimeout)/float64(o.TTL))
 	b.mutexOpts = []redsync.Option{
 		redsync.WithExpiry(o.TTL),
 		redsync.WithTries(1),
@@ -164,7 +179,7 @@ func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration
 	backoff := 10 * time.Millisecond
 	splits := 0
 	for {
-		l, retry, err := b.tryLock(ctx, name)
+		l, retry, err := b.try(ctx, name)
 		var d time.Duration
 		switch {
 		case errors.Is(err, errSplit) && splits < splitRetries:
@@ -194,6 +209,15 @@ func (b *redisBackend) lock(ctx context.Context, name string, wait time.Duration
 	}
 }
 
+// try makes one attempt at name's lock.
+func (b *redisBackend) try(ctx context.Context, name string) (lease, time.Duration, error) {
+	if len(b.clients) == 1 {
+		return b.tryLockOne(ctx, name)
+	}
+	return b.tryLock(ctx, name)
+}
+
+// tryLock makes one attempt at name's lock on the Redlock masters.
 func (b *redisBackend) tryLock(ctx context.Context, name string) (lease, time.Duration, error) {
 	a := &attempt{nodes: make([]nodeResult, len(b.clients))}
 	m := b.rs.NewMutex(name, b.mutexOpts...)

@@ -16,14 +16,14 @@ var errNotOurs = errors.New("lockhttp: held by another request")
 // watchdog extends a held lock (and the request's idempotency claim) every
 // TTL/3 while the handler runs. An extension that fails because Redis did
 // not answer (a pause, a partition) is retried with a short backoff for as
-// long as the lock is still valid by our clock (the time of the last
-// successful acquisition or extension, plus TTL, minus redsync's clock
-// drift allowance): Redis expires the key no earlier, so the handler keeps
-// its lock through an outage shorter than that. The handler's context is
-// cancelled with ErrLockLost when Redis says the lock or claim is no longer
-// ours, or when the validity runs out without a successful extension. It is
-// a timer, not a goroutine: a handler that finishes within TTL/3 costs one
-// timer.
+// long as the lock is still valid by our clock (the start of the last
+// successful acquisition or extension, plus TTL, minus a clock drift
+// allowance of TTL/100): Redis expires the key no earlier, so the handler
+// keeps its lock through an outage shorter than that. The handler's context
+// is cancelled with ErrLockLost when Redis says the lock or claim is no
+// longer ours, or when the validity runs out without a successful
+// extension. It is a timer, not a goroutine: a handler that finishes within
+// TTL/3 costs one timer.
 type watchdog struct {
 	l      *Locker
 	be     backend
@@ -46,15 +46,13 @@ const (
 	maxExtendRetry = 500 * time.Millisecond
 )
 
-func (l *Locker) startWatchdog(ctx context.Context, be backend, ls lease, idem *idemState, cancel context.CancelCauseFunc) *watchdog {
-	wd := &watchdog{
-		l: l, be: be, ls: ls, idem: idem, cancel: cancel,
-		bg: context.WithoutCancel(ctx), every: l.o.TTL / 3,
-	}
+// startWatchdog starts wd, which must be zero, for the lock ls; bg is the
+// request's context without its cancellation.
+func (l *Locker) startWatchdog(wd *watchdog, bg context.Context, be backend, ls lease, idem *idemState, cancel context.CancelCauseFunc) {
+	*wd = watchdog{l: l, be: be, ls: ls, idem: idem, cancel: cancel, bg: bg, every: l.o.TTL / 3}
 	wd.mu.Lock()
 	wd.t = time.AfterFunc(wd.every, wd.tick)
 	wd.mu.Unlock()
-	return wd
 }
 
 func (wd *watchdog) tick() {
@@ -95,14 +93,14 @@ func (wd *watchdog) loseLock() {
 }
 
 // stop ends the watchdog, waiting for an extension in flight, and reports
-// whether the lock was lost while the handler ran.
+// whether the lock was lost while the handler ran. A watchdog never started
+// (the zero value) has nothing to stop.
 func (wd *watchdog) stop() (lost bool) {
-	if wd == nil {
-		return false
-	}
 	wd.mu.Lock()
 	defer wd.mu.Unlock()
 	wd.stopped = true
-	wd.t.Stop()
+	if wd.t != nil {
+		wd.t.Stop()
+	}
 	return wd.lost
 }
