@@ -51,7 +51,20 @@ func forEachDeployment(t *testing.T, fn func(t *testing.T, d deployment)) {
 			if o.Prefix == "" {
 				o.Prefix = tg.Prefix + "lk:"
 			}
-			l, err := lockhttp.New(tg.NewClient(t), o)
+			c := tg.NewClient(t)
+			if o.Monitor == nil && o.CommandTimeout >= time.Second {
+				// A test about exclusion, not latency, under load: the
+				// monitor's probes get the same patience as the lock's
+				// calls (its default 150 ms probe can fail on a loaded
+				// 2-core machine and turn requests into 503s).
+				mon, err := fallback.NewMonitor(c, fallback.MonitorOptions{CommandTimeout: o.CommandTimeout})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = mon.Close() })
+				o.Monitor = mon
+			}
+			l, err := lockhttp.New(c, o)
 			if err != nil {
 				t.Fatal(err)
 			}
