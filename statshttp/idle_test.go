@@ -62,8 +62,6 @@ func TestIdleInstanceHeartbeat(t *testing.T) {
 		bc.AddHook(log)
 		b := newRecorder(t, bc, withID(opts, "idle"))
 		b.Observe(mw.Event{Kind: mw.CacheHit, Route: "r"})
-		time.Sleep(5 * flush) // b's first flush
-		log.take()
 
 		listed := func() string {
 			rep := fetchReport(t, a)
@@ -80,6 +78,8 @@ func TestIdleInstanceHeartbeat(t *testing.T) {
 			}
 			return "idle not listed"
 		}
+		eventually(t, 5*time.Second, listed) // b's first flush
+		log.take()
 		for end := time.Now().Add(3 * ttl); time.Now().Before(end); time.Sleep(ttl / 4) {
 			if msg := listed(); msg != "" {
 				t.Fatal(msg)
