@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,7 +82,7 @@ type Options struct {
 	// Default "" (none).
 	Schema string
 	// VersionRefresh is how long a namespace version (BumpVersion) read
-	// from Redis is trusted in-process when no coherence subscription
+	// from Redis is trusted in-process when no coherence log reader
 	// pushes bumps. Default 1s.
 	VersionRefresh time.Duration
 	// L1Bytes enables an in-process L1 of decoded entries in front of
@@ -93,15 +94,30 @@ type Options struct {
 	// L1TTL is the longest an entry stays in the L1 (never past its
 	// freshness), unless Route.L1TTL says otherwise. Default 5s.
 	L1TTL time.Duration
-	// Coherence subscribes to this cache's invalidation channel on Redis,
-	// so invalidations made by any instance drop this one's L1 entries and
-	// namespace versions are pushed. Invalidations are always published.
-	// Default: on when L1Bytes > 0.
+	// Coherence makes this cache follow the invalidation log on Redis (a
+	// stream, "<prefix>{inv}log", read with XREAD BLOCK on a connection of
+	// its own), so invalidations made by any instance drop this one's L1
+	// entries and namespace versions are pushed, and makes every store log
+	// an overwrite of its key. Invalidations are always logged. After a
+	// disconnection the reader applies what it missed and keeps the rest of
+	// the L1 (bypassed meanwhile); only entries it can no longer read
+	// (trimmed away, or Redis restarted empty) flush the L1. Default: on
+	// when L1Bytes > 0.
 	Coherence bool
-	// CoherencePing is how often the idle subscription is checked; it is
-	// treated as lost (L1 flushed and bypassed) when neither a message nor
-	// a PONG came within two intervals. Default 1s.
+	// CoherencePing is how long one read of the invalidation log waits for
+	// new entries; an idle instance sends one command per interval. A read
+	// that has not returned within CoherencePing plus the monitor's command
+	// timeout (a silently dead connection) is treated as a disconnection.
+	// Default 25s (under fallback's 30 s idle probe).
 	CoherencePing time.Duration
+	// CoherenceLog is the length the invalidation log is trimmed to
+	// (approximately: MAXLEN ~). An instance that was disconnected misses
+	// nothing while fewer entries than this were logged meanwhile: at R
+	// invalidations and stores per second (stores count with Coherence on)
+	// it covers CoherenceLog/R seconds, 100 s for the default at 100/s;
+	// beyond that its L1 is flushed once. Each entry weighs its key names or
+	// tags plus about 30 bytes. Default 10000.
+	CoherenceLog int
 	// AutoPipeline sends the per-request commands (entry reads, fills,
 	// lease releases) through the client's go-redis auto-pipeliner, which
 	// writes the commands of concurrent requests to Redis together and
@@ -191,6 +207,7 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 		optcheck.NonNegative(ErrInvalidOptions, "L1Bytes", o.L1Bytes),
 		optcheck.Duration(ErrInvalidOptions, "L1TTL", o.L1TTL),
 		optcheck.Duration(ErrInvalidOptions, "CoherencePing", o.CoherencePing),
+		optcheck.NonNegative(ErrInvalidOptions, "CoherenceLog", o.CoherenceLog),
 	); err != nil {
 		return nil, err
 	}
@@ -220,6 +237,9 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	}
 	if o.CoherencePing == 0 {
 		o.CoherencePing = defaultCoherencePing
+	}
+	if o.CoherenceLog == 0 {
+		o.CoherenceLog = defaultCoherenceLog
 	}
 	if client == nil {
 		o.L1Bytes, o.Coherence = 0, false
@@ -253,14 +273,21 @@ func New(client redis.UniversalClient, opts Options) (*Cache, error) {
 	c.mem = memory.NewStore(o.MemoryBytes)
 	now := func() time.Time { return c.now() }
 	if client != nil {
-		c.redis = &redisBackend{c: client, r: run, l: c.l, stampLife: o.MaxLoadTime, now: now}
+		c.redis = &redisBackend{c: client, r: run, l: c.l, stampLife: o.MaxLoadTime, now: now,
+			logKey: c.l.logKey(), logMax: strconv.Itoa(o.CoherenceLog), logErr: c.logAppendFailed}
+		switch client.(type) {
+		case *redis.ClusterClient, *redis.Ring:
+			// The log is in a slot (or shard) of its own: appended from Go.
+		default:
+			c.redis.inScript = true
+		}
 	}
 	c.memory = newMemoryBackend(c.mem, c.l, o.MaxLoadTime, now)
 	if o.L1Bytes > 0 {
 		c.l1 = newL1(o.L1Bytes, now)
 	}
 	if o.Coherence {
-		c.redis.channel = c.l.channel()
+		c.redis.storeLog = true
 		c.redis.origin = newOrigin()
 		if c.l1 != nil {
 			c.redis.stored = func(name string) { c.l1DropNames(name) }

@@ -122,15 +122,24 @@
 // With Options.L1Bytes an in-process L1 of decoded entries (W-TinyLFU,
 // bounded by bytes, Route.L1TTL) sits in front of Redis: a hot hit costs no
 // round trip. Every invalidation (tags, soft purge, pattern, delete, version
-// bump) is published on "<prefix>inv" and every store publishes an overwrite
-// of its key from inside the store script; each instance drops the matching
-// L1 entries. While the subscription is down (or unconfirmed, or silent past
-// two Options.CoherencePing intervals) the L1 is flushed and bypassed. The
-// window in which an instance can serve a value older than an invalidation
-// is the pub/sub delivery time: a few milliseconds on loopback
-// (TestL1StalenessWindow measures it with three instances), bounded by two
-// CoherencePing intervals when the connection dies silently and by the L1
-// TTL if a publish itself fails.
+// bump) is appended to an invalidation log, a Redis Stream
+// "<prefix>{inv}log" trimmed to about Options.CoherenceLog entries, and
+// with coherence on every store appends an overwrite of its key; on a
+// single node (and Sentinel) the entry is appended inside the script that
+// makes the change, atomically with it, on a Redis Cluster by one XADD
+// right after it (the log is one key on one node). Each instance follows the
+// log with XREAD BLOCK on a connection of its own and drops the matching L1
+// entries. After a disconnection it resumes from the last entry it applied
+// and keeps the rest of its L1 (bypassed until it has caught up); only when
+// the entries it missed are gone (the log trimmed past its position, or
+// Redis restarted empty) does it flush the L1, once. The log covers
+// CoherenceLog/R seconds of absence at R logged changes per second (100 s
+// for 10000 entries at 100/s). The window in which an instance can serve a
+// value older than an invalidation is the time for the entry to reach the
+// reader: well under a millisecond on loopback (TestCoherencePropagation
+// and TestL1StalenessWindow measure it), bounded by CoherencePing plus the
+// command timeout when the reader's connection dies silently and by the L1
+// TTL if an append itself fails.
 //
 // # Warming and refresh-ahead
 //

@@ -49,18 +49,24 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) (int, error) {
 		ks = append(ks, c.l.key(kindData, esc), c.l.key(kindHTTP, esc))
 		variants = append(variants, variantTag(esc))
 	}
-	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.delete(ctx, ks) })
+	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) {
+		if rb, ok := b.(*redisBackend); ok {
+			return rb.deleteKeys(ctx, ks, true)
+		}
+		return b.delete(ctx, ks)
+	})
+	keysLogged := err == nil && c.logsInScript()
 	if err == nil {
 		var nv int
 		nv, err = c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateTags(ctx, variants) })
 		n += nv
-		c.published(ctx, msgTags, variants)
+		c.published(ctx, msgTags, variants, err == nil && c.logsInScript())
 	}
 	names := make([]string, len(ks))
 	for i, k := range ks {
 		names[i] = k.name
 	}
-	c.published(ctx, msgKeys, names)
+	c.published(ctx, msgKeys, names, keysLogged)
 	c.emitN(middleware.CacheInvalidate, "", int64(n))
 	return n, err
 }
@@ -75,7 +81,7 @@ func (c *Cache) InvalidateTags(ctx context.Context, tags ...string) (int, error)
 		return 0, nil
 	}
 	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateTags(ctx, tags) })
-	c.published(ctx, msgTags, tags)
+	c.published(ctx, msgTags, tags, err == nil && c.logsInScript())
 	c.emitN(middleware.CacheInvalidate, "", int64(n))
 	return n, err
 }
@@ -97,7 +103,7 @@ func (c *Cache) InvalidatePattern(ctx context.Context, pattern string) (int, err
 	}
 	keep := patternKeep(pattern)
 	n, err := c.both(ctx, func(ctx context.Context, b backend) (int, error) { return b.invalidateMatch(ctx, sp, keep) })
-	c.published(ctx, msgPattern, []string{pattern})
+	c.published(ctx, msgPattern, []string{pattern}, false)
 	c.emitN(middleware.CacheInvalidate, "", int64(n))
 	return n, err
 }
@@ -123,7 +129,7 @@ func (c *Cache) SoftPurgeTags(ctx context.Context, tags ...string) (int, error) 
 		}
 		return 0, nil
 	})
-	c.published(ctx, msgTags, tags)
+	c.published(ctx, msgTags, tags, err == nil && c.logsInScript())
 	c.emitN(middleware.CacheInvalidate, "", int64(n))
 	return n, err
 }

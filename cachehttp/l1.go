@@ -12,8 +12,8 @@ import (
 
 // defaultL1TTL is the longest an entry stays in the in-process L1 unless
 // Options.L1TTL or Route.L1TTL says otherwise. With coherence the L1 is
-// invalidated by messages; the TTL bounds staleness when a message is lost
-// together with a publish failure.
+// invalidated by the invalidation log; the TTL bounds staleness when an
+// append to the log fails.
 const defaultL1TTL = 5 * time.Second
 
 // l1Item is one decoded entry in the L1.

@@ -39,8 +39,14 @@ func TestL1RoundTrips(t *testing.T) {
 		expect(t, do(srv, "GET", "/warm"), 200, "MISS", "body")
 		cnt.take()
 		expect(t, do(srv, "GET", "/x"), 200, "MISS", "body")
-		if n, cmds := cnt.take(); n != 2 {
-			t.Fatalf("miss with L1: %d round trips %v; want 2", n, cmds)
+		// On a cluster the store's log entry is a separate XADD (to the
+		// log's node), after the store script.
+		want := 2
+		if tg.Cluster {
+			want = 3
+		}
+		if n, cmds := cnt.take(); n != want {
+			t.Fatalf("miss with L1: %d round trips %v; want %d", n, cmds, want)
 		}
 		expect(t, do(srv, "GET", "/x"), 200, "HIT", "body") // from Redis, fills L1
 		if n, cmds := cnt.take(); n != 1 {
@@ -59,8 +65,8 @@ func TestL1RoundTrips(t *testing.T) {
 				t.Fatal(v, err)
 			}
 		}
-		if n, cmds := cnt.take(); n != 3 { // miss: read + store, first hit: read, then L1
-			t.Fatalf("GetOrLoad with L1: %d round trips %v; want 3", n, cmds)
+		if n, cmds := cnt.take(); n != want+1 { // miss: read + store (+ log), first hit: read, then L1
+			t.Fatalf("GetOrLoad with L1: %d round trips %v; want %d", n, cmds, want+1)
 		}
 	})
 }
@@ -183,8 +189,9 @@ func TestL1StalenessWindow(t *testing.T) {
 	})
 }
 
-// When the subscription drops, L1 is flushed and bypassed (every hit goes to
-// Redis) until it is back; then L1 serves again.
+// When the log reader's connection drops, the L1 is bypassed (not
+// flushed) until the reader has reconnected and caught up; then the L1
+// serves its entries again, without a round trip.
 func TestL1SubscriptionLoss(t *testing.T) {
 	srv := redistest.StartServer(t)
 	admin := srv.Client(t)
@@ -192,7 +199,7 @@ func TestL1SubscriptionLoss(t *testing.T) {
 	client := srv.Client(t)
 	client.AddHook(cnt)
 	c := newTestCache(t, client, "loss:", Options{L1Bytes: 1 << 20, L1TTL: time.Hour, CoherencePing: 100 * time.Millisecond, Logger: quiet})
-	waitFor(t, 5*time.Second, "subscription", c.coherent)
+	waitFor(t, 5*time.Second, "the log reader", c.coherent)
 	h := mustRoute(t, c, Route{Name: "r", TTL: time.Hour}).Handler(textHandler("x"))
 	do(h, "GET", "/a")
 	do(h, "GET", "/a")
@@ -201,26 +208,19 @@ func TestL1SubscriptionLoss(t *testing.T) {
 	if n, _ := cnt.take(); n != 0 {
 		t.Fatalf("L1 hit took %d round trips", n)
 	}
-	ctx := context.Background()
-	if err := admin.Do(ctx, "client", "kill", "type", "pubsub").Err(); err != nil {
-		t.Fatal(err)
+	syncs := c.coh.syncs.Load()
+	killReader(t, admin, "")
+	waitFor(t, 5*time.Second, "the reader to reconnect", func() bool { return c.coh.syncs.Load() > syncs && c.coherent() })
+	if c.l1.c.EstimatedSize() == 0 {
+		t.Fatal("L1 flushed when the log reader reconnected")
 	}
-	waitFor(t, 5*time.Second, "the loss to be noticed", func() bool { return !c.coherent() })
-	if c.l1.c.EstimatedSize() != 0 {
-		t.Fatal("L1 not flushed when the subscription dropped")
+	if n := c.coh.flushes.Load(); n != 0 {
+		t.Fatalf("%d gap flushes after a reconnection with nothing missed", n)
 	}
-	// Bypassed while down (it may already be back: then the hit fills L1).
-	cnt.take()
-	expect(t, do(h, "GET", "/a"), 200, "HIT", "x")
-	if n, _ := cnt.take(); n != 1 && !c.coherent() {
-		t.Fatalf("hit while the subscription is down took %d round trips; want 1", n)
-	}
-	waitFor(t, 5*time.Second, "the subscription to come back", c.coherent)
-	do(h, "GET", "/a")
 	cnt.take()
 	expect(t, do(h, "GET", "/a"), 200, "HIT", "x")
 	if n, _ := cnt.take(); n != 0 {
-		t.Fatalf("after recovery an L1 hit took %d round trips", n)
+		t.Fatalf("after the reconnection an L1 hit took %d round trips", n)
 	}
 }
 
@@ -231,7 +231,11 @@ func TestL1CloseNoLeak(t *testing.T) {
 	if err := client.Ping(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	// A miniredis server keeps a blocked XREAD's goroutines after the
+	// client closed its connection, until its next command: not ours.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("github.com/alicebob/miniredis/v2.blocking"),
+		goleak.IgnoreTopFunction("github.com/alicebob/miniredis/v2.setCondTimer"),
+		goleak.IgnoreTopFunction("github.com/alicebob/miniredis/v2.blocking.func2"))
 	for range 3 {
 		c, err := New(client, Options{Prefix: tg.Prefix, L1Bytes: 1 << 20, Logger: quiet})
 		if err != nil {

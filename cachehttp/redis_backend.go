@@ -28,12 +28,44 @@ type redisBackend struct {
 	// longest load whose result is still stored.
 	stampLife time.Duration
 	now       func() time.Time
-	// channel is the coherence channel each store publishes its key on
-	// (coherence.go); "" publishes nothing. origin tags the messages so
-	// this instance skips its own, and stored runs after each write.
-	channel string
-	origin  string
-	stored  func(name string)
+	// The invalidation log (coherence.go): logKey is the stream every
+	// invalidation is appended to and logMax its approximate MAXLEN.
+	// inScript is true where the scripts append their entry themselves, in
+	// the same atomic step (one node: a script reaches every key); on a
+	// cluster the log is in another slot, so the entry is appended by a
+	// separate XADD right after the script. storeLog makes each store
+	// append an overwrite of its key (coherence on); origin tags those
+	// entries so this instance skips its own, stored runs after each write
+	// and logErr reports an append that failed after its script.
+	logKey   string
+	logMax   string
+	inScript bool
+	storeLog bool
+	origin   string
+	stored   func(name string)
+	logErr   func(err error)
+}
+
+// appendLog appends one entry to the invalidation log (on a cluster, after
+// the script that made the change; coherence.go).
+func (b *redisBackend) appendLog(ctx context.Context, msg []byte) error {
+	return b.c.XAdd(ctx, &redis.XAddArgs{
+		Stream: b.logKey, MaxLen: b.logMaxN(), Approx: true, Values: []any{"m", msg},
+	}).Err()
+}
+
+func (b *redisBackend) logMaxN() int64 {
+	n, _ := strconv.ParseInt(b.logMax, 10, 64)
+	return n
+}
+
+// scriptLog returns the extra key and MAXLEN argument of a script that
+// appends its own log entry: none ("") where the entry is appended from Go.
+func (b *redisBackend) scriptLog(keys []string) ([]string, string) {
+	if !b.inScript {
+		return keys, ""
+	}
+	return append(keys, b.logKey), b.logMax
 }
 
 func (b *redisBackend) fetch(ctx context.Context, k key, token []byte, leaseTTL time.Duration) ([]byte, error) {
@@ -62,10 +94,15 @@ func (b *redisBackend) fetch(ctx context.Context, k key, token []byte, leaseTTL 
 }
 
 func (b *redisBackend) store(ctx context.Context, w write) (bool, error) {
-	keys := make([]string, 0, 3+2*len(w.tags))
+	keys := make([]string, 0, 4+2*len(w.tags))
 	keys = append(keys, w.key.name, b.l.live(w.key.group, w.route), b.l.lease(w.key))
 	for _, t := range w.tags {
 		keys = append(keys, b.l.tagSet(w.key.group, t), b.l.tagStamp(w.key.group, t))
+	}
+	var msg, logMax string
+	if b.storeLog {
+		msg = overwriteMsg(b.logKey, b.origin, w.key.name)
+		keys, logMax = b.scriptLog(keys)
 	}
 	now := b.now()
 	ttl := w.ttl.Milliseconds()
@@ -73,7 +110,12 @@ func (b *redisBackend) store(ctx context.Context, w write) (bool, error) {
 		ttl = 1
 	}
 	n, err := storeScript.Run(ctx, b.r, keys, w.value, ttl, now.UnixMilli(), now.UnixMilli()+ttl,
-		w.token, w.started.UnixMilli(), b.channel, overwriteMsg(b.channel, b.origin, w.key.name)).Int()
+		w.token, w.started.UnixMilli(), logMax, msg).Int()
+	if n == 1 && b.storeLog && !b.inScript {
+		if err := b.appendLog(ctx, []byte(msg)); err != nil && b.logErr != nil {
+			b.logErr(err)
+		}
+	}
 	if n == 1 && b.stored != nil {
 		b.stored(w.key.name)
 	}
@@ -137,12 +179,29 @@ func isNoScript(err error) bool {
 }
 
 func (b *redisBackend) delete(ctx context.Context, keys []key) (int, error) {
+	return b.deleteKeys(ctx, keys, false)
+}
+
+// deleteKeys deletes keys; logged makes the last script of the pipeline
+// (run last: one node) append the entry for all of them (msgKeys) to the
+// invalidation log, atomically with its deletion and after the others. On
+// a cluster the caller appends it.
+func (b *redisBackend) deleteKeys(ctx context.Context, keys []key, logged bool) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
 	calls := make([]scriptCall, len(keys))
 	for i, k := range keys {
 		calls[i] = scriptCall{keys: []string{k.name}, args: []any{b.l.base(k.group)}}
+	}
+	if logged && b.inScript {
+		names := make([]string, len(keys))
+		for i, k := range keys {
+			names[i] = k.name
+		}
+		last := &calls[len(calls)-1]
+		last.keys, _ = b.scriptLog(last.keys)
+		last.args = append(last.args, b.logMax, encodeMsg(msgKeys, names))
 	}
 	cmds, err := b.runScripts(ctx, deleteScript, calls)
 	n := 0
@@ -163,43 +222,72 @@ func (b *redisBackend) invalidateTags(ctx context.Context, tags []string) (int, 
 	total := 0
 	now := b.now().UnixMilli()
 	life := b.stampLife.Milliseconds()
-	for _, t := range tags {
+	msg := encodeMsg(msgTags, tags)
+	for ti, t := range tags {
 		// Every group holds a share of the tag's members; each script run
 		// pops at most tagBatch of them, so no single command blocks Redis
 		// for long. Groups that had a full batch are run again.
-		pending := make([]int, b.l.groups)
-		for g := range pending {
-			pending[g] = g
-		}
-		for len(pending) > 0 {
-			calls := make([]scriptCall, len(pending))
-			for i, g := range pending {
-				calls[i] = scriptCall{
-					keys: []string{b.l.tagSet(g, t), b.l.tagStamp(g, t)},
-					args: []any{b.l.base(g), now, tagBatch, life},
-				}
-			}
-			cmds, err := b.runScripts(ctx, invalidateTagScript, calls)
-			if err != nil && !errors.Is(err, redis.Nil) {
+		logHere := b.inScript && ti == len(tags)-1
+		for _, phase := range b.tagPhases(logHere) {
+			if err := b.invalidateTagGroups(ctx, t, phase, logHere, msg, now, life, &total); err != nil {
 				return total, err
 			}
-			next := pending[:0:0]
-			for i, c := range cmds {
-				vs, err := c.Int64Slice()
-				if err != nil {
-					return total, err
-				}
-				if len(vs) == 2 {
-					total += int(vs[0])
-					if vs[1] >= tagBatch {
-						next = append(next, pending[i])
-					}
-				}
-			}
-			pending = next
 		}
 	}
 	return total, nil
+}
+
+// tagPhases returns the groups of one tag's invalidation in the order they
+// run: all together, or, when the scripts log the call's entry (its last
+// tag, on one node), every group but 0 first and then group 0, whose last
+// run appends the entry after every other deletion of the call.
+func (b *redisBackend) tagPhases(logHere bool) [][]int {
+	all := make([]int, b.l.groups)
+	for g := range all {
+		all[g] = g
+	}
+	if !logHere || b.l.groups == 1 {
+		return [][]int{all}
+	}
+	return [][]int{all[1:], all[:1]}
+}
+
+// invalidateTagGroups runs invalidate_tag.lua for tag t on groups until
+// they are empty; with logHere, group 0's last run appends msg.
+func (b *redisBackend) invalidateTagGroups(ctx context.Context, t string, groups []int, logHere bool, msg []byte, now, life int64, total *int) error {
+	pending := groups
+	for len(pending) > 0 {
+		calls := make([]scriptCall, len(pending))
+		for i, g := range pending {
+			keys, logMax := []string{b.l.tagSet(g, t), b.l.tagStamp(g, t)}, ""
+			if logHere && g == 0 {
+				keys, logMax = b.scriptLog(keys)
+			}
+			calls[i] = scriptCall{
+				keys: keys,
+				args: []any{b.l.base(g), now, tagBatch, life, logMax, msg},
+			}
+		}
+		cmds, err := b.runScripts(ctx, invalidateTagScript, calls)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		next := pending[:0:0]
+		for i, c := range cmds {
+			vs, err := c.Int64Slice()
+			if err != nil {
+				return err
+			}
+			if len(vs) == 2 {
+				*total += int(vs[0])
+				if vs[1] >= tagBatch {
+					next = append(next, pending[i])
+				}
+			}
+		}
+		pending = next
+	}
+	return nil
 }
 
 func (b *redisBackend) invalidateMatch(ctx context.Context, scanGlob string, keep func(esc string) bool) (int, error) {

@@ -32,42 +32,61 @@ func (b *redisBackend) softPurgeTags(ctx context.Context, tags []string) (int, e
 	total := 0
 	now := b.now().UnixMilli()
 	life := b.stampLife.Milliseconds()
-	for _, t := range tags {
-		cursors := make(map[int]string, b.l.groups)
-		for g := 0; g < b.l.groups; g++ {
-			cursors[g] = "0"
-		}
-		for len(cursors) > 0 {
-			groups := make([]int, 0, len(cursors))
-			calls := make([]scriptCall, 0, len(cursors))
-			for g, cur := range cursors {
-				groups = append(groups, g)
-				calls = append(calls, scriptCall{
-					keys: []string{b.l.tagSet(g, t), b.l.tagStamp(g, t)},
-					args: []any{now, cur, tagBatch, life},
-				})
-			}
-			cmds, err := b.runScripts(ctx, softPurgeTagScript, calls)
-			if err != nil && !errors.Is(err, redis.Nil) {
+	msg := encodeMsg(msgTags, tags)
+	for ti, t := range tags {
+		// As in invalidateTags: on one node the last tag's group 0 runs
+		// last, and its last run appends the call's entry to the log.
+		logHere := b.inScript && ti == len(tags)-1
+		for _, phase := range b.tagPhases(logHere) {
+			if err := b.softPurgeTagGroups(ctx, t, phase, logHere, msg, now, life, &total); err != nil {
 				return total, err
-			}
-			for i, cmd := range cmds {
-				vs, err := cmd.Slice()
-				if err != nil || len(vs) != 2 {
-					return total, err
-				}
-				n, _ := vs[0].(int64)
-				total += int(n)
-				next, _ := vs[1].(string)
-				if next == "0" || next == "" {
-					delete(cursors, groups[i])
-				} else {
-					cursors[groups[i]] = next
-				}
 			}
 		}
 	}
 	return total, nil
+}
+
+// softPurgeTagGroups runs soft_purge_tag.lua for tag t on groups until
+// their scans end; with logHere, group 0's last run appends msg.
+func (b *redisBackend) softPurgeTagGroups(ctx context.Context, t string, groups []int, logHere bool, msg []byte, now, life int64, total *int) error {
+	cursors := make(map[int]string, len(groups))
+	for _, g := range groups {
+		cursors[g] = "0"
+	}
+	for len(cursors) > 0 {
+		run := make([]int, 0, len(cursors))
+		calls := make([]scriptCall, 0, len(cursors))
+		for g, cur := range cursors {
+			run = append(run, g)
+			keys, logMax := []string{b.l.tagSet(g, t), b.l.tagStamp(g, t)}, ""
+			if logHere && g == 0 {
+				keys, logMax = b.scriptLog(keys)
+			}
+			calls = append(calls, scriptCall{
+				keys: keys,
+				args: []any{now, cur, tagBatch, life, logMax, msg},
+			})
+		}
+		cmds, err := b.runScripts(ctx, softPurgeTagScript, calls)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		for i, cmd := range cmds {
+			vs, err := cmd.Slice()
+			if err != nil || len(vs) != 2 {
+				return err
+			}
+			n, _ := vs[0].(int64)
+			*total += int(n)
+			next, _ := vs[1].(string)
+			if next == "0" || next == "" {
+				delete(cursors, run[i])
+			} else {
+				cursors[run[i]] = next
+			}
+		}
+	}
+	return nil
 }
 
 func (m *memoryBackend) softPurgeTags(tags []string) int {

@@ -3,6 +3,7 @@ package cachehttp
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,17 +17,18 @@ import (
 )
 
 // defaultVersionRefresh is how long a namespace version read from Redis is
-// trusted in-process while no coherence subscription pushes bumps.
+// trusted in-process while no coherence log reader pushes bumps.
 const defaultVersionRefresh = time.Second
 
 // versionPushedRefresh is how long a namespace version is trusted while the
-// coherence subscription is healthy (bumps are pushed); a safety net only.
+// coherence log reader is caught up (bumps are pushed); a safety net only.
 const versionPushedRefresh = 30 * time.Second
 
 // Namespace versioning: entries of a route with Route.Namespace (or stored
 // with WithNamespace) carry "|n<ns>.<version>" in their key, and entries of
 // a cache with Options.Schema carry "|s<digest>". BumpVersion increments the
-// namespace's version in Redis (one INCR): every older entry becomes
+// namespace's version in Redis (one INCR, logged in the same script on a
+// single node): every older entry becomes
 // unreachable at once and is left to expire. Tag sets are shared by all
 // versions, so tag invalidation reaches every version's entries.
 
@@ -104,8 +106,8 @@ func (c *Cache) setVersion(ns string, v int64) {
 	c.vers.m[ns] = nsVersion{v: v, at: c.now()}
 }
 
-// forgetVersions drops every in-process version (the coherence subscription
-// was lost: bumps may have been missed).
+// forgetVersions drops every in-process version (the coherence log reader
+// missed entries: bumps may have been missed).
 func (c *Cache) forgetVersions() {
 	c.vers.mu.Lock()
 	clear(c.vers.m)
@@ -136,7 +138,17 @@ func (c *Cache) BumpVersion(ctx context.Context, ns string) (int64, error) {
 		return v, nil
 	}
 	rctx, cancel := c.redisCtx(ctx)
-	v, err := c.client.Incr(rctx, c.l.versionKey(ns)).Result()
+	var v int64
+	var err error
+	logged := c.logsInScript()
+	if logged {
+		// INCR and the log entry in one script (coherence.go).
+		head := binary.AppendUvarint(binary.AppendUvarint([]byte{msgVersion}, 2), uint64(len(ns)))
+		v, err = bumpVersionScript.Run(rctx, c.client, []string{c.l.versionKey(ns), c.l.logKey()},
+			c.redis.logMax, append(head, ns...)).Int64()
+	} else {
+		v, err = c.client.Incr(rctx, c.l.versionKey(ns)).Result()
+	}
 	cancel()
 	c.mon.Report(rctx, err)
 	if err != nil {
@@ -146,7 +158,7 @@ func (c *Cache) BumpVersion(ctx context.Context, ns string) (int64, error) {
 	}
 	c.setVersion(ns, v)
 	c.l1DropNamespace(ns)
-	c.published(ctx, msgVersion, []string{ns, strconv.FormatInt(v, 10)})
+	c.published(ctx, msgVersion, []string{ns, strconv.FormatInt(v, 10)}, logged)
 	c.emit(middleware.CacheInvalidate, "")
 	return v, nil
 }

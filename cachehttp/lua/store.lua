@@ -4,8 +4,11 @@
 -- KEYS[4..] pairs of (tag set, tag invalidation stamp).
 -- ARGV[1] value, ARGV[2] ttl ms, ARGV[3] now ms, ARGV[4] expiry ms,
 -- ARGV[5] lease placeholder held by the writer ("" = unconditional),
--- ARGV[6] when the load started (ms), ARGV[7] coherence channel ("" = none),
--- ARGV[8] the overwrite message published on it.
+-- ARGV[6] when the load started (ms), ARGV[7] the invalidation log's MAXLEN
+-- ("" = no log entry from here), ARGV[8] the overwrite entry appended to it.
+-- When ARGV[7] is set, the last KEYS entry is the invalidation log (a stream,
+-- coherence.go): the overwrite is appended in the same atomic step as the
+-- write, so no instance can read the new value and still miss the entry.
 -- Returns 1 stored, 0 lease lost (the key changed under us), -1 a tag was
 -- invalidated while loading (the write is dropped). Finding our own value
 -- in place of the lease means this call already stored it and is being run
@@ -18,7 +21,11 @@ if ARGV[5] ~= '' then
     return 0
   end
 end
-for i = 4, #KEYS, 2 do
+local last = #KEYS
+if ARGV[7] ~= '' then
+  last = last - 1
+end
+for i = 4, last, 2 do
   local s = redis.call('GET', KEYS[i + 1])
   if s and tonumber(s) >= tonumber(ARGV[6]) then
     if ARGV[5] ~= '' then
@@ -38,12 +45,12 @@ local function extend(k)
   end
 end
 extend(KEYS[2])
-for i = 4, #KEYS, 2 do
+for i = 4, last, 2 do
   redis.call('SADD', KEYS[i], KEYS[1])
   extend(KEYS[i])
 end
 redis.call('DEL', KEYS[3])
 if ARGV[7] ~= '' then
-  redis.call('PUBLISH', ARGV[7], ARGV[8])
+  redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', ARGV[7], '*', 'm', ARGV[8])
 end
 return 1
