@@ -54,6 +54,8 @@ type App struct {
 	limits  *ratelimithttp.Limiter
 	locks   *lockhttp.Locker
 	handler http.Handler
+	// shutdown ends GET /api/events streams when their server shuts down.
+	shutdown shutdowns
 }
 
 // New builds an instance from cfg, connecting to the Redis it names (or

@@ -54,6 +54,8 @@ func (a *App) routes() (http.Handler, error) {
 	api.Handle("GET /api/auras", rc[PatternAuras].Handler(http.HandlerFunc(a.handleListAuras)))
 	api.Handle("POST /api/auras", a.locks.Handler(invalidate(aurasTags)(http.HandlerFunc(a.handleCreateAura))))
 	api.Handle("DELETE /api/auras/{id}", invalidate(aurasTags)(http.HandlerFunc(a.handleDeleteAura)))
+	// The user's invalidations above, live (server-sent events).
+	api.HandleFunc("GET /api/events", a.handleEvents)
 	api.Handle("GET /api/cache/stats", stats.StatsHandler())
 	api.Handle("GET /api/cache/dashboard", stats.DashboardHandler())
 	api.Handle("POST /api/cache/invalidate", stats.Protect(http.HandlerFunc(a.handleInvalidate)))
