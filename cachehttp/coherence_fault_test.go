@@ -198,3 +198,91 @@ func TestCoherenceTrimmedPastReaderTargets(t *testing.T) {
 		})
 	})
 }
+
+// failoverCoherence: b holds keys in its L1; failover() moves the log's
+// node to its replica; a then invalidates half of the keys. Once b's reader
+// is back, b serves none of the invalidated entries stale, and the others
+// from its L1 unless the reader found a gap.
+func failoverCoherence(t *testing.T, name string, ca, cb redis.UniversalClient, failover func()) {
+	t.Helper()
+	ctx := context.Background()
+	a, b := faultPair(t, ca, cb, "failover:")
+	var gen atomic.Int64
+	load := func(context.Context) (int64, error) { return gen.Load(), nil }
+	keys := fillL1(t, b, 20, load)
+	// The replica has everything before the failover (WAIT on every master).
+	waitAll := func(c redis.UniversalClient) error { return c.Do(ctx, "wait", 1, 2000).Err() }
+	if cc, ok := ca.(*redis.ClusterClient); ok {
+		if err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return waitAll(m) }); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := waitAll(ca); err != nil {
+		t.Fatal(err)
+	}
+	syncs := b.coh.syncs.Load()
+	start := time.Now()
+	failover()
+	old := gen.Load()
+	gen.Add(1)
+	for _, k := range keys[:10] {
+		waitFor(t, 20*time.Second, "an invalidation to succeed after the failover", func() bool {
+			_, err := a.InvalidateTags(ctx, "t:"+k)
+			return err == nil
+		})
+	}
+	waitFor(t, 20*time.Second, "b's reader to reconnect", func() bool { return b.coh.syncs.Load() > syncs && b.coherent() })
+	back := time.Since(start)
+	kept := 0
+	for _, k := range keys[10:] {
+		if b.l1Has(k) {
+			kept++
+		}
+	}
+	for _, k := range keys[:10] {
+		var v int64
+		waitFor(t, 20*time.Second, "b to read "+k, func() bool {
+			var err error
+			v, err = GetOrLoad(ctx, b, k, time.Hour, load, WithTags("t:"+k), WithNamespace("ns"))
+			return err == nil
+		})
+		if v == old {
+			t.Fatalf("%s served stale after the failover", k)
+		}
+	}
+	t.Logf("%s failover: reader back in sync after %v; L1 entries kept %d/10; gap flushes %d", name, back.Round(time.Millisecond), kept, b.coh.flushes.Load())
+	if n := b.coh.flushes.Load(); n > 1 {
+		t.Fatalf("%d L1 flushes after one failover", n)
+	}
+}
+
+// TestCoherenceSentinelFailover: coherence holds across a Sentinel
+// failover (SENTINEL FAILOVER: the replica is promoted, the old primary's
+// clients are disconnected).
+func TestCoherenceSentinelFailover(t *testing.T) {
+	s := redistest.StartSentinel(t, "cohmaster")
+	from, err := s.MasterAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failoverCoherence(t, "sentinel", s.Client(t), s.Client(t), func() {
+		if err := s.Failover(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WaitSwitch(from, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestCoherenceClusterFailover: coherence holds when the master holding
+// the log is killed and its replica takes over.
+func TestCoherenceClusterFailover(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 1)
+	ca, cb := cl.Client(t), cl.Client(t)
+	failoverCoherence(t, "cluster", ca, cb, func() {
+		cl.MasterFor("failover:{inv}log").Kill()
+		if err := cl.WaitHealthy(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

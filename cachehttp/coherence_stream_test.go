@@ -341,3 +341,38 @@ func BenchmarkLogAppend(b *testing.B) {
 		})
 	}
 }
+
+// TestCoherenceIdle: an idle cache with an L1 (log reader at the default
+// CoherencePing) sends at most one command per five seconds on average,
+// counted by the server (a private one: nothing else talks to it).
+func TestCoherenceIdle(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartServer(t)
+	admin := srv.Client(t)
+	c := newTestCache(t, srv.Client(t), "idle:", Options{L1Bytes: 1 << 20, Logger: quiet})
+	waitFor(t, 5*time.Second, "the log reader", c.coherent)
+	ctx := context.Background()
+	processed := func() int {
+		info, err := admin.Info(ctx, "stats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "total_commands_processed:"); ok {
+				var n int
+				fmt.Sscan(v, &n)
+				return n
+			}
+		}
+		t.Fatal("no total_commands_processed in INFO")
+		return 0
+	}
+	const window = 10 * time.Second
+	before := processed()
+	time.Sleep(window)
+	n := processed() - before - 1 // the first INFO counts
+	t.Logf("%d commands in %v idle (cache with an L1 and its log reader, monitor included)", n, window)
+	if n > int(window/(5*time.Second)) {
+		t.Fatalf("%d commands in %v idle, want at most %d", n, window, window/(5*time.Second))
+	}
+}
