@@ -162,6 +162,7 @@ type Cache struct {
 	l1           *l1Cache
 	coh          *coherence
 	cohUp        atomic.Bool
+	applyMu      sync.Mutex // serializes applyMsg (coherence.go)
 
 	// Headers precomputed from Name.
 	statusHit, statusStale, statusMiss, statusBypass, statusCollapsed string

@@ -133,10 +133,17 @@ func (c *Cache) logAppendFailed(err error) {
 
 // applyMsg applies one invalidation message to the L1 and the namespace
 // versions. A malformed message flushes the L1.
+//
+// The same entry is usually applied twice, by published and by the log
+// reader, and on a single node the reader may get it first (the script
+// appended it): applyMu serializes the two, so the second finds nothing
+// left to drop instead of walking the same items concurrently.
 func (c *Cache) applyMsg(msg []byte) {
 	if len(msg) == 0 {
 		return
 	}
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
 	kind := msg[0]
 	if kind == msgOverwrite {
 		if len(msg) < 1+originLen {
