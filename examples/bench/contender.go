@@ -21,7 +21,9 @@ type env struct {
 // contender is one HTTP handler under test.
 //
 // baseline names the same-work raw-Redis contender it is compared with
-// ("" for the raw baselines themselves). path is the request path the load
+// ("" for the raw baselines themselves). ceiling names the bare handler it
+// is compared with ("" for "bare"; the weather routes use the one serving
+// the weather JSON). path is the request path the load
 // generator asks for ("/" when empty). check, when set, validates one
 // response body at setup so that a contender that answers quickly with the
 // wrong thing cannot win. warm asks for one unchecked request first (over
@@ -32,20 +34,29 @@ type contender struct {
 	name     string
 	group    string
 	baseline string
+	ceiling  string
 	path     string
 	setup    func(ctx context.Context, e env) (http.Handler, func(), error)
 	check    func(e env, h http.Header, body []byte) error
 	warm     bool
-	// minRT is the fewest Redis round trips per request a contender makes
-	// when it really does its work (1 for a limiter, 2 for a lock). A
-	// median below it means the contender served from memory (a failure
-	// mode, a fallback) and the table flags the row.
-	minRT float64
+	// minCmds is the fewest Redis commands per request a contender sends
+	// when it really does its work (1 for a limiter, 2 for a lock), with or
+	// without pipelining. A median below it means the contender served
+	// from memory (a failure mode, a fallback) and the table flags the row.
+	minCmds float64
 }
 
 var registry []contender
 
 func register(c contender) { registry = append(registry, c) }
+
+// ceilingOf is the name of the bare contender c is compared with.
+func ceilingOf(c contender) string {
+	if c.ceiling != "" {
+		return c.ceiling
+	}
+	return "bare"
+}
 
 func sortedContenders() []contender {
 	out := append([]contender(nil), registry...)

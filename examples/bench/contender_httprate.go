@@ -14,7 +14,7 @@ import (
 // that every request really goes to Redis.
 func init() {
 	register(contender{
-		order: 31, name: "peer go-chi/httprate-redis", group: "peer", baseline: "raw EVALSHA", minRT: 2,
+		order: 31, name: "peer go-chi/httprate-redis", group: "peer", baseline: "raw EVALSHA", minCmds: 2,
 		setup: func(_ context.Context, e env) (http.Handler, func(), error) {
 			mw := httprate.Limit(1<<30, time.Hour,
 				httprate.WithKeyByIP(),

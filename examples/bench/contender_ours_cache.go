@@ -48,6 +48,14 @@ func init() {
 		check: checkCacheHit,
 	})
 	register(contender{
+		order: 52, name: "ours cache hit (pipelined)", group: "ours", baseline: "raw GET (pipelined)",
+		setup: func(_ context.Context, e env) (http.Handler, func(), error) {
+			return oursCache(e, cachehttp.Options{AutoPipeline: true}, cachehttp.Route{Name: "bench", TTL: 10 * time.Minute})
+		},
+		warm:  true,
+		check: checkCacheHit,
+	})
+	register(contender{
 		order: 51, name: "ours cache hit + L1", group: "ours", baseline: "raw GET",
 		setup: func(_ context.Context, e env) (http.Handler, func(), error) {
 			return oursCache(e, cachehttp.Options{L1Bytes: 64 << 20}, cachehttp.Route{Name: "bench", TTL: 10 * time.Minute})

@@ -14,7 +14,7 @@ import (
 // (uncontended), no retry.
 func init() {
 	register(contender{
-		order: 41, name: "peer bsm/redislock", group: "peer", baseline: "raw lock SET NX + EVALSHA", minRT: 2,
+		order: 41, name: "peer bsm/redislock", group: "peer", baseline: "raw lock SET NX + EVALSHA", minCmds: 2,
 		setup: func(_ context.Context, e env) (http.Handler, func(), error) {
 			locker := redislock.New(e.client)
 			var seq atomic.Int64

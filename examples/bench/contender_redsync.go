@@ -18,7 +18,7 @@ import (
 // round trips into 409s; it does not change what a request costs.
 func init() {
 	register(contender{
-		order: 40, name: "peer redsync", group: "peer", baseline: "raw lock SET NX + EVALSHA", minRT: 2,
+		order: 40, name: "peer redsync", group: "peer", baseline: "raw lock SET NX + EVALSHA", minCmds: 2,
 		setup: func(_ context.Context, e env) (http.Handler, func(), error) {
 			rs := redsync.New(goredis.NewPool(e.client))
 			var seq atomic.Int64

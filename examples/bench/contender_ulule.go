@@ -14,7 +14,7 @@ import (
 // keyed by client IP (all loopback, so one counter), a limit never reached.
 func init() {
 	register(contender{
-		order: 30, name: "peer ulule/limiter", group: "peer", baseline: "raw EVALSHA", minRT: 1,
+		order: 30, name: "peer ulule/limiter", group: "peer", baseline: "raw EVALSHA", minCmds: 1,
 		setup: func(_ context.Context, e env) (http.Handler, func(), error) {
 			store, err := sredis.NewStoreWithOptions(e.client, limiter.StoreOptions{Prefix: e.prefix, MaxRetry: 3})
 			if err != nil {

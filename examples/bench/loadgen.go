@@ -28,6 +28,7 @@ type loadResult struct {
 	P50       time.Duration `json:"p50"`        // latency of 2xx in the window
 	P99       time.Duration `json:"p99"`        // latency of 2xx in the window
 	BodyBytes int64         `json:"body_bytes"` // 2xx body bytes in the window
+	CPU       float64       `json:"cpu"`        // load generator's CPU seconds in the window
 }
 
 func (r loadResult) RPS() float64 { return float64(r.OK) / r.Seconds }
@@ -143,12 +144,14 @@ func runLoadgenChild(out io.Writer, url string, conns int, warmup, dur time.Dura
 	if d := time.Until(mStart); d > 0 {
 		time.Sleep(d)
 	}
+	cpu0 := ownCPU()
 	fmt.Fprintln(out, measureMarker)
 	time.Sleep(time.Until(mEnd))
 	fmt.Fprintln(out, endMarker)
+	cpu := ownCPU() - cpu0
 	wg.Wait()
 
-	res := loadResult{Non2xx: map[int]int64{}, Seconds: dur.Seconds()}
+	res := loadResult{Non2xx: map[int]int64{}, Seconds: dur.Seconds(), CPU: cpu}
 	var lat []time.Duration
 	for _, o := range outs {
 		res.OK += o.ok
@@ -175,52 +178,64 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
+// sample is what the parent reads at the start and the end of the
+// measured window: the contender's Redis counter, this process's CPU
+// seconds, and Redis's CPU seconds (0 when not read).
+type sample struct {
+	count         rtCount
+	cpu, redisCPU float64
+}
+
+func (a sample) sub(b sample) sample {
+	return sample{count: a.count.sub(b.count), cpu: a.cpu - b.cpu, redisCPU: a.redisCPU - b.redisCPU}
+}
+
 // runLoad starts the load generator as a child process (like wrk: its own
 // process, its own GC and scheduler) and returns its result together with
-// the number of Redis round trips the contender's client made inside the
-// measured window.
-func runLoad(url string, conns int, warmup, dur time.Duration, rc *rtCounter) (loadResult, int64, error) {
+// the difference of two samples taken when the measured window opens and
+// closes.
+func runLoad(url string, conns int, warmup, dur time.Duration, snap func() sample) (loadResult, sample, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return loadResult{}, 0, err
+		return loadResult{}, sample{}, err
 	}
 	cmd := exec.Command(exe, "-loadgen", url, "-conns", strconv.Itoa(conns),
 		"-warmup", warmup.String(), "-duration", dur.String())
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return loadResult{}, 0, err
+		return loadResult{}, sample{}, err
 	}
 	if err := cmd.Start(); err != nil {
-		return loadResult{}, 0, err
+		return loadResult{}, sample{}, err
 	}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	var before, after int64
+	var before, after sample
 	var res loadResult
 	var got bool
 	for sc.Scan() {
 		line := sc.Bytes()
 		switch string(line) {
 		case measureMarker:
-			before = rc.n.Load()
+			before = snap()
 			continue
 		case endMarker:
-			after = rc.n.Load()
+			after = snap()
 			continue
 		}
 		if err := json.Unmarshal(line, &res); err != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			return loadResult{}, 0, fmt.Errorf("load generator output %q: %w", line, err)
+			return loadResult{}, sample{}, fmt.Errorf("load generator output %q: %w", line, err)
 		}
 		got = true
 	}
 	if err := cmd.Wait(); err != nil {
-		return loadResult{}, 0, fmt.Errorf("load generator: %w", err)
+		return loadResult{}, sample{}, fmt.Errorf("load generator: %w", err)
 	}
 	if !got {
-		return loadResult{}, 0, errors.New("load generator printed no result")
+		return loadResult{}, sample{}, errors.New("load generator printed no result")
 	}
-	return res, after - before, nil
+	return res, after.sub(before), nil
 }

@@ -25,7 +25,9 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,8 +41,12 @@ type config struct {
 	warmup    time.Duration
 	rounds    int
 	only      *regexp.Regexp
-	bodySize  int
-	show      bool
+	goals     bool
+	// privateRedis: Redis serves only this run, so its CPU time per
+	// request is read and shown.
+	privateRedis bool
+	bodySize     int
+	show         bool
 }
 
 func main() {
@@ -50,6 +56,7 @@ func main() {
 		loadURL string
 		list    bool
 		private string
+		profile string
 	)
 	flag.StringVar(&cfg.redisAddr, "redis", "127.0.0.1:6379", "Redis address (loopback)")
 	flag.IntVar(&cfg.conns, "conns", 50, "keep-alive connections of the load generator")
@@ -57,10 +64,12 @@ func main() {
 	flag.DurationVar(&cfg.warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up before each measurement")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds; each round runs every contender once, in order")
 	flag.StringVar(&only, "only", "", "regexp selecting contenders by name (baselines are kept for the ratios)")
+	flag.BoolVar(&cfg.goals, "goals", false, "run only the contenders of the head-to-head comparisons, each pair side by side")
 	flag.IntVar(&cfg.bodySize, "body", 1024, "response body size in bytes")
 	flag.BoolVar(&list, "list", false, "list contenders and exit")
 	flag.BoolVar(&cfg.show, "show", false, "print each contender's checked response headers to stderr")
 	flag.StringVar(&private, "private-redis", "", "start this redis-server binary on a free loopback port and use it instead of -redis")
+	flag.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the contenders' servers (this process, not the load generator or Redis) to this file")
 	flag.StringVar(&loadURL, "loadgen", "", "internal: run as the load-generator child against this URL")
 	flag.Parse()
 	maybeRunCapacity(cfg, private)
@@ -74,11 +83,23 @@ func main() {
 	}
 	if list {
 		for _, c := range sortedContenders() {
-			fmt.Printf("%-28s group=%-8s baseline=%s\n", c.name, c.group, c.baseline)
+			fmt.Printf("%-40s group=%-8s baseline=%s\n", c.name, c.group, c.baseline)
 		}
 		return
 	}
 	var err error
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	if only != "" {
 		if cfg.only, err = regexp.Compile(only); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: -only:", err)
@@ -96,6 +117,7 @@ func main() {
 			os.Exit(1)
 		}
 		cfg.redisAddr = addr
+		cfg.privateRedis = true
 		err = run(cfg, os.Stdout)
 		stop()
 		if err != nil {
@@ -119,7 +141,9 @@ type running struct {
 	counter *rtCounter
 	cleanup func()
 	results []loadResult
-	rts     []int64
+	samples []sample
+	// redisCPU: the samples hold Redis's CPU time (a private Redis).
+	redisCPU bool
 }
 
 func selectContenders(all []contender, only *regexp.Regexp) []contender {
@@ -133,6 +157,7 @@ func selectContenders(all []contender, only *regexp.Regexp) []contender {
 			if c.baseline != "" {
 				keep[c.baseline] = true
 			}
+			keep[ceilingOf(c)] = true
 		}
 	}
 	var out []contender
@@ -173,7 +198,11 @@ func run(cfg config, out io.Writer) error {
 			shutdown(r)
 		}
 	}()
-	for _, c := range selectContenders(sortedContenders(), cfg.only) {
+	selected := selectContenders(sortedContenders(), cfg.only)
+	if cfg.goals {
+		selected = goalContenders(sortedContenders())
+	}
+	for _, c := range selected {
 		r, err := start(ctx, cfg, c, env{prefix: "bench:" + hex.EncodeToString(runID) + ":" + keySafe(c.name) + ":", body: body})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "skip %-28s %v\n", c.name, err)
@@ -187,18 +216,27 @@ func run(cfg config, out io.Writer) error {
 
 	for round := 1; round <= cfg.rounds; round++ {
 		for _, r := range rs {
-			res, rt, err := runLoad(r.url, cfg.conns, cfg.warmup, cfg.duration, r.counter)
+			snap := func() sample {
+				s := sample{count: r.counter.load(), cpu: ownCPU()}
+				if cfg.privateRedis {
+					s.redisCPU = redisCPU(ctx, probe)
+				}
+				return s
+			}
+			res, got, err := runLoad(r.url, cfg.conns, cfg.warmup, cfg.duration, snap)
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", r.c.name, round, err)
 			}
 			r.results = append(r.results, res)
-			r.rts = append(r.rts, rt)
+			r.samples = append(r.samples, got)
+			r.redisCPU = cfg.privateRedis
+			rt := got.count
 			msg := ""
 			if f := res.Failed(); f > 0 {
 				msg = fmt.Sprintf("  FAILED %d (%v) first: %s", f, res.Non2xx, res.FirstErr)
 			}
-			fmt.Fprintf(os.Stderr, "round %d/%d %-28s %9.0f req/s  rt/req %.3f  p50 %v p99 %v%s\n",
-				round, cfg.rounds, r.c.name, res.RPS(), perReq(rt, res), res.P50, res.P99, msg)
+			fmt.Fprintf(os.Stderr, "round %d/%d %-40s %9.0f req/s  cmds/req %.3f  rt/req %.3f  p50 %v p99 %v%s\n",
+				round, cfg.rounds, r.c.name, res.RPS(), perReq(rt.cmds, res), perReq(rt.rt, res), res.P50, res.P99, msg)
 		}
 	}
 
@@ -206,7 +244,26 @@ func run(cfg config, out io.Writer) error {
 		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
 		redisVersion, cfg.redisAddr, cfg.conns, cfg.bodySize, cfg.rounds, cfg.duration, cfg.warmup)
 	printTable(out, rs)
+	printPairs(out, rs)
 	return nil
+}
+
+// redisCPU is the CPU time Redis has used (used_cpu_user + used_cpu_sys of
+// INFO cpu), in seconds; 0 if it cannot be read.
+func redisCPU(ctx context.Context, c *redis.Client) float64 {
+	info, err := c.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, l := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, _ := strconv.ParseFloat(v, 64)
+			sum += f
+		}
+	}
+	return sum
 }
 
 func perReq(rt int64, res loadResult) float64 {
