@@ -11,6 +11,18 @@ import (
 	"github.com/aura-platform/redishttp/internal/redistest"
 )
 
+// heapGrowth returns how much the live heap grew since before (a
+// heapInUse reading), or 0 when it shrank: garbage of other tests in the
+// package, collected meanwhile, can outweigh what the test holds, and an
+// unsigned difference would then wrap around.
+func heapGrowth(before uint64) uint64 {
+	after := heapInUse()
+	if after < before {
+		return 0
+	}
+	return after - before
+}
+
 // heapInUse returns the live heap after a full collection.
 func heapInUse() uint64 {
 	var ms runtime.MemStats
@@ -49,7 +61,7 @@ func TestTagIndexWithinMemoryBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	used := heapInUse() - before
+	used := heapGrowth(before)
 	entries, tagsN := c.memory.idx.size()
 	ratio := float64(used) / bound
 	t.Logf("heap %.1f MiB for a %d MiB bound (%.2fx); %d entries, %d tags indexed; store weight %d",
@@ -75,7 +87,7 @@ func TestTagIndexWithinL1Bytes(t *testing.T) {
 			c.l1Put(k, &shared{ok: true, e: e}, c.l1Gen(k.name), time.Minute)
 		}
 		c.l1.c.CleanUp()
-		used := heapInUse() - before
+		used := heapGrowth(before)
 		entries, tagsN := c.l1.idx.size()
 		ratio := float64(used) / bound
 		t.Logf("heap %.1f MiB for a %d MiB L1 (%.2fx); %d items, %d tags indexed",
@@ -108,7 +120,7 @@ func TestStampsBoundedByBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	used := heapInUse() - before
+	used := heapGrowth(before)
 	tagBytes := n * len(longTag(0))
 	ratio := float64(used) / float64(tagBytes)
 	t.Logf("%d stamps of %d KiB tags hold %.2f MiB (%.3f of the tags' bytes)", n, len(longTag(0))>>10, float64(used)/(1<<20), ratio)
