@@ -2,8 +2,6 @@ package cachehttp
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -35,11 +33,11 @@ const (
 )
 
 // eventsKeys returns the invalidation log (a Redis Stream) and the epoch
-// key, which holds a random value set (NX) once per data set, so a reader
-// sees that Redis lost its data (restarted empty) even when the log was
-// re-created since. Both share the {inv} hash tag: one slot, one node, one
-// transaction.
-func eventsKeys(l layout) (log, epoch string) { return l.prefix + "{inv}log", l.prefix + "{inv}epoch" }
+// key (coherence.go), which holds a random value set (NX) once per data
+// set, so a reader sees that Redis lost its data (restarted empty) even
+// when the log was re-created since. Both share the {inv} hash tag: one
+// slot, one node, one transaction.
+func eventsKeys(l layout) (log, epoch string) { return l.logKey(), l.epochKey() }
 
 // EventKind says what an Event reports.
 type EventKind uint8
@@ -398,13 +396,6 @@ func (e *Events) dropConn() {
 	}
 }
 
-// newEpoch is a fresh random epoch value.
-func newEpoch() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // logState is what one transaction learns about the log.
 type logState struct {
 	epoch   string
@@ -426,7 +417,7 @@ func (e *Events) state(ctx context.Context, conn *redis.Client, cur string, read
 	var held *redis.XMessageSliceCmd
 	var rd *redis.XStreamSliceCmd
 	_, err := conn.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.SetNX(ctx, e.epKey, newEpoch(), 0)
+		p.SetNX(ctx, e.epKey, newLogEpoch(), 0)
 		epoch = p.Get(ctx, e.epKey)
 		info = p.XInfoStream(ctx, e.key)
 		if cur != "" && cur != "0-0" {
