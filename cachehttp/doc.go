@@ -141,6 +141,12 @@
 // command timeout when the reader's connection dies silently and by the L1
 // TTL if an append itself fails.
 //
+// The application can follow the same log: Cache.Events returns a
+// subscription that delivers the invalidations of chosen tags or
+// namespaces, at least once from a given entry ID, with a Gap event when
+// the log no longer covers that position (the consumer then reloads what
+// it derived from the cache). See ExampleCache_Events.
+//
 // # Warming and refresh-ahead
 //
 // RouteCache.Warm fills a list of targets at startup and keeps them warm;
