@@ -1,7 +1,6 @@
 package redishttp_test
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -16,37 +15,16 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// pipelineHook counts the commands the client sends inside pipelines
-// (the auto-pipeliner's batches) and alone.
-type pipelineHook struct{ piped, alone atomic.Int64 }
-
-func (h *pipelineHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *pipelineHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.alone.Add(1)
-		return next(ctx, cmd)
-	}
-}
-func (h *pipelineHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, c := range cmds {
-			if c.Name() == "evalsha" || c.Name() == "eval" || c.Name() == "set" || c.Name() == "get" {
-				h.piped.Add(1)
-			}
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // TestKitAutoPipeline: with Options.AutoPipeline every part sends its
 // per-request commands through the client's auto-pipeliner and the stack
 // behaves as without it; a client without an auto-pipeliner is refused by
 // name.
 func TestKitAutoPipeline(t *testing.T) {
 	redistest.Run(t, func(t *testing.T, tg redistest.Target) {
-		client := tg.NewClient(t)
-		h := &pipelineHook{}
-		client.AddHook(h)
+		// Counts the per-request commands, alone and in the auto-pipeliner's batches.
+		client, h := redistest.CountedClient(t, tg, func(c redis.Cmder) bool {
+			return c.Name() == "evalsha" || c.Name() == "eval" || c.Name() == "set" || c.Name() == "get"
+		})
 		kit, err := redishttp.New(client, redishttp.Options{Prefix: tg.Prefix, AutoPipeline: true,
 			Stats: statshttp.Options{Token: token}})
 		if err != nil {
@@ -96,10 +74,11 @@ func TestKitAutoPipeline(t *testing.T) {
 		if created.Load() == 0 {
 			t.Error("no POST got through its lock")
 		}
-		if h.piped.Load() == 0 {
-			t.Fatalf("no command went through a pipeline (%d alone)", h.alone.Load())
+		alone, piped := h.Split()
+		if piped == 0 {
+			t.Fatalf("no command went through a pipeline (%d alone)", alone)
 		}
-		t.Logf("%d commands in auto-pipelined batches, %d alone", h.piped.Load(), h.alone.Load())
+		t.Logf("%d commands in auto-pipelined batches, %d alone", piped, alone)
 	})
 	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
 	defer ring.Close()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,49 +46,13 @@ func TestRunnerScripts(t *testing.T) {
 	})
 }
 
-// batchHook counts the pipelines the client sends and their commands.
-// Only script calls count, not the connections' handshakes.
-type batchHook struct{ pipelines, cmds atomic.Int64 }
-
-func scripts(cmds []redis.Cmder) int64 {
-	n := int64(0)
-	for _, c := range cmds {
-		if c.Name() == "evalsha" || c.Name() == "eval" {
-			n++
-		}
-	}
-	return n
-}
-
-func (h *batchHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *batchHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if n := scripts([]redis.Cmder{cmd}); n > 0 {
-			h.cmds.Add(n)
-			h.pipelines.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (h *batchHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if n := scripts(cmds); n > 0 {
-			h.cmds.Add(n)
-			h.pipelines.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // TestRunnerBatches: 200 goroutines that each send one script call at the
 // same moment reach Redis in far fewer writes when pipelined, and in one
 // each when not.
 func TestRunnerBatches(t *testing.T) {
 	tg := redistest.New(t)
 	for _, auto := range []bool{false, true} {
-		c := tg.NewClient(t)
-		h := &batchHook{}
-		c.AddHook(h)
+		c, h := redistest.CountedClient(t, tg, redistest.IsScriptCall) // script calls, not handshakes
 		r, err := pipe.New(c, auto)
 		if err != nil {
 			t.Fatal(err)
@@ -98,22 +61,15 @@ func TestRunnerBatches(t *testing.T) {
 			t.Fatal(err) // loads the script: every call below is one EVALSHA
 		}
 		const n = 200
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				key := fmt.Sprintf("%s{k%d}", tg.Prefix, i)
-				if err := incr.Run(context.Background(), r, []string{key}, 1).Err(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		h.pipelines.Store(0)
-		h.cmds.Store(0)
-		close(start)
-		wg.Wait()
-		p, cmds := h.pipelines.Load(), h.cmds.Load()
+		h.Take()
+		redistest.Burst(n, func(i int) {
+			key := fmt.Sprintf("%s{k%d}", tg.Prefix, i)
+			if err := incr.Run(context.Background(), r, []string{key}, 1).Err(); err != nil {
+				t.Error(err)
+			}
+		})
+		counts, p := h.Take()
+		cmds := redistest.Total(counts)
 		t.Logf("auto=%v: %d commands in %d writes", auto, cmds, p)
 		if cmds != n {
 			t.Fatalf("auto=%v: the hook saw %d script calls, want %d", auto, cmds, n)
