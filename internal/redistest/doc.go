@@ -12,7 +12,13 @@
 //     StartSentinel starts a primary, its replica and three sentinels
 //     (redis-server --sentinel) for Sentinel failovers.
 //   - StartProxy puts a TCP proxy in front of any address to add latency,
-//     drop connections, hang (blackhole) or refuse connections.
+//     drop connections, hang (blackhole) or refuse connections, or lose
+//     replies after Redis executed the command (LoseReplies). ReplayRig
+//     puts one in front of every node of a target, for the fault that
+//     makes go-redis resend a command Redis already ran.
+//
+// CountHook counts the commands a client sends and the writes (single
+// commands, pipelines, auto-pipelined batches) they go out in.
 //
 // A typical test:
 //
