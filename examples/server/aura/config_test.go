@@ -8,6 +8,7 @@ import (
 
 	"github.com/aura-platform/redishttp/examples/server/aura"
 	"github.com/aura-platform/redishttp/fallback"
+	"github.com/aura-platform/redishttp/internal/redistest"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -122,4 +123,37 @@ func TestTTLClasses(t *testing.T) {
 	tc, err = aura.LoadTTLClasses(lookup)
 	require.NoError(t, err)
 	assert.Equal(t, aura.DefaultTTLClasses, tc, "a blank value keeps the default")
+}
+
+func TestAutoPipelineEnv(t *testing.T) {
+	for v, on := range map[string]bool{"1": true, "true": true, " 1 ": true, "0": false, "false": false, "": false} {
+		cfg, err := aura.LoadConfig(mapLookup(map[string]string{aura.EnvAutoPipeline: v}))
+		require.NoError(t, err, v)
+		assert.Equal(t, on, cfg.AutoPipeline, "%s=%q", aura.EnvAutoPipeline, v)
+	}
+	cfg, err := aura.LoadConfig(mapLookup(nil))
+	require.NoError(t, err)
+	assert.False(t, cfg.AutoPipeline, "off by default, as in the library")
+
+	_, err = aura.LoadConfig(mapLookup(map[string]string{aura.EnvAutoPipeline: "yes please"}))
+	require.ErrorIs(t, err, aura.ErrConfig)
+	assert.Contains(t, err.Error(), `REDIS_AUTOPIPELINE="yes please" is not 1 or 0`)
+
+	// On, against a Redis: the demo serves through the auto-pipeliner.
+	tg := redistest.New(t)
+	cfg, err = aura.LoadConfig(env(tg.Prefix, map[string]string{aura.EnvAutoPipeline: "1", "UPSTREAM_LATENCY_SCALE": "0"}))
+	require.NoError(t, err)
+	require.True(t, cfg.AutoPipeline)
+	app, err := aura.NewWithClient(cfg, tg.NewClient(t), quietLogger())
+	require.NoError(t, err)
+	defer app.Close()
+	srv := httptest.NewServer(app.Handler())
+	defer srv.Close()
+	var xcache []string
+	for range 2 {
+		r := do(t, "GET", srv.URL+"/api/weather?lat=3&lon=4", "", nil)
+		require.Equal(t, 200, r.status, r.body)
+		xcache = append(xcache, r.header.Get("X-Cache"))
+	}
+	assert.Equal(t, []string{"MISS", "HIT"}, xcache)
 }
