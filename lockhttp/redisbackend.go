@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/aura-platform/redishttp/internal/pipe"
 	"github.com/go-redsync/redsync/v4"
 	rsredis "github.com/go-redsync/redsync/v4/redis"
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
-	"github.com/redis/go-redis/v9"
 )
 
 // fenceSuffix names a lock's fencing counter: lock name + suffix, so both
@@ -116,19 +114,9 @@ type fencedConn struct {
 // Eval runs one of redsync's scripts (release, extend) as redsync's
 // go-redis pool does, through the node's Runner.
 func (c *fencedConn) Eval(script *rsredis.Script, keysAndArgs ...any) (any, error) {
-	keys := make([]string, script.KeyCount)
-	for i := range keys {
-		keys[i], _ = keysAndArgs[i].(string)
-	}
-	args := keysAndArgs[script.KeyCount:]
-	v, err := c.p.client.EvalSha(c.ctx, script.Hash, keys, args...).Result()
-	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT ") {
-		v, err = c.p.client.Eval(c.ctx, script.Src, keys, args...).Result()
-	}
-	if errors.Is(err, redis.Nil) {
-		err = nil
-	}
-	return v, err
+	args := make([]any, 3, 3+len(keysAndArgs))
+	args[2] = script.KeyCount
+	return c.p.client.EvalArgs(c.ctx, script.Hash, script.Src, append(args, keysAndArgs...))
 }
 
 func (c *fencedConn) SetNX(name, value string, expiry time.Duration) (bool, error) {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/aura-platform/redishttp/internal/pipe"
@@ -45,31 +44,13 @@ var (
 	releaseLua = newLuaScript(releaseScript, releaseSrc)
 )
 
-// run runs s with args through r: EVALSHA, then EVAL when the node answers
-// NOSCRIPT, as redis.Script.Run does. args[0] and args[1] are for the
-// command name and the script, which run fills in; args[2] is the number of
+// run runs s with args through r (pipe.Runner.EvalArgs): args[0] and
+// args[1] are for the command name and the script, args[2] is the number of
 // keys, the keys follow. Building the arguments here, rather than through
 // redis.Script.Run, saves the copies and conversions of its variadic
 // arguments on every request.
 func (s luaScript) run(ctx context.Context, r *pipe.Runner, args []any) (any, error) {
-	args[0], args[1] = "evalsha", s.sha
-	cmd := redis.NewCmd(ctx, args...)
-	cmd.SetFirstKeyPos(3)
-	err := r.Process(ctx, cmd)
-	if err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
-		args = slices.Clone(args)
-		args[0], args[1] = "eval", s.src
-		cmd = redis.NewCmd(ctx, args...)
-		cmd.SetFirstKeyPos(3)
-		err = r.Process(ctx, cmd)
-	}
-	if err != nil {
-		if errors.Is(err, redis.Nil) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return cmd.Val(), nil
+	return r.EvalArgs(ctx, s.sha, s.src, args)
 }
 
 // lockValue returns a new random lock value: 16 random bytes in base64, as

@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -98,6 +99,41 @@ func (r *Runner) eval(ctx context.Context, name, payload string, keys []string, 
 		cmd.SetFirstKeyPos(3)
 	}
 	return r.run(ctx, cmd)
+}
+
+// EvalArgs runs a script whose command arguments the caller has built
+// once: args[0] and args[1] are left for the command name and the script,
+// args[2] is the number of keys (an int), the keys and then the arguments
+// follow. It sends EVALSHA sha, then EVAL src once if the server answers
+// NOSCRIPT, as redis.Script.Run does, without copying the arguments on the
+// way. A nil reply (redis.Nil) is returned as a nil value and no error.
+func (r *Runner) EvalArgs(ctx context.Context, sha, src any, args []any) (any, error) {
+	args[0], args[1] = "evalsha", sha
+	cmd := r.scriptCmd(ctx, args)
+	err := r.Process(ctx, cmd)
+	if err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
+		args = slices.Clone(args)
+		args[0], args[1] = "eval", src
+		cmd = r.scriptCmd(ctx, args)
+		err = r.Process(ctx, cmd)
+	}
+	if err != nil {
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return cmd.Val(), nil
+}
+
+// scriptCmd is the command for EVAL/EVALSHA arguments, routed on a
+// cluster by its first key.
+func (r *Runner) scriptCmd(ctx context.Context, args []any) *redis.Cmd {
+	cmd := redis.NewCmd(ctx, args...)
+	if n, _ := args[2].(int); n > 0 {
+		cmd.SetFirstKeyPos(3)
+	}
+	return cmd
 }
 
 // Eval runs EVAL (redis.Scripter).
